@@ -1,0 +1,35 @@
+// Three projects so each layer can run alone: unit (pure TS), privileged (root: BPF in the
+// kernel, network namespaces; named *.priv.test.ts) and cluster (real etcd + kube-apiserver).
+const common = {
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: {
+    '^libbpfjs$': '<rootDir>/libbpfjs/src/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.base.json', isolatedModules: true }],
+  },
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  testEnvironment: 'node',
+};
+
+export default {
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/**/*.test.ts'],
+      testPathIgnorePatterns: [...common.testPathIgnorePatterns, '\\.priv\\.test\\.ts$', '\\.cluster\\.test\\.ts$'],
+    },
+    {
+      ...common,
+      displayName: 'privileged',
+      testMatch: ['<rootDir>/**/*.priv.test.ts'],
+    },
+    {
+      ...common,
+      displayName: 'cluster',
+      testMatch: ['<rootDir>/**/*.cluster.test.ts'],
+    },
+  ],
+};

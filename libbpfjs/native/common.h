@@ -1,0 +1,42 @@
+// Shared helpers for the libbpfjs addon: argument coercion and typed errors.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+namespace libbpfjs {
+
+// Builds an error through the factory the JS side registered (setErrorFactory), so every
+// failure reaches JS as a typed BpfError / BpfLoadError that carries errno.
+Napi::Error MakeError(Napi::Env env, const std::string& op, int err, const std::string& detail = "",
+                      const std::string& log = "", const char* kind = "BpfError");
+
+// Throws MakeError(op, errno); `err` is a positive errno value.
+[[noreturn]] void ThrowErrno(Napi::Env env, const std::string& op, int err, const std::string& detail = "");
+
+// libbpf messages printed while a capture is active on this thread land in the capture string.
+struct LibbpfCapture {
+  LibbpfCapture();
+  ~LibbpfCapture();
+  std::string Take();
+};
+
+void InstallLibbpfPrint();
+
+int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* what);
+uint32_t ArgUint32(const Napi::CallbackInfo& info, size_t i, const char* what);
+std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what);
+Napi::Buffer<uint8_t> ArgBuffer(const Napi::CallbackInfo& info, size_t i, const char* what);
+bool ArgIsNullish(const Napi::CallbackInfo& info, size_t i);
+
+void RegisterErrors(Napi::Env env, Napi::Object exports);
+void RegisterObject(Napi::Env env, Napi::Object exports);
+void RegisterMap(Napi::Env env, Napi::Object exports);
+void RegisterProg(Napi::Env env, Napi::Object exports);
+void RegisterLink(Napi::Env env, Napi::Object exports);
+void RegisterTc(Napi::Env env, Napi::Object exports);
+void RegisterNetns(Napi::Env env, Napi::Object exports);
+
+}  // namespace libbpfjs
