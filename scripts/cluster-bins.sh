@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds the test-infrastructure binaries (kube-apiserver, etcd, helm) from the Go tools modules
+# in test/tools/ into a cache, once per version, and prints NAME=PATH lines.
+# KUBEBUILDER_ASSETS, when set and holding a binary, wins over building (envtest convention).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${WEIR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/weir}/bin"
+mkdir -p "$cache"
+
+# tool name -> Go package to build
+declare -A pkg=(
+  [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
+  [etcd]=go.etcd.io/etcd/server/v3
+  [helm]=helm.sh/helm/v3/cmd/helm
+)
+# tool name -> module whose required version names the build
+declare -A mod=(
+  [kube-apiserver]=k8s.io/kubernetes
+  [etcd]=go.etcd.io/etcd/server/v3
+  [helm]=helm.sh/helm/v3
+)
+
+tools=("$@")
+[ ${#tools[@]} -eq 0 ] && tools=(kube-apiserver etcd helm)
+
+for t in "${tools[@]}"; do
+  [ -n "${pkg[$t]:-}" ] || { echo "cluster-bins: unknown tool $t" >&2; exit 2; }
+  if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/$t" ]; then
+    echo "$t=$KUBEBUILDER_ASSETS/$t"
+    continue
+  fi
+  dir="$root/test/tools/$t"
+  version="$(awk -v m="${mod[$t]}" '$1 == "require" && $2 == m { print $3 } $1 == m && !/=>/ { print $2 }' "$dir/go.mod" | head -1)"
+  [ -n "$version" ] || { echo "cluster-bins: no version of ${mod[$t]} in $dir/go.mod" >&2; exit 1; }
+  out="$cache/$t-$version"
+  if [ ! -x "$out" ]; then
+    command -v go >/dev/null || { echo "cluster-bins: go is needed to build $t (or set KUBEBUILDER_ASSETS)" >&2; exit 1; }
+    echo "cluster-bins: building $t $version (first run only; a few minutes)" >&2
+    (cd "$dir" && go build -trimpath -ldflags=-s -o "$out.tmp" "${pkg[$t]}")
+    mv "$out.tmp" "$out"
+  fi
+  echo "$t=$out"
+done

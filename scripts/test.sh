@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The test command: set-up, static checks, then every test layer (unit, privileged, cluster).
+# Extra arguments go to jest, e.g. `npm test -- --selectProjects unit`.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh
+
+printf '\033[1m==> typecheck and lint\033[0m\n' >&2
+npx tsc -p tsconfig.json --noEmit
+npx tsc -p libbpfjs/tsconfig.json --noEmit
+npx eslint .
+
+printf '\033[1m==> tests\033[0m\n' >&2
+report="$(mktemp /tmp/weir-jest-XXXXXX.json)"
+trap 'rm -f "$report"' EXIT
+set +e
+# Test files run one at a time: privileged suites share the kernel's global state (cgroups,
+# bpffs) and cluster suites each start an API server on a 2-core machine.
+node --experimental-vm-modules node_modules/jest/bin/jest.js --ci --runInBand --json --outputFile="$report" "$@"
+status=$?
+set -e
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+' "$report" || true
+exit $status
