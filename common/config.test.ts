@@ -1,0 +1,78 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, configFromEnv, loadAgentConfig, loadOperatorConfig, mergeConfig, splitHostPort } from './config.js';
+
+const file = (content: string): string => {
+  const p = join(mkdtempSync(join(tmpdir(), 'weir-cfg-')), 'config.yaml');
+  writeFileSync(p, content);
+  return p;
+};
+
+describe('config', () => {
+  it('gives the operator its defaults', () => {
+    const c = loadOperatorConfig({ env: {} });
+    expect(c).toMatchObject({
+      logLevel: 'info',
+      httpAddress: '0.0.0.0:9963',
+      workers: 4,
+      leaderElection: { enabled: true, namespace: 'kube-system', leaseName: 'weir-operator', leaseDurationSeconds: 15 },
+    });
+  });
+
+  it('layers file, environment and flags, later winning', () => {
+    const path = file('logLevel: warn\nnodeName: from-file\nbpffsRoot: /sys/fs/bpf/x\n');
+    const c = loadAgentConfig({
+      file: path,
+      env: { WEIR_NODE_NAME: 'from-env', WEIR_LOG_LEVEL: 'debug', HOME: '/root' },
+      flags: { nodeName: 'from-flag', logLevel: undefined },
+    });
+    expect(c.nodeName).toBe('from-flag');
+    expect(c.logLevel).toBe('debug');
+    expect(c.bpffsRoot).toBe('/sys/fs/bpf/x');
+  });
+
+  it('maps nested environment variables with a double underscore', () => {
+    expect(configFromEnv({ WEIR_LEADER_ELECTION__LEASE_NAME: 'x', WEIR_WORKERS: '8', WEIR_LEADER_ELECTION__ENABLED: 'false', PATH: '/bin' })).toEqual({
+      leaderElection: { leaseName: 'x', enabled: false },
+      workers: 8,
+    });
+  });
+
+  it('names every invalid field', () => {
+    let err: unknown;
+    try {
+      loadOperatorConfig({
+        env: {},
+        flags: { logLevel: 'loud', workers: 0, httpAddress: 'nope', leaderElection: { leaseDurationSeconds: 5, renewDeadlineSeconds: 10 } },
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const issues = (err as ConfigError).issues.join('\n');
+    expect(issues).toMatch(/^logLevel: /m);
+    expect(issues).toMatch(/^workers: /m);
+    expect(issues).toMatch(/^httpAddress: must be host:port/m);
+    expect(issues).toMatch(/^leaderElection.renewDeadlineSeconds: renewDeadlineSeconds must be less/m);
+  });
+
+  it('requires the agent node name', () => {
+    expect(() => loadAgentConfig({ env: {} })).toThrow(/nodeName: nodeName is required/);
+  });
+
+  it('refuses a config file that is missing or not a mapping', () => {
+    expect(() => loadAgentConfig({ file: '/nonexistent.yaml', env: {} })).toThrow(/nonexistent.yaml/);
+    expect(() => loadAgentConfig({ file: file('- a\n- b\n'), env: {} })).toThrow(/must be a mapping/);
+  });
+
+  it('merges deeply without letting undefined erase values', () => {
+    expect(mergeConfig({ a: { b: 1, c: 2 } }, { a: { c: 3 } }, { a: undefined })).toEqual({ a: { b: 1, c: 3 } });
+  });
+
+  it('splits listen addresses', () => {
+    expect(splitHostPort('0.0.0.0:9962')).toEqual({ host: '0.0.0.0', port: 9962 });
+    expect(splitHostPort('[::1]:80')).toEqual({ host: '::1', port: 80 });
+    expect(splitHostPort(':9962')).toEqual({ host: '0.0.0.0', port: 9962 });
+  });
+});

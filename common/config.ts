@@ -1,0 +1,161 @@
+// Typed configuration shared by operator and agent. Precedence, lowest first: defaults, a YAML
+// file (--config), WEIR_* environment variables, command-line flags. Invalid input fails at
+// start with every offending field named, before anything is touched.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[0-9.]+|[a-zA-Z0-9.-]*):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9962');
+
+const common = {
+  logLevel: logLevel.default('info'),
+  /** Path to a kubeconfig; empty means in-cluster service account, then ~/.kube/config. */
+  kubeconfig: z.string().default(''),
+  /** /metrics, /healthz and /readyz. */
+  httpAddress: listenAddress,
+};
+
+export const operatorConfigSchema = z.object({
+  ...common,
+  httpAddress: listenAddress.default('0.0.0.0:9963'),
+  leaderElection: z
+    .object({
+      enabled: z.boolean().default(true),
+      namespace: z.string().min(1).default('kube-system'),
+      leaseName: z.string().min(1).default('weir-operator'),
+      leaseDurationSeconds: z.number().int().positive().default(15),
+      renewDeadlineSeconds: z.number().int().positive().default(10),
+      retryPeriodSeconds: z.number().int().positive().default(2),
+    })
+    .prefault({})
+    .refine((l) => l.renewDeadlineSeconds < l.leaseDurationSeconds, {
+      message: 'renewDeadlineSeconds must be less than leaseDurationSeconds',
+      path: ['renewDeadlineSeconds'],
+    }),
+  /** Reconcile workers per controller. */
+  workers: z.number().int().min(1).max(64).default(4),
+});
+
+export const agentConfigSchema = z.object({
+  ...common,
+  httpAddress: listenAddress.default('0.0.0.0:9962'),
+  /** This node's name, as in the Node object (the DaemonSet passes spec.nodeName). */
+  nodeName: z
+    .string({ error: 'nodeName is required (set WEIR_NODE_NAME or --node-name)' })
+    .min(1, 'nodeName is required (set WEIR_NODE_NAME or --node-name)'),
+  /** Directory on bpffs for this agent's pins. */
+  bpffsRoot: z.string().startsWith('/').default('/sys/fs/bpf/weir'),
+  /** cgroup v2 mount the socket programs attach to. */
+  cgroupRoot: z.string().startsWith('/').default('/sys/fs/cgroup/unified'),
+  /** Compiled BPF objects. */
+  bpfObjectDir: z.string().default('build/bpf'),
+});
+
+export type OperatorConfig = z.infer<typeof operatorConfigSchema>;
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(
+    readonly component: string,
+    readonly issues: string[],
+  ) {
+    super(`invalid ${component} configuration:\n  ${issues.join('\n  ')}`);
+  }
+}
+
+/** WEIR_LOG_LEVEL -> logLevel, WEIR_LEADER_ELECTION__LEASE_NAME -> leaderElection.leaseName. */
+export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, raw] of Object.entries(env)) {
+    if (!k.startsWith('WEIR_') || raw === undefined || k === 'WEIR_CACHE_DIR') continue;
+    const path = k
+      .slice(5)
+      .split('__')
+      .map((seg) => seg.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()));
+    setPath(out, path, coerce(raw));
+  }
+  return out;
+}
+
+function coerce(raw: string): unknown {
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
+  return raw;
+}
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = obj;
+  for (const seg of path.slice(0, -1)) {
+    const next = cur[seg];
+    cur = (cur[seg] = typeof next === 'object' && next !== null ? next : {}) as Record<string, unknown>;
+  }
+  cur[path[path.length - 1]!] = value;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Deep merge where later sources win; undefined leaves the earlier value. */
+export function mergeConfig(...sources: Array<Record<string, unknown> | undefined>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const src of sources) {
+    for (const [k, v] of Object.entries(src ?? {})) {
+      if (v === undefined) continue;
+      out[k] = isPlainObject(v) && isPlainObject(out[k]) ? mergeConfig(out[k], v) : v;
+    }
+  }
+  return out;
+}
+
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError('file', [`${path}: ${(e as Error).message}`]);
+  }
+  const doc: unknown = parseYaml(text);
+  if (doc === null || doc === undefined) return {};
+  if (!isPlainObject(doc)) throw new ConfigError('file', [`${path}: the top level must be a mapping`]);
+  return doc;
+}
+
+function load<S extends z.ZodType>(
+  component: string,
+  schema: S,
+  opts: { file?: string; env?: NodeJS.ProcessEnv; flags?: Record<string, unknown> },
+): z.infer<S> {
+  const merged = mergeConfig(
+    opts.file ? readConfigFile(opts.file) : undefined,
+    configFromEnv(opts.env ?? process.env),
+    opts.flags,
+  );
+  const r = schema.safeParse(merged);
+  if (!r.success) {
+    throw new ConfigError(
+      component,
+      r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`),
+    );
+  }
+  return r.data;
+}
+
+export function loadOperatorConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; flags?: Record<string, unknown> } = {}): OperatorConfig {
+  return load('operator', operatorConfigSchema, opts);
+}
+
+export function loadAgentConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; flags?: Record<string, unknown> } = {}): AgentConfig {
+  return load('agent', agentConfigSchema, opts);
+}
+
+/** Splits "host:port" (IPv6 in brackets) for server.listen. */
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(addr.slice(i + 1)) };
+}

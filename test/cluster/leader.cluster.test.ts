@@ -1,0 +1,99 @@
+// Leader election against the real API server: one leader at a time, takeover after release
+// and after a crashed leader's lease runs out.
+import { CoordinationV1Api } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { LeaderElector } from '../../operator/runtime/leader.js';
+import { TestCluster } from '../harness/cluster.js';
+
+const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+function candidate(api: CoordinationV1Api, identity: string, releaseOnCancel = true, into?: Array<{ stop: AbortController; done: Promise<void> }>) {
+  const elector = new LeaderElector(
+    api,
+    { namespace: 'default', name: 'weir-test', identity, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 250, releaseOnCancel },
+    log,
+  );
+  const stop = new AbortController();
+  let ledAt: number | null = null;
+  const done = elector.run(stop.signal, {
+    onStartedLeading: () => {
+      ledAt = Date.now();
+    },
+    onStoppedLeading: () => undefined,
+  });
+  into?.push({ stop, done });
+  return {
+    elector,
+    stop,
+    done,
+    get ledAt() {
+      return ledAt;
+    },
+  };
+}
+
+const until = async (cond: () => boolean, ms: number): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+describe('lease leader election', () => {
+  let cluster: TestCluster;
+  let api: CoordinationV1Api;
+  beforeAll(async () => {
+    cluster = await TestCluster.start();
+    api = cluster.kubeConfig().makeApiClient(CoordinationV1Api);
+  }, 600_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  const running: Array<{ stop: AbortController; done: Promise<void> }> = [];
+  afterEach(async () => {
+    for (const c of running.splice(0)) {
+      c.stop.abort();
+      await c.done;
+    }
+    await api.deleteNamespacedLease({ name: 'weir-test', namespace: 'default' }).catch(() => undefined);
+  });
+
+  it('elects exactly one and hands over at once when the leader releases', async () => {
+    const a = candidate(api, 'a', true, running);
+    await until(() => a.elector.isLeader, 5000);
+    const b = candidate(api, 'b', true, running);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(b.elector.isLeader).toBe(false);
+    expect((await api.readNamespacedLease({ name: 'weir-test', namespace: 'default' })).spec?.holderIdentity).toBe('a');
+
+    const released = Date.now();
+    a.stop.abort();
+    await a.done;
+    await until(() => b.elector.isLeader, 5000);
+    // A released lease is taken on the next retry, well before the 3 s lease would run out.
+    expect(b.ledAt! - released).toBeLessThan(2500);
+    const lease = await api.readNamespacedLease({ name: 'weir-test', namespace: 'default' });
+    expect(lease.spec?.holderIdentity).toBe('b');
+    expect(lease.spec?.leaseTransitions).toBe(0);
+    b.stop.abort();
+    await b.done;
+  }, 30_000);
+
+  it('takes over from a leader that stopped renewing once its lease has run out', async () => {
+    const a = candidate(api, 'a', false, running);
+    await until(() => a.elector.isLeader, 5000);
+    const b = candidate(api, 'b', true, running);
+    await new Promise((r) => setTimeout(r, 500));
+    const crashed = Date.now();
+    a.stop.abort(); // stops renewing without releasing, as a killed process would
+    await a.done;
+    await until(() => b.elector.isLeader, 10_000);
+    expect(b.ledAt! - crashed).toBeGreaterThanOrEqual(2000);
+    const lease = await api.readNamespacedLease({ name: 'weir-test', namespace: 'default' });
+    expect(lease.spec?.holderIdentity).toBe('b');
+    expect(lease.spec?.leaseTransitions).toBe(1);
+    b.stop.abort();
+    await b.done;
+  }, 30_000);
+});
