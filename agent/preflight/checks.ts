@@ -1,0 +1,62 @@
+// Kernel and host prerequisites of the agent, each named so a failure says what is missing.
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+function mountedAs(path: string, fstype: string): boolean {
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => {
+      const [, where, type] = l.split(' ');
+      return where === path && type === fstype;
+    });
+}
+
+/** Kernel release as [major, minor]. */
+export function kernelVersion(release = readFileSync('/proc/sys/kernel/osrelease', 'utf8')): [number, number] {
+  const m = /^(\d+)\.(\d+)/.exec(release.trim());
+  if (!m) throw new Error(`unrecognised kernel release ${release.trim()}`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+export function runPreflight(opts: { cgroupRoot: string; bpffs?: string; release?: string }): CheckResult[] {
+  const bpffs = opts.bpffs ?? '/sys/fs/bpf';
+  const [major, minor] = kernelVersion(opts.release);
+  const results: CheckResult[] = [
+    {
+      name: 'privileges',
+      ok: process.getuid?.() === 0,
+      detail: 'the agent needs root or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON to load and attach programs',
+    },
+    {
+      name: 'kernel-version',
+      ok: major > 6 || (major === 6 && minor >= 6),
+      detail: `kernel ${major}.${minor}: Linux 6.6 or later is needed for tcx links`,
+    },
+    {
+      name: 'btf',
+      ok: existsSync('/sys/kernel/btf/vmlinux'),
+      detail: '/sys/kernel/btf/vmlinux is missing: the kernel was built without CONFIG_DEBUG_INFO_BTF',
+    },
+    {
+      name: 'bpffs',
+      ok: mountedAs(bpffs, 'bpf'),
+      detail: `no bpf filesystem at ${bpffs}: mount -t bpf bpf ${bpffs}`,
+    },
+    {
+      name: 'cgroup2',
+      ok: mountedAs(opts.cgroupRoot, 'cgroup2'),
+      detail: `no cgroup v2 at ${opts.cgroupRoot}: socket load balancing attaches there`,
+    },
+  ];
+  try {
+    accessSync('/proc/sys/net/core/bpf_jit_enable', constants.R_OK);
+  } catch {
+    results.push({ name: 'bpf-jit', ok: false, detail: '/proc/sys/net/core/bpf_jit_enable is unreadable: no BPF in this kernel' });
+  }
+  return results.map((r) => (r.ok ? { ...r, detail: 'ok' } : r));
+}

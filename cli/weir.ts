@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+// The single entry point of the image: `weir operator`, `weir agent`, and the tools around them.
+import { hostname } from 'node:os';
+import { Command, Option } from 'commander';
+import { CoordinationV1Api } from '@kubernetes/client-node';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { runPreflight } from '../agent/preflight/checks.js';
+import { ConfigError, loadAgentConfig, loadOperatorConfig } from '../common/config.js';
+import { startHttpEndpoint } from '../common/http.js';
+import { loadKubeConfig } from '../common/kube.js';
+import { createLogger } from '../common/log.js';
+import { LeaderElector } from '../operator/runtime/leader.js';
+
+/** Aborts on the first SIGTERM or SIGINT; a second one exits at once. */
+function shutdownSignal(): AbortSignal {
+  const ctl = new AbortController();
+  const onSignal = (): void => {
+    if (ctl.signal.aborted) process.exit(130);
+    ctl.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return ctl.signal;
+}
+
+async function operator(opts: Record<string, unknown>): Promise<void> {
+  const cfg = loadOperatorConfig({
+    file: opts.config as string | undefined,
+    flags: {
+      logLevel: opts.logLevel,
+      kubeconfig: opts.kubeconfig,
+      httpAddress: opts.httpAddress,
+      leaderElection: opts.leaderElection === false ? { enabled: false } : undefined,
+    },
+  });
+  const log = createLogger('operator', cfg.logLevel);
+  const signal = shutdownSignal();
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const leader = new Gauge({ name: 'weir_operator_leader', help: '1 while this replica holds the leader lease', registers: [registry] });
+  const kc = loadKubeConfig(cfg.kubeconfig);
+  const http = await startHttpEndpoint({ address: cfg.httpAddress, registry, readiness: {}, log });
+
+  const identity = `${hostname()}_${process.pid}`;
+  const lead = (leading: AbortSignal): void => {
+    leader.set(1);
+    log.info({ identity }, 'leading: this replica writes NodeDatapath and Identity objects');
+    leading.addEventListener('abort', () => leader.set(0), { once: true });
+  };
+  if (cfg.leaderElection.enabled) {
+    const le = cfg.leaderElection;
+    const elector = new LeaderElector(
+      kc.makeApiClient(CoordinationV1Api),
+      {
+        namespace: le.namespace,
+        name: le.leaseName,
+        identity,
+        leaseDurationMs: le.leaseDurationSeconds * 1000,
+        renewDeadlineMs: le.renewDeadlineSeconds * 1000,
+        retryPeriodMs: le.retryPeriodSeconds * 1000,
+      },
+      log,
+    );
+    await elector.run(signal, {
+      onStartedLeading: lead,
+      onStoppedLeading: () => log.info('stopped leading'),
+      onNewLeader: (who) => log.info({ leader: who }, 'another replica leads'),
+    });
+    await http.close();
+    // A replica that lost its lease without being asked to stop restarts rather than risk two writers.
+    process.exitCode = signal.aborted ? 0 : 1;
+    return;
+  }
+  const standalone = new AbortController();
+  lead(standalone.signal);
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  standalone.abort();
+  await http.close();
+}
+
+async function agent(opts: Record<string, unknown>): Promise<void> {
+  const cfg = loadAgentConfig({
+    file: opts.config as string | undefined,
+    flags: {
+      logLevel: opts.logLevel,
+      kubeconfig: opts.kubeconfig,
+      httpAddress: opts.httpAddress,
+      nodeName: opts.nodeName,
+      bpffsRoot: opts.bpffsRoot,
+    },
+  });
+  const log = createLogger('agent', cfg.logLevel);
+  const signal = shutdownSignal();
+  const checks = runPreflight({ cgroupRoot: cfg.cgroupRoot });
+  for (const c of checks) (c.ok ? log.info.bind(log) : log.error.bind(log))({ check: c.name }, c.detail);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const failing = checks.filter((c) => !c.ok);
+  const http = await startHttpEndpoint({
+    address: cfg.httpAddress,
+    registry,
+    readiness: {
+      preflight: () => (failing.length === 0 ? null : failing.map((c) => `${c.name}: ${c.detail}`).join('; ')),
+    },
+    log,
+  });
+  log.info({ node: cfg.nodeName }, 'agent running');
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  await http.close();
+}
+
+const program = new Command('weir').description('Weir: an eBPF datapath for Kubernetes').showHelpAfterError();
+const common = (cmd: Command): Command =>
+  cmd
+    .option('-c, --config <file>', 'YAML configuration file')
+    .option('--kubeconfig <path>', 'kubeconfig (default: in-cluster, then $KUBECONFIG, ~/.kube/config)')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal']))
+    .option('--http-address <host:port>', 'listen address for /metrics, /healthz, /readyz');
+
+common(program.command('operator').description('run the cluster operator (leader-elected)'))
+  .option('--no-leader-election', 'run without the Lease (a single replica only)')
+  .action(operator);
+
+common(program.command('agent').description('run the node agent'))
+  .option('--node-name <name>', 'this node (default: $WEIR_NODE_NAME)')
+  .option('--bpffs-root <dir>', 'bpffs directory for pins')
+  .action(agent);
+
+program.command('preflight').description('check this host for what the agent needs').option('--cgroup-root <dir>', 'cgroup v2 mount', '/sys/fs/cgroup/unified').action((opts: { cgroupRoot: string }) => {
+  const results = runPreflight({ cgroupRoot: opts.cgroupRoot });
+  for (const r of results) process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'}  ${r.name.padEnd(15)} ${r.detail}\n`);
+  if (results.some((r) => !r.ok)) process.exitCode = 1;
+});
+
+program.parseAsync().catch((e: unknown) => {
+  process.stderr.write(`weir: ${e instanceof ConfigError ? e.message : e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(2);
+});
