@@ -94,7 +94,7 @@ function setPath(obj: Record<string, unknown>, path: string[], value: unknown): 
     const next = cur[seg];
     cur = (cur[seg] = typeof next === 'object' && next !== null ? next : {}) as Record<string, unknown>;
   }
-  cur[path[path.length - 1]!] = value;
+  cur[path[path.length - 1]] = value;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
