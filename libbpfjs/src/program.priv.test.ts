@@ -18,7 +18,7 @@ import {
 } from './index.js';
 
 // Counter slots in progs.bpf.c's `counters` map.
-const XDP = 0, TC_IN = 1, TC_OUT = 2, CONNECT4 = 3, SOCKOPS = 4, SK_MSG = 5;
+const XDP = 0, TC_IN = 1, TC_OUT = 2, CONNECT4 = 3, SOCKOPS = 4, SK_MSG = 5, SENDMSG4 = 6, RECVMSG4 = 7;
 
 function packets(counters: BpfMap, slot: number): number {
   const k = Buffer.alloc(4);
@@ -227,6 +227,30 @@ describePriv('cgroup and socket hooks', () => {
     link.close();
     expect(queryAttached(cg.path, AttachType.CgroupInet4Connect)).toEqual([]);
     prog.close();
+  });
+
+  it('runs sendmsg4 and recvmsg4 on unconnected UDP sends and receives from the cgroup', () => {
+    const send = obj.program('sendmsg4_count');
+    const recv = obj.program('recvmsg4_count');
+    const sl = send.attachCgroup(cg.path, AttachType.CgroupUdp4Sendmsg);
+    const rl = recv.attachCgroup(cg.path, AttachType.CgroupUdp4Recvmsg);
+    const udpRoundTrip = `
+      const dgram = require('dgram');
+      const srv = dgram.createSocket('udp4');
+      srv.on('message', (m, r) => srv.send(m, r.port, r.address));
+      srv.bind(0, '127.0.0.1', () => {
+        const c = dgram.createSocket('udp4');
+        c.on('message', () => { c.close(); srv.close(); process.stdout.write('ok'); });
+        c.send('ping', srv.address().port, '127.0.0.1');
+      });`;
+    expect(runInCgroup(cg.path, udpRoundTrip)).toBe('ok');
+    // Two sends (request, echo) and two receives, all by sockets of the cgroup's process.
+    expect(packets(counters, SENDMSG4)).toBe(2);
+    expect(packets(counters, RECVMSG4)).toBe(2);
+    sl.close();
+    rl.close();
+    send.close();
+    recv.close();
   });
 
   it('feeds established sockets to a sockhash through sock_ops, where sk_msg sees their sends', () => {
