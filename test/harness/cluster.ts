@@ -95,7 +95,8 @@ export class TestCluster {
     readonly kubeconfigPath: string,
     readonly etcdUrl: string,
     private readonly etcd: ChildProcess,
-    private readonly apiserver: ChildProcess,
+    private apiserver: ChildProcess,
+    private readonly apiserverCmd: { bin: string; args: string[]; log: string },
   ) {}
 
   static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
@@ -129,27 +130,24 @@ export class TestCluster {
       writeFileSync(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
 
       const apiLog = join(dir, 'kube-apiserver.log');
-      apiserver = startProcess(
-        bins['kube-apiserver'],
-        [
-          `--etcd-servers=${etcdUrl}`,
-          `--bind-address=${host}`,
-          `--advertise-address=${host}`,
-          `--secure-port=${apiPort}`,
-          `--cert-dir=${join(dir, 'certs')}`,
-          `--token-auth-file=${join(dir, 'tokens.csv')}`,
-          '--authorization-mode=RBAC',
-          '--service-cluster-ip-range=10.96.0.0/16',
-          '--allow-privileged=true',
-          '--disable-admission-plugins=ServiceAccount',
-          '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-          `--service-account-key-file=${join(dir, 'sa.pub')}`,
-          `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-          '--endpoint-reconciler-type=none',
-          '--enable-priority-and-fairness=false',
-        ],
-        apiLog,
-      );
+      const apiArgs = [
+        `--etcd-servers=${etcdUrl}`,
+        `--bind-address=${host}`,
+        `--advertise-address=${host}`,
+        `--secure-port=${apiPort}`,
+        `--cert-dir=${join(dir, 'certs')}`,
+        `--token-auth-file=${join(dir, 'tokens.csv')}`,
+        '--authorization-mode=RBAC',
+        '--service-cluster-ip-range=10.96.0.0/16',
+        '--allow-privileged=true',
+        '--disable-admission-plugins=ServiceAccount',
+        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        `--service-account-key-file=${join(dir, 'sa.pub')}`,
+        `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+        '--endpoint-reconciler-type=none',
+        '--enable-priority-and-fairness=false',
+      ];
+      apiserver = startProcess(bins['kube-apiserver'], apiArgs, apiLog);
       const server = `https://${host}:${apiPort}`;
       const kubeconfigPath = join(dir, 'kubeconfig');
       writeFileSync(
@@ -175,7 +173,11 @@ export class TestCluster {
         ].join('\n'),
         { mode: 0o600 },
       );
-      const cluster = new TestCluster(dir, server, token, kubeconfigPath, etcdUrl, etcd, apiserver);
+      const cluster = new TestCluster(dir, server, token, kubeconfigPath, etcdUrl, etcd, apiserver, {
+        bin: bins['kube-apiserver'],
+        args: apiArgs,
+        log: apiLog,
+      });
       await waitFor('kube-apiserver', () => cluster.isReady(), timeout, apiserver, apiLog);
       return cluster;
     } catch (e) {
@@ -220,6 +222,14 @@ export class TestCluster {
     if (!existsSync(dir)) throw new Error(`no CRD directory at ${dir}`);
     await this.kubectl(['apply', '--server-side', '-f', dir]);
     await this.kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', dir]);
+  }
+
+  /** Stops the API server and starts it again on the same port and etcd (an API outage). */
+  async restartApiServer(downMs = 0): Promise<void> {
+    await stopProcess(this.apiserver);
+    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+    this.apiserver = startProcess(this.apiserverCmd.bin, this.apiserverCmd.args, this.apiserverCmd.log);
+    await waitFor('kube-apiserver', () => this.isReady(), 90_000, this.apiserver, this.apiserverCmd.log);
   }
 
   /** Stops the API server, then etcd, and removes every file the cluster wrote. */

@@ -1,0 +1,96 @@
+// A resilient informer: client-node's ListWatch (list, then watch; a local cache of objects)
+// restarted with backoff after errors, which it otherwise treats as final. Resumes from the last
+// resourceVersion; a 410 Gone makes client-node relist, reporting deletions it missed.
+import { makeInformer, type KubeConfig, type KubernetesObject, type ListPromise } from '@kubernetes/client-node';
+import type { Logger } from './log.js';
+
+export type InformerEvent = 'add' | 'update' | 'delete';
+export type InformerHandler<T> = (event: InformerEvent, obj: T) => void;
+
+export interface InformerOptions<T extends KubernetesObject> {
+  /** Short name for logs and readiness, e.g. "pods". */
+  name: string;
+  /** Watch path, e.g. /api/v1/pods or /apis/weir.dev/v1alpha1/nodedatapaths. */
+  path: string;
+  list: ListPromise<T>;
+  labelSelector?: string;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export class ResilientInformer<T extends KubernetesObject> {
+  private readonly inner;
+  private readonly handlers: Array<InformerHandler<T>> = [];
+  private syncedOnce = false;
+  private failures = 0;
+  private stopped = true;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly opts: InformerOptions<T>,
+    private readonly log: Logger,
+  ) {
+    this.inner = makeInformer<T>(kc, opts.path, opts.list, opts.labelSelector);
+    const emit = (event: InformerEvent) => (obj: T) => {
+      for (const h of this.handlers) h(event, obj);
+    };
+    this.inner.on('add', emit('add'));
+    this.inner.on('update', emit('update'));
+    this.inner.on('delete', emit('delete'));
+    this.inner.on('connect', () => {
+      this.syncedOnce = true;
+      this.failures = 0;
+    });
+    this.inner.on('error', (err: unknown) => this.restartLater(err));
+  }
+
+  /** Handlers see every add, update and delete, including the initial list's adds. */
+  onEvent(h: InformerHandler<T>): void {
+    this.handlers.push(h);
+  }
+
+  /** True once the first list has landed in the cache (readiness). */
+  get synced(): boolean {
+    return this.syncedOnce && this.inner.list().length >= 0;
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.inner.get(name, namespace);
+  }
+
+  list(namespace?: string): ReadonlyArray<T> {
+    return this.inner.list(namespace);
+  }
+
+  /** Starts listing and watching; resolves after the first list (or the first failure, which retries). */
+  async start(): Promise<void> {
+    this.stopped = false;
+    try {
+      await this.inner.start();
+      // The first list has been applied once start() resolves.
+      this.syncedOnce = true;
+    } catch (err) {
+      this.restartLater(err);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    await this.inner.stop();
+  }
+
+  private restartLater(err: unknown): void {
+    if (this.stopped) return;
+    const min = this.opts.minBackoffMs ?? 500;
+    const max = this.opts.maxBackoffMs ?? 30_000;
+    const delay = Math.min(max, min * 2 ** this.failures++);
+    this.log.warn({ err, informer: this.opts.name, retryInMs: delay }, 'watch failed; restarting');
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => {
+      if (this.stopped) return;
+      this.inner.start().catch((e: unknown) => this.restartLater(e));
+    }, delay);
+  }
+}
