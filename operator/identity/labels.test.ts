@@ -1,0 +1,31 @@
+import { nextFreeIdentity } from './allocate.js';
+import { identityKey, namespacePart, podPart, securityLabels } from './labels.js';
+
+describe('security labels', () => {
+  it('drops per-replica labels and adds namespace labels and name', () => {
+    const l = securityLabels({ app: 'web', 'pod-template-hash': 'abc', 'controller-revision-hash': 'x' }, 'shop', { team: 'a' });
+    expect(l).toEqual({ app: 'web', 'ns:team': 'a', 'io.kubernetes.pod.namespace': 'shop' });
+    expect(podPart(l)).toEqual({ app: 'web' });
+    expect(namespacePart(l)).toEqual({ team: 'a' });
+  });
+
+  it('gives replicas of one workload the same key, and different namespaces different keys', () => {
+    const a = securityLabels({ app: 'web', 'pod-template-hash': '1' }, 'shop', {});
+    const b = securityLabels({ 'pod-template-hash': '2', app: 'web' }, 'shop', {});
+    const c = securityLabels({ app: 'web' }, 'other', {});
+    expect(identityKey(a)).toBe(identityKey(b));
+    expect(identityKey(a)).not.toBe(identityKey(c));
+  });
+});
+
+describe('nextFreeIdentity', () => {
+  it('takes the lowest free number from 256', () => {
+    expect(nextFreeIdentity(new Set())).toBe(256);
+    expect(nextFreeIdentity(new Set([256, 257, 259]))).toBe(258);
+  });
+
+  it('starts from a hint and wraps around', () => {
+    expect(nextFreeIdentity(new Set([300]), 300)).toBe(301);
+    expect(nextFreeIdentity(new Set([15_999_999]), 15_999_999)).toBe(256);
+  });
+});

@@ -1,0 +1,66 @@
+// The normalised policy both weir.dev and networking.k8s.io NetworkPolicies are translated into,
+// and the compiled per-identity form NodeDatapath carries.
+import type { LabelSelector, PeerSelector } from './selector.js';
+
+export type Entity = 'world' | 'host' | 'cluster' | 'all';
+export type Protocol = 'TCP' | 'UDP' | 'SCTP' | 'ANY';
+
+export interface PortSpec {
+  /** 0 = every port. */
+  port: number;
+  endPort?: number;
+  protocol: Protocol;
+}
+
+export type Peers =
+  | { kind: 'any' }
+  | { kind: 'endpoints'; selectors: PeerSelector[] }
+  | { kind: 'cidr'; sets: Array<{ cidr: string; except: string[] }> }
+  | { kind: 'entities'; entities: Entity[] };
+
+export interface Rule {
+  peers: Peers;
+  /** Empty: every port and protocol. */
+  ports: PortSpec[];
+  /** The rule carries L7 HTTP rules: matching traffic goes through the proxy. */
+  l7: boolean;
+}
+
+export interface NormalizedPolicy {
+  source: 'weir' | 'k8s';
+  namespace: string;
+  name: string;
+  endpointSelector: LabelSelector;
+  /** Whether selected endpoints become default-deny in each direction. */
+  enforceIngress: boolean;
+  enforceEgress: boolean;
+  ingress: Rule[];
+  egress: Rule[];
+  ingressDeny: Rule[];
+  egressDeny: Rule[];
+  /** What the translation could not carry over, for the policy's status. */
+  warnings: string[];
+}
+
+export type Verdict = 'allow' | 'deny' | 'redirect';
+
+/** One compiled entry, as in NodeDatapath spec.policies[].ingress/egress. */
+export interface PolicyEntry {
+  peer: number;
+  port: number;
+  endPort?: number;
+  /** IP protocol number: 6 TCP, 17 UDP, 132 SCTP, 0 any. */
+  protocol: number;
+  verdict: Verdict;
+  proxyPort?: number;
+}
+
+export interface CompiledIdentityPolicy {
+  identity: number;
+  ingress: PolicyEntry[];
+  egress: PolicyEntry[];
+  /** Policies that select this identity, as namespace/name (for status and events). */
+  selectedBy: string[];
+}
+
+export const PROTOCOL_NUMBER: Record<Protocol, number> = { TCP: 6, UDP: 17, SCTP: 132, ANY: 0 };
