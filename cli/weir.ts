@@ -9,6 +9,7 @@ import { ConfigError, loadAgentConfig, loadOperatorConfig } from '../common/conf
 import { startHttpEndpoint } from '../common/http.js';
 import { loadKubeConfig } from '../common/kube.js';
 import { createLogger } from '../common/log.js';
+import { Operator } from '../operator/operator.js';
 import { LeaderElector } from '../operator/runtime/leader.js';
 
 /** Aborts on the first SIGTERM or SIGINT; a second one exits at once. */
@@ -39,13 +40,31 @@ async function operator(opts: Record<string, unknown>): Promise<void> {
   collectDefaultMetrics({ register: registry });
   const leader = new Gauge({ name: 'weir_operator_leader', help: '1 while this replica holds the leader lease', registers: [registry] });
   const kc = loadKubeConfig(cfg.kubeconfig);
-  const http = await startHttpEndpoint({ address: cfg.httpAddress, registry, readiness: {}, log });
+  const op = new Operator(kc, log, registry, { workers: cfg.workers });
+  let leadingNow = false;
+  const http = await startHttpEndpoint({
+    address: cfg.httpAddress,
+    registry,
+    // A standby replica is ready (it serves metrics and waits for the lease); a leader once its caches have synced.
+    readiness: { caches: () => (!leadingNow || op.synced ? null : 'informer caches not synced') },
+    log,
+  });
 
   const identity = `${hostname()}_${process.pid}`;
+  let running: Promise<void> = Promise.resolve();
   const lead = (leading: AbortSignal): void => {
     leader.set(1);
+    leadingNow = true;
     log.info({ identity }, 'leading: this replica writes NodeDatapath and Identity objects');
-    leading.addEventListener('abort', () => leader.set(0), { once: true });
+    running = op.run(leading).catch((err: unknown) => log.error({ err }, 'operator stopped with an error'));
+    leading.addEventListener(
+      'abort',
+      () => {
+        leader.set(0);
+        leadingNow = false;
+      },
+      { once: true },
+    );
   };
   if (cfg.leaderElection.enabled) {
     const le = cfg.leaderElection;
@@ -66,6 +85,7 @@ async function operator(opts: Record<string, unknown>): Promise<void> {
       onStoppedLeading: () => log.info('stopped leading'),
       onNewLeader: (who) => log.info({ leader: who }, 'another replica leads'),
     });
+    await running;
     await http.close();
     // A replica that lost its lease without being asked to stop restarts rather than risk two writers.
     process.exitCode = signal.aborted ? 0 : 1;
@@ -75,6 +95,7 @@ async function operator(opts: Record<string, unknown>): Promise<void> {
   lead(standalone.signal);
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   standalone.abort();
+  await running;
   await http.close();
 }
 

@@ -1,7 +1,7 @@
 // A resilient informer: client-node's ListWatch (list, then watch; a local cache of objects)
 // restarted with backoff after errors, which it otherwise treats as final. Resumes from the last
 // resourceVersion; a 410 Gone makes client-node relist, reporting deletions it missed.
-import { makeInformer, type KubeConfig, type KubernetesObject, type ListPromise } from '@kubernetes/client-node';
+import { makeInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ListPromise } from '@kubernetes/client-node';
 import type { Logger } from './log.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
@@ -21,7 +21,8 @@ export interface InformerOptions<T extends KubernetesObject> {
 export class ResilientInformer<T extends KubernetesObject> {
   private readonly inner;
   private readonly handlers: Array<InformerHandler<T>> = [];
-  private syncedOnce = false;
+  private listed = false;
+  private readonly syncWaiters: Array<() => void> = [];
   private failures = 0;
   private stopped = true;
   private retry: NodeJS.Timeout | undefined;
@@ -31,7 +32,14 @@ export class ResilientInformer<T extends KubernetesObject> {
     private readonly opts: InformerOptions<T>,
     private readonly log: Logger,
   ) {
-    this.inner = makeInformer<T>(kc, opts.path, opts.list, opts.labelSelector);
+    // The cache is filled synchronously right after the list resolves, so "listed" marks a
+    // cache that holds a complete snapshot.
+    const list = async (): Promise<KubernetesListObject<T>> => {
+      const r = await opts.list();
+      queueMicrotask(() => this.markListed());
+      return r;
+    };
+    this.inner = makeInformer<T>(kc, opts.path, list, opts.labelSelector);
     const emit = (event: InformerEvent) => (obj: T) => {
       for (const h of this.handlers) h(event, obj);
     };
@@ -39,7 +47,6 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.inner.on('update', emit('update'));
     this.inner.on('delete', emit('delete'));
     this.inner.on('connect', () => {
-      this.syncedOnce = true;
       this.failures = 0;
     });
     this.inner.on('error', (err: unknown) => this.restartLater(err));
@@ -50,9 +57,20 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.handlers.push(h);
   }
 
-  /** True once the first list has landed in the cache (readiness). */
+  /** True once a list has landed in the cache: before that the cache must not be trusted. */
   get synced(): boolean {
-    return this.syncedOnce && this.inner.list().length >= 0;
+    return this.listed;
+  }
+
+  /** Resolves once synced (or at once if already). */
+  waitForSync(): Promise<void> {
+    if (this.listed) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  private markListed(): void {
+    this.listed = true;
+    for (const w of this.syncWaiters.splice(0)) w();
   }
 
   get(name: string, namespace?: string): T | undefined {
@@ -63,13 +81,11 @@ export class ResilientInformer<T extends KubernetesObject> {
     return this.inner.list(namespace);
   }
 
-  /** Starts listing and watching; resolves after the first list (or the first failure, which retries). */
+  /** Starts listing and watching; a failure is retried in the background (see waitForSync). */
   async start(): Promise<void> {
     this.stopped = false;
     try {
       await this.inner.start();
-      // The first list has been applied once start() resolves.
-      this.syncedOnce = true;
     } catch (err) {
       this.restartLater(err);
     }

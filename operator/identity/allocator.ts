@@ -1,0 +1,96 @@
+// Identity allocation against the API: an Identity object per distinct security label set,
+// named by its number. The objects are the source of truth, so numbers survive operator
+// restarts; creation races between replicas resolve through the API's name uniqueness (409).
+import { ApiException, type CustomObjectsApi } from '@kubernetes/client-node';
+import type { Logger } from '../../common/log.js';
+import { nextFreeIdentity } from './allocate.js';
+import { identityKey, type Labels } from './labels.js';
+
+export interface IdentityObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; creationTimestamp?: Date | string };
+  spec?: { namespace: string; labels: Record<string, string> };
+}
+
+const GVR = { group: 'weir.dev', version: 'v1alpha1', plural: 'identities' };
+
+export class IdentityAllocator {
+  /** Allocations not yet seen in the cache (the watch lags the create). */
+  private readonly pending = new Map<string, { id: number; labels: Labels }>();
+
+  constructor(
+    private readonly api: CustomObjectsApi,
+    private readonly cached: () => ReadonlyArray<IdentityObject>,
+    private readonly log: Logger,
+  ) {}
+
+  /** Every known identity: number -> security labels. */
+  all(): Map<number, Labels> {
+    const out = new Map<number, Labels>();
+    for (const o of this.cached()) if (o.spec && o.metadata?.name) out.set(Number(o.metadata.name), o.spec.labels);
+    for (const { id, labels } of this.pending.values()) out.set(id, labels);
+    return out;
+  }
+
+  private byKey(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [id, labels] of this.all()) {
+      const k = identityKey(labels);
+      const have = out.get(k);
+      // Two objects for one label set (a lost race): the lower number wins everywhere.
+      if (have === undefined || id < have) out.set(k, id);
+    }
+    return out;
+  }
+
+  /** The identity of a label set, creating it when new. */
+  async ensure(labels: Labels, namespace: string): Promise<number> {
+    const key = identityKey(labels);
+    const known = this.byKey().get(key);
+    if (known !== undefined) return known;
+    const used = new Set(this.all().keys());
+    let id = nextFreeIdentity(used);
+    for (let attempt = 0; attempt < 32; attempt++) {
+      try {
+        await this.api.createClusterCustomObject({
+          ...GVR,
+          body: { apiVersion: 'weir.dev/v1alpha1', kind: 'Identity', metadata: { name: String(id) }, spec: { namespace, labels } },
+        });
+        this.pending.set(key, { id, labels });
+        this.log.info({ identity: id, labels }, 'allocated identity');
+        return id;
+      } catch (e) {
+        if (!(e instanceof ApiException) || e.code !== 409) throw e;
+        used.add(id);
+        id = nextFreeIdentity(used, id + 1);
+      }
+    }
+    throw new Error(`could not allocate an identity for ${key}: 32 numbers were taken concurrently`);
+  }
+
+  /** Drops pending entries the cache has caught up with. */
+  settle(): void {
+    const inCache = new Set(this.cached().map((o) => o.metadata?.name));
+    for (const [k, p] of this.pending) if (inCache.has(String(p.id))) this.pending.delete(k);
+  }
+
+  /** Deletes identities no pod uses, once older than `graceMs` (a pod may be about to use a new one). */
+  async collect(usedKeys: ReadonlySet<string>, graceMs: number): Promise<number[]> {
+    const removed: number[] = [];
+    for (const o of this.cached()) {
+      if (!o.spec || !o.metadata?.name) continue;
+      if (usedKeys.has(identityKey(o.spec.labels))) continue;
+      const created = o.metadata.creationTimestamp ? new Date(o.metadata.creationTimestamp).getTime() : 0;
+      if (Date.now() - created < graceMs) continue;
+      try {
+        await this.api.deleteClusterCustomObject({ ...GVR, name: o.metadata.name });
+        removed.push(Number(o.metadata.name));
+      } catch (e) {
+        if (!(e instanceof ApiException) || e.code !== 404) throw e;
+      }
+    }
+    if (removed.length > 0) this.log.info({ identities: removed }, 'collected unused identities');
+    return removed;
+  }
+}

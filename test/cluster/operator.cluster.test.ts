@@ -1,0 +1,168 @@
+// The operator against the real API server: Nodes (with memory), Pods (with IPs), a policy and
+// a DatapathConfig in; NodeDatapaths with sized maps, endpoints, identities and compiled policy
+// out. No kubelet runs: Node and Pod status are written by the test, as a kubelet would.
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { Operator } from '../../operator/operator.js';
+import { TestCluster } from '../harness/cluster.js';
+
+type Ndp = {
+  metadata: { resourceVersion: string };
+  spec: {
+    revision: number;
+    maps: Array<{ name: string; maxEntries: number }>;
+    endpoints: Array<{ name: string; identity: number; ips: string[]; policyEnforced: boolean }>;
+    policies: Array<{ identity: number; ingress: Array<Record<string, unknown>> }>;
+  };
+};
+
+const until = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> => {
+  const end = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`, { cause: last });
+};
+
+describe('operator', () => {
+  let cluster: TestCluster;
+  let core: CoreV1Api;
+  let custom: CustomObjectsApi;
+  const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+  const startOperator = (): { stop: () => Promise<void> } => {
+    const ctl = new AbortController();
+    const op = new Operator(cluster.kubeConfig(), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), new Registry(), { workers: 2 });
+    const done = op.run(ctl.signal);
+    return {
+      stop: async () => {
+        ctl.abort();
+        await done;
+      },
+    };
+  };
+  const ndp = (name: string): Promise<Ndp> => custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'nodedatapaths', name }) as Promise<Ndp>;
+  const ndpWhen = (name: string, cond: (n: Ndp) => boolean): Promise<Ndp> => until(`${name} NodeDatapath`, async () => {
+    const n = await ndp(name);
+    return cond(n) ? n : undefined;
+  });
+  const mapSize = (n: Ndp, m: string): number => n.spec.maps.find((x) => x.name === m)!.maxEntries;
+
+  async function node(name: string, memory: string, cpu: string): Promise<void> {
+    await core.createNode({ body: { metadata: { name, labels: { 'kubernetes.io/hostname': name } } } });
+    await core.patchNodeStatus({ name, body: { status: { capacity: { memory, cpu }, allocatable: { memory, cpu } } } }, merge);
+  }
+
+  async function pod(name: string, nodeName: string, app: string, ip: string): Promise<void> {
+    await core.createNamespacedPod({
+      namespace: 'shop',
+      body: { metadata: { name, labels: { app, 'pod-template-hash': name } }, spec: { nodeName, containers: [{ name: 'c', image: 'registry.invalid/none' }] } },
+    });
+    await core.patchNamespacedPodStatus({ name, namespace: 'shop', body: { status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] } } }, merge);
+  }
+
+  const policy = (port: number) => ({
+    apiVersion: 'weir.dev/v1alpha1',
+    kind: 'NetworkPolicy',
+    metadata: { name: 'api-in', namespace: 'shop' },
+    spec: {
+      endpointSelector: { matchLabels: { app: 'api' } },
+      ingress: [{ fromEndpoints: [{ matchLabels: { app: 'web' } }], toPorts: [{ ports: [{ port, protocol: 'TCP' }] }] }],
+    },
+  });
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start();
+    await cluster.applyCrds();
+    const kc = cluster.kubeConfig();
+    core = kc.makeApiClient(CoreV1Api);
+    custom = kc.makeApiClient(CustomObjectsApi);
+    await core.createNamespace({ body: { metadata: { name: 'shop', labels: { team: 'a' } } } });
+    await node('node-a', '8Gi', '2');
+    await node('node-b', '32Gi', '4');
+    await pod('web-1', 'node-a', 'web', '10.244.1.10');
+    await pod('web-2', 'node-a', 'web', '10.244.1.11');
+    await pod('api-1', 'node-b', 'api', '10.244.2.10');
+    await custom.createClusterCustomObject({
+      group: 'weir.dev',
+      version: 'v1alpha1',
+      plural: 'datapathconfigs',
+      body: { apiVersion: 'weir.dev/v1alpha1', kind: 'DatapathConfig', metadata: { name: 'default' }, spec: { mapSizing: { dynamicSizeRatio: 0.01, lbMax: 100000 } } },
+    });
+    await custom.createNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', namespace: 'shop', plural: 'networkpolicies', body: policy(8080) });
+  }, 600_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('writes each node its sizes, endpoints, identities and compiled policy; survives a restart unchanged', async () => {
+    const op = startOperator();
+    let a: Ndp, b: Ndp;
+    try {
+      a = await ndpWhen('node-a', (n) => n.spec.endpoints.length === 2);
+      b = await ndpWhen('node-b', (n) => n.spec.endpoints.length === 1);
+
+      // Sizes: the ratio applied to each node's memory (4× the memory, 4× the entries), explicit LB.
+      const ratio = mapSize(b, 'ct_tcp') / mapSize(a, 'ct_tcp');
+      expect(ratio).toBeGreaterThan(3.99);
+      expect(ratio).toBeLessThan(4.01);
+      expect(mapSize(a, 'lb')).toBe(100000);
+      expect(mapSize(b, 'lb')).toBe(100000);
+
+      // Replicas share one identity; the policy compiled for api allows web on 8080 only.
+      const [w1, w2] = a.spec.endpoints;
+      expect(w1.identity).toBe(w2.identity);
+      expect(a.spec.endpoints.every((e) => !e.policyEnforced)).toBe(true);
+      const api = b.spec.endpoints[0];
+      expect(api).toMatchObject({ name: 'api-1', ips: ['10.244.2.10'], policyEnforced: true });
+      expect(b.spec.policies.find((p) => p.identity === api.identity)?.ingress).toEqual([{ peer: w1.identity, port: 8080, protocol: 6, verdict: 'allow' }]);
+
+      const dpc = await until('DatapathConfig status', async () => {
+        const c = (await custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default' })) as {
+          status?: { nodes?: number; conditions?: Array<{ type: string; status: string; message: string }> };
+        };
+        return c.status?.nodes === 2 ? c : undefined;
+      });
+      expect(dpc.status?.conditions?.[0]).toMatchObject({ type: 'Ready', status: 'True', message: 'in effect on 2 node(s)' });
+
+      // A policy edit rewrites only the node whose compiled policy changes.
+      await custom.patchNamespacedCustomObject(
+        { group: 'weir.dev', version: 'v1alpha1', namespace: 'shop', plural: 'networkpolicies', name: 'api-in', body: { spec: policy(9090).spec } },
+        merge,
+      );
+      b = await ndpWhen('node-b', (n) => n.spec.policies.some((p) => p.ingress.some((e) => e.port === 9090)));
+      expect(b.spec.revision).toBe(2);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect((await ndp('node-a')).metadata.resourceVersion).toBe(a.metadata.resourceVersion);
+    } finally {
+      await op.stop();
+    }
+
+    // A new operator process finds the same identities and has nothing to write.
+    const identitiesBefore = (await custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'identities' })) as { items: Array<{ metadata: { name: string } }> };
+    const again = startOperator();
+    try {
+      await new Promise((r) => setTimeout(r, 2000));
+      const identitiesAfter = (await custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'identities' })) as { items: Array<{ metadata: { name: string } }> };
+      expect(identitiesAfter.items.map((i) => i.metadata.name).sort()).toEqual(identitiesBefore.items.map((i) => i.metadata.name).sort());
+      expect((await ndp('node-a')).metadata.resourceVersion).toBe(a.metadata.resourceVersion);
+      expect((await ndp('node-b')).spec.revision).toBe(2);
+
+      // A new pod on node-a with new labels gets a new identity and lands in node-a's spec.
+      await pod('db-1', 'node-a', 'db', '10.244.1.12');
+      const a2 = await ndpWhen('node-a', (n) => n.spec.endpoints.length === 3);
+      const db = a2.spec.endpoints.find((e) => e.name === 'db-1')!;
+      expect(identitiesAfter.items.map((i) => Number(i.metadata.name))).not.toContain(db.identity);
+    } finally {
+      await again.stop();
+    }
+  }, 90_000);
+});
