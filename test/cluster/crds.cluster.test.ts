@@ -1,7 +1,7 @@
 // Weir's CRDs on the real API server: they apply with kubectl, defaults fill in, and invalid
 // objects are refused with a message naming the field.
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { TestCluster } from '../harness/cluster.js';
+import { useTestCluster } from '../harness/cluster.js';
 
 const group = 'weir.dev';
 const version = 'v1alpha1';
@@ -9,15 +9,10 @@ const version = 'v1alpha1';
 type Obj = Record<string, unknown>;
 
 describe('weir CRDs', () => {
-  let cluster: TestCluster;
   let api: CustomObjectsApi;
-  beforeAll(async () => {
-    cluster = await TestCluster.start();
-    await cluster.applyCrds();
-    api = cluster.kubeConfig().makeApiClient(CustomObjectsApi);
-  }, 600_000);
-  afterAll(async () => {
-    await cluster?.stop();
+  const cluster = useTestCluster(async (c) => {
+    await c.applyCrds();
+    api = c.kubeConfig().makeApiClient(CustomObjectsApi);
   });
 
   const createCluster = (plural: string, kind: string, name: string, spec: Obj, dryRun = true): Promise<Obj> =>
@@ -40,14 +35,14 @@ describe('weir CRDs', () => {
     }) as Promise<Obj>;
 
   it('lists the kinds with their short names', async () => {
-    const out = await cluster.kubectl(['api-resources', '--api-group=weir.dev', '-o', 'name']);
+    const out = await cluster().kubectl(['api-resources', '--api-group=weir.dev', '-o', 'name']);
     expect(out.trim().split('\n').sort()).toEqual([
       'datapathconfigs.weir.dev',
       'identities.weir.dev',
       'networkpolicies.weir.dev',
       'nodedatapaths.weir.dev',
     ]);
-    await expect(cluster.kubectl(['get', 'dpc,ndp,wid,wnp', '-A'])).resolves.toBeDefined();
+    await expect(cluster().kubectl(['get', 'dpc,ndp,wid,wnp', '-A'])).resolves.toBeDefined();
   });
 
   it('fills DatapathConfig defaults from the seed', async () => {

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { CustomObjectsApi, Watch } from '@kubernetes/client-node';
-import { TestCluster } from '../harness/cluster.js';
+import { TestCluster, useTestCluster } from '../harness/cluster.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
@@ -18,19 +18,13 @@ function alive(pid: number): boolean {
 }
 
 describe('test cluster harness', () => {
-  let cluster: TestCluster;
-  beforeAll(async () => {
-    cluster = await TestCluster.start();
-  }, 600_000);
-  afterAll(async () => {
-    await cluster?.stop();
-  });
+  const cluster = useTestCluster();
 
   it('applies a CRD with kubectl and refuses an invalid object with a field message', async () => {
-    await cluster.applyCrds(fixtures);
-    const out = await cluster.kubectl(['get', 'crd', 'widgets.harness.weir.dev', '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}']);
+    await cluster().applyCrds(fixtures);
+    const out = await cluster().kubectl(['get', 'crd', 'widgets.harness.weir.dev', '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}']);
     expect(out).toBe('True');
-    const api = cluster.kubeConfig().makeApiClient(CustomObjectsApi);
+    const api = cluster().kubeConfig().makeApiClient(CustomObjectsApi);
     await expect(
       api.createClusterCustomObject({
         group: 'harness.weir.dev',
@@ -42,7 +36,7 @@ describe('test cluster harness', () => {
   });
 
   it('creates an object through client-node and sees it on a watch', async () => {
-    const kc = cluster.kubeConfig();
+    const kc = cluster().kubeConfig();
     const events: Array<[string, string]> = [];
     const seen = new Promise<void>((resolve, reject) => {
       void new Watch(kc)

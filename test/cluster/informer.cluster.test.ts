@@ -3,27 +3,14 @@
 import { CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { ResilientInformer, type InformerEvent } from '../../common/informer.js';
-import { TestCluster } from '../harness/cluster.js';
-
-const until = async (cond: () => boolean, ms: number, what: string): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
+import { useTestCluster } from '../harness/cluster.js';
+import { eventually } from '../harness/wait.js';
 
 describe('ResilientInformer', () => {
-  let cluster: TestCluster;
-  beforeAll(async () => {
-    cluster = await TestCluster.start();
-  }, 600_000);
-  afterAll(async () => {
-    await cluster?.stop();
-  });
+  const cluster = useTestCluster();
 
   it('lists, follows changes, and keeps following after the API server restarts', async () => {
-    const kc = cluster.kubeConfig();
+    const kc = cluster().kubeConfig();
     const core = kc.makeApiClient(CoreV1Api);
     await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'before', labels: { t: 'inf' } } } });
 
@@ -47,13 +34,13 @@ describe('ResilientInformer', () => {
       expect(inf.get('before', 'default')?.metadata?.name).toBe('before');
 
       await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'live', labels: { t: 'inf' } }, data: { a: '1' } } });
-      await until(() => inf.get('live', 'default') !== undefined, 5000, 'live add');
+      await eventually('live add', () => inf.get('live', 'default') !== undefined, 5000);
       await core.deleteNamespacedConfigMap({ name: 'before', namespace: 'default' });
-      await until(() => inf.get('before', 'default') === undefined, 5000, 'delete');
+      await eventually('delete', () => inf.get('before', 'default') === undefined, 5000);
 
-      await cluster.restartApiServer();
+      await cluster().restartApiServer();
       await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'after', labels: { t: 'inf' } } } });
-      await until(() => inf.get('after', 'default') !== undefined, 20_000, 'add after restart');
+      await eventually('add after restart', () => inf.get('after', 'default') !== undefined, 20_000);
       expect(events).toEqual(expect.arrayContaining([['add', 'before'], ['add', 'live'], ['delete', 'before'], ['add', 'after']]));
     } finally {
       await inf.stop();

@@ -3,7 +3,8 @@
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { LeaderElector } from '../../operator/runtime/leader.js';
-import { TestCluster } from '../harness/cluster.js';
+import { useTestCluster } from '../harness/cluster.js';
+import { eventually } from '../harness/wait.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -32,23 +33,10 @@ function candidate(api: CoordinationV1Api, identity: string, releaseOnCancel = t
   };
 }
 
-const until = async (cond: () => boolean, ms: number): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
-
 describe('lease leader election', () => {
-  let cluster: TestCluster;
   let api: CoordinationV1Api;
-  beforeAll(async () => {
-    cluster = await TestCluster.start();
-    api = cluster.kubeConfig().makeApiClient(CoordinationV1Api);
-  }, 600_000);
-  afterAll(async () => {
-    await cluster?.stop();
+  useTestCluster(async (c) => {
+    api = c.kubeConfig().makeApiClient(CoordinationV1Api);
   });
   const running: Array<{ stop: AbortController; done: Promise<void> }> = [];
   afterEach(async () => {
@@ -61,7 +49,7 @@ describe('lease leader election', () => {
 
   it('elects exactly one and hands over at once when the leader releases', async () => {
     const a = candidate(api, 'a', true, running);
-    await until(() => a.elector.isLeader, 5000);
+    await eventually('leadership', () => a.elector.isLeader, 5000);
     const b = candidate(api, 'b', true, running);
     await new Promise((r) => setTimeout(r, 1000));
     expect(b.elector.isLeader).toBe(false);
@@ -70,7 +58,7 @@ describe('lease leader election', () => {
     const released = Date.now();
     a.stop.abort();
     await a.done;
-    await until(() => b.elector.isLeader, 5000);
+    await eventually('leadership', () => b.elector.isLeader, 5000);
     // A released lease is taken on the next retry, well before the 3 s lease would run out.
     expect(b.ledAt! - released).toBeLessThan(2500);
     const lease = await api.readNamespacedLease({ name: 'weir-test', namespace: 'default' });
@@ -82,13 +70,13 @@ describe('lease leader election', () => {
 
   it('takes over from a leader that stopped renewing once its lease has run out', async () => {
     const a = candidate(api, 'a', false, running);
-    await until(() => a.elector.isLeader, 5000);
+    await eventually('leadership', () => a.elector.isLeader, 5000);
     const b = candidate(api, 'b', true, running);
     await new Promise((r) => setTimeout(r, 500));
     const crashed = Date.now();
     a.stop.abort(); // stops renewing without releasing, as a killed process would
     await a.done;
-    await until(() => b.elector.isLeader, 10_000);
+    await eventually('leadership', () => b.elector.isLeader, 10_000);
     expect(b.ledAt! - crashed).toBeGreaterThanOrEqual(2000);
     const lease = await api.readNamespacedLease({ name: 'weir-test', namespace: 'default' });
     expect(lease.spec?.holderIdentity).toBe('b');

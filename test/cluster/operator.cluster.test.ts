@@ -5,7 +5,8 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@k
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Operator } from '../../operator/operator.js';
-import { TestCluster } from '../harness/cluster.js';
+import { useTestCluster } from '../harness/cluster.js';
+import { eventually } from '../harness/wait.js';
 
 type Ndp = {
   metadata: { resourceVersion: string };
@@ -17,30 +18,14 @@ type Ndp = {
   };
 };
 
-const until = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> => {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`, { cause: last });
-};
-
 describe('operator', () => {
-  let cluster: TestCluster;
   let core: CoreV1Api;
   let custom: CustomObjectsApi;
   const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
   const startOperator = (): { stop: () => Promise<void> } => {
     const ctl = new AbortController();
-    const op = new Operator(cluster.kubeConfig(), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), new Registry(), { workers: 2 });
+    const op = new Operator(cluster().kubeConfig(), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), new Registry(), { workers: 2 });
     const done = op.run(ctl.signal);
     return {
       stop: async () => {
@@ -50,7 +35,7 @@ describe('operator', () => {
     };
   };
   const ndp = (name: string): Promise<Ndp> => custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'nodedatapaths', name }) as Promise<Ndp>;
-  const ndpWhen = (name: string, cond: (n: Ndp) => boolean): Promise<Ndp> => until(`${name} NodeDatapath`, async () => {
+  const ndpWhen = (name: string, cond: (n: Ndp) => boolean): Promise<Ndp> => eventually(`${name} NodeDatapath`, async () => {
     const n = await ndp(name);
     return cond(n) ? n : undefined;
   });
@@ -79,10 +64,9 @@ describe('operator', () => {
     },
   });
 
-  beforeAll(async () => {
-    cluster = await TestCluster.start();
-    await cluster.applyCrds();
-    const kc = cluster.kubeConfig();
+  const cluster = useTestCluster(async (c) => {
+    await c.applyCrds();
+    const kc = c.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
     await core.createNamespace({ body: { metadata: { name: 'shop', labels: { team: 'a' } } } });
@@ -98,17 +82,19 @@ describe('operator', () => {
       body: { apiVersion: 'weir.dev/v1alpha1', kind: 'DatapathConfig', metadata: { name: 'default' }, spec: { mapSizing: { dynamicSizeRatio: 0.01, lbMax: 100000 } } },
     });
     await custom.createNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', namespace: 'shop', plural: 'networkpolicies', body: policy(8080) });
-  }, 600_000);
-  afterAll(async () => {
-    await cluster?.stop();
   });
 
   it('writes each node its sizes, endpoints, identities and compiled policy; survives a restart unchanged', async () => {
     const op = startOperator();
     let a: Ndp, b: Ndp;
+    let revisionAfterEdit = 0;
     try {
       a = await ndpWhen('node-a', (n) => n.spec.endpoints.length === 2);
-      b = await ndpWhen('node-b', (n) => n.spec.endpoints.length === 1);
+      const webIdentity = a.spec.endpoints[0].identity;
+      // node-b may be written before node-a's reconcile allocated web's identity, then again
+      // once it exists: wait for the converged state.
+      b = await ndpWhen('node-b', (n) => n.spec.policies.some((p) => p.ingress.some((e) => e.peer === webIdentity)));
+      const settledRevision = b.spec.revision;
 
       // Sizes: the ratio applied to each node's memory (4× the memory, 4× the entries), explicit LB.
       const ratio = mapSize(b, 'ct_tcp') / mapSize(a, 'ct_tcp');
@@ -125,7 +111,7 @@ describe('operator', () => {
       expect(api).toMatchObject({ name: 'api-1', ips: ['10.244.2.10'], policyEnforced: true });
       expect(b.spec.policies.find((p) => p.identity === api.identity)?.ingress).toEqual([{ peer: w1.identity, port: 8080, protocol: 6, verdict: 'allow' }]);
 
-      const dpc = await until('DatapathConfig status', async () => {
+      const dpc = await eventually('DatapathConfig status', async () => {
         const c = (await custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default' })) as {
           status?: { nodes?: number; conditions?: Array<{ type: string; status: string; message: string }> };
         };
@@ -134,12 +120,14 @@ describe('operator', () => {
       expect(dpc.status?.conditions?.[0]).toMatchObject({ type: 'Ready', status: 'True', message: 'in effect on 2 node(s)' });
 
       // A policy edit rewrites only the node whose compiled policy changes.
+      a = await ndp('node-a');
       await custom.patchNamespacedCustomObject(
         { group: 'weir.dev', version: 'v1alpha1', namespace: 'shop', plural: 'networkpolicies', name: 'api-in', body: { spec: policy(9090).spec } },
         merge,
       );
       b = await ndpWhen('node-b', (n) => n.spec.policies.some((p) => p.ingress.some((e) => e.port === 9090)));
-      expect(b.spec.revision).toBe(2);
+      expect(b.spec.revision).toBe(settledRevision + 1);
+      revisionAfterEdit = b.spec.revision;
       await new Promise((r) => setTimeout(r, 1000));
       expect((await ndp('node-a')).metadata.resourceVersion).toBe(a.metadata.resourceVersion);
     } finally {
@@ -154,7 +142,7 @@ describe('operator', () => {
       const identitiesAfter = (await custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'identities' })) as { items: Array<{ metadata: { name: string } }> };
       expect(identitiesAfter.items.map((i) => i.metadata.name).sort()).toEqual(identitiesBefore.items.map((i) => i.metadata.name).sort());
       expect((await ndp('node-a')).metadata.resourceVersion).toBe(a.metadata.resourceVersion);
-      expect((await ndp('node-b')).spec.revision).toBe(2);
+      expect((await ndp('node-b')).spec.revision).toBe(revisionAfterEdit);
 
       // A new pod on node-a with new labels gets a new identity and lands in node-a's spec.
       await pod('db-1', 'node-a', 'db', '10.244.1.12');

@@ -239,3 +239,22 @@ export class TestCluster {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * One cluster for a test file: started before its tests (first run builds the binaries, hence
+ * the long timeout), optionally prepared by `setup`, and stopped after them.
+ */
+export function useTestCluster(setup?: (c: TestCluster) => Promise<void>, opts?: ClusterOptions): () => TestCluster {
+  let cluster: TestCluster | undefined;
+  beforeAll(async () => {
+    cluster = await TestCluster.start(opts);
+    await setup?.(cluster);
+  }, 600_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return () => {
+    if (!cluster) throw new Error('test cluster is not running');
+    return cluster;
+  };
+}
