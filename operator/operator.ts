@@ -12,12 +12,16 @@ import {
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
+  DiscoveryV1Api,
+  type V1EndpointSlice,
   type V1Namespace,
+  type V1Service,
   type V1NetworkPolicy,
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
+import { EventRecorder } from '../common/events.js';
 import { ResilientInformer } from '../common/informer.js';
 import type { Logger } from '../common/log.js';
 import { selectConfig, type DatapathConfigLike } from './config/select.js';
@@ -28,7 +32,9 @@ import { compilePolicies } from './policy/compile.js';
 import type { NormalizedPolicy } from './policy/model.js';
 import { fromK8sPolicy, fromWeirPolicy, type WeirNetworkPolicy } from './policy/translate.js';
 import { Controller, controllerMetrics, type ReconcileResult } from './runtime/controller.js';
-import { checkDemand, computeMapSizes, type MapSizingSpec } from './sizing/sizes.js';
+import { lbDemand } from './sizing/lbdemand.js';
+import { checkDemand, computeMapSizes, type MapSizingSpec, type Overflow } from './sizing/sizes.js';
+import { matchesSelector } from './policy/selector.js';
 import { parseQuantity } from './sizing/quantity.js';
 
 const GROUP = 'weir.dev';
@@ -60,6 +66,12 @@ export class Operator {
   readonly k8sPolicies: ResilientInformer<V1NetworkPolicy>;
   readonly identities: ResilientInformer<IdentityObject & KubernetesObject>;
   readonly nodeDatapaths: ResilientInformer<NodeDatapathObject>;
+  readonly services: ResilientInformer<V1Service>;
+  readonly endpointSlices: ResilientInformer<V1EndpointSlice>;
+  private readonly events: EventRecorder;
+  private readonly policyController: Controller;
+  /** Maps whose demand exceeds their size, per node, from the last reconcile. */
+  private readonly overflows = new Map<string, Overflow[]>();
   private readonly allocator: IdentityAllocator;
   private readonly nodeController: Controller;
   private readonly configController: Controller;
@@ -91,11 +103,22 @@ export class Operator {
     this.k8sPolicies = inf('networkpolicies', '/apis/networking.k8s.io/v1/networkpolicies', () => net.listNetworkPolicyForAllNamespaces());
     this.identities = inf('identities', `/apis/${GROUP}/${VERSION}/identities`, crd<IdentityObject & KubernetesObject>('identities'));
     this.nodeDatapaths = inf('nodedatapaths', `/apis/${GROUP}/${VERSION}/nodedatapaths`, crd<NodeDatapathObject>('nodedatapaths'));
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    this.services = inf('services', '/api/v1/services', () => this.core.listServiceForAllNamespaces());
+    this.endpointSlices = inf('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces());
     this.allocator = new IdentityAllocator(this.custom, () => this.identities.list(), log);
+    this.events = new EventRecorder(this.core, FIELD_MANAGER, log);
 
     const metrics = controllerMetrics(registry);
     this.nodeController = new Controller('nodes', (k) => this.reconcileNode(k), log, metrics);
     this.configController = new Controller('configs', (k) => this.reconcileConfig(k), log, metrics);
+    this.policyController = new Controller('policies', (k) => this.reconcilePolicy(k), log, metrics);
+    const policiesIn = (ns: string): void =>
+      this.weirPolicies
+        .list()
+        .filter((p) => p.metadata.namespace === ns)
+        .forEach((p) => this.policyController.enqueue(`${ns}/${p.metadata.name}`));
+    this.weirPolicies.onEvent((_e, p) => this.policyController.enqueue(`${p.metadata.namespace}/${p.metadata.name}`));
 
     const allNodes = (): void => this.nodes.list().forEach((n) => this.nodeController.enqueue(n.metadata!.name!));
     const allConfigs = (): void => this.configs.list().forEach((c) => this.configController.enqueue(c.metadata.name));
@@ -105,7 +128,10 @@ export class Operator {
     });
     this.pods.onEvent((_e, p) => {
       if (p.spec?.nodeName) this.nodeController.enqueue(p.spec.nodeName);
+      if (p.metadata?.namespace) policiesIn(p.metadata.namespace);
     });
+    // LB demand is the same for every node: a change re-checks every node's LB map size.
+    for (const i of [this.services, this.endpointSlices] as Array<ResilientInformer<KubernetesObject>>) i.onEvent(allNodes);
     // Cluster-wide inputs: every node is recomputed, and only those whose content changes are written.
     for (const i of [this.namespaces, this.weirPolicies, this.k8sPolicies, this.identities]) i.onEvent(allNodes);
     this.configs.onEvent((_e, c) => {
@@ -118,13 +144,28 @@ export class Operator {
     });
   }
 
+  private get informers(): Array<ResilientInformer<KubernetesObject>> {
+    return [
+      this.nodes,
+      this.pods,
+      this.namespaces,
+      this.configs,
+      this.weirPolicies,
+      this.k8sPolicies,
+      this.identities,
+      this.nodeDatapaths,
+      this.services,
+      this.endpointSlices,
+    ] as Array<ResilientInformer<KubernetesObject>>;
+  }
+
   get synced(): boolean {
-    return [this.nodes, this.pods, this.namespaces, this.configs, this.weirPolicies, this.k8sPolicies, this.identities, this.nodeDatapaths].every((i) => i.synced);
+    return this.informers.every((i) => i.synced);
   }
 
   /** Runs until `signal` aborts (leadership lost or shutdown). */
   async run(signal: AbortSignal): Promise<void> {
-    const informers = [this.nodes, this.pods, this.namespaces, this.configs, this.weirPolicies, this.k8sPolicies, this.identities, this.nodeDatapaths];
+    const informers = this.informers;
     await Promise.all(informers.map((i) => i.start()));
     // Acting on a cache that has not listed yet would write from a partial picture.
     await Promise.race([Promise.all(informers.map((i) => i.waitForSync())), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
@@ -137,7 +178,7 @@ export class Operator {
       this.collectIdentities().catch((err: unknown) => this.log.warn({ err }, 'identity collection failed'));
     }, this.opts.identityGcIntervalMs ?? 60_000);
     try {
-      await Promise.all([this.nodeController.run(this.opts.workers, signal), this.configController.run(1, signal)]);
+      await Promise.all([this.nodeController.run(this.opts.workers, signal), this.configController.run(1, signal), this.policyController.run(1, signal)]);
     } finally {
       clearInterval(gc);
       await Promise.all(informers.map((i) => i.stop()));
@@ -209,8 +250,21 @@ export class Operator {
 
     const policyMax = Math.max(0, ...compiled.policies.map((p) => p.ingress.length + p.egress.length));
     const denyCIDRs = (features.prefilter?.denyCIDRs as string[] | undefined) ?? [];
-    for (const o of checkDemand(sizes, { lbEntries: 0, endpoints: endpoints.length, policyEntriesMax: policyMax, prefilterEntries: denyCIDRs.length }))
-      this.log.error({ node: name, map: o.map, needed: o.needed, maxEntries: o.maxEntries }, o.message);
+    const overflow = checkDemand(sizes, {
+      lbEntries: lbDemand(this.services.list(), this.endpointSlices.list()),
+      endpoints: endpoints.length,
+      policyEntriesMax: policyMax,
+      prefilterEntries: denyCIDRs.length,
+    });
+    const before = JSON.stringify(this.overflows.get(name) ?? []);
+    if (JSON.stringify(overflow) !== before) {
+      this.overflows.set(name, overflow);
+      this.configController.enqueue(config.metadata.name);
+      for (const o of overflow) {
+        this.log.error({ node: name, map: o.map, needed: o.needed, maxEntries: o.maxEntries }, o.message);
+        this.events.emit({ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata?.uid }, 'Warning', 'MapOverflow', o.message);
+      }
+    }
 
     const content = buildNodeDatapath({ configName: config.metadata.name, features: config.spec.features ?? {}, sizes, endpoints, compiled });
     const hash = contentHash(content);
@@ -248,26 +302,71 @@ export class Operator {
       if ('error' in sel && sel.error.includes(name)) conflict = `node ${n.metadata?.name}: ${sel.error}`;
     }
     const generation = config.metadata.generation ?? 0;
-    const prev = (config as { status?: { conditions?: Array<{ type: string; status: string; reason: string; lastTransitionTime: string }> } }).status?.conditions?.find(
-      (c) => c.type === 'Ready',
-    );
-    const status = conflict ? 'False' : 'True';
-    const reason = conflict ? 'Conflict' : 'Applied';
-    const condition = {
-      type: 'Ready',
-      status,
-      reason,
-      message: conflict ?? `in effect on ${nodes} node(s)`,
-      observedGeneration: generation,
-      lastTransitionTime: prev && prev.status === status && prev.reason === reason ? prev.lastTransitionTime : new Date().toISOString(),
-    };
+    const governed = this.nodes
+      .list()
+      .map((n) => n.metadata?.name ?? '')
+      .filter((n) => {
+        const sel = selectConfig(this.nodes.get(n)?.metadata?.labels ?? {}, this.configs.list());
+        return 'config' in sel && sel.config.metadata.name === name;
+      });
+    const overflowing = governed.flatMap((n) => (this.overflows.get(n) ?? []).map((o) => `${n}: ${o.message}`));
+    const prevConditions = (config as { status?: { conditions?: Condition[] } }).status?.conditions ?? [];
+    const conditions = [
+      condition(prevConditions, 'Ready', conflict ? 'False' : 'True', conflict ? 'Conflict' : 'Applied', conflict ?? `in effect on ${nodes} node(s)`, generation),
+      condition(
+        prevConditions,
+        'MapCapacity',
+        overflowing.length > 0 ? 'False' : 'True',
+        overflowing.length > 0 ? 'DemandExceedsSize' : 'Sufficient',
+        overflowing.length > 0 ? overflowing.join('; ') : 'every map holds its known demand',
+        generation,
+      ),
+    ];
     await this.custom.patchClusterCustomObjectStatus(
       {
         group: GROUP,
         version: VERSION,
         plural: 'datapathconfigs',
         name,
-        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'DatapathConfig', metadata: { name }, status: { observedGeneration: generation, nodes, conditions: [condition] } },
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'DatapathConfig', metadata: { name }, status: { observedGeneration: generation, nodes, conditions } },
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    );
+  }
+
+  /** weir.dev NetworkPolicy status: how many endpoints it selects, and whether it compiled cleanly. */
+  async reconcilePolicy(key: string): Promise<ReconcileResult> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const p = this.weirPolicies.get(name, namespace);
+    if (!p) return;
+    const normalized = fromWeirPolicy(p);
+    const selected = this.pods
+      .list()
+      .filter((pod) => pod.metadata?.namespace === namespace && pod.spec?.nodeName && pod.status?.podIP && matchesSelector(normalized.endpointSelector, pod.metadata?.labels ?? {}));
+    const generation = (p.metadata as { generation?: number }).generation ?? 0;
+    const prevConditions = (p as { status?: { conditions?: Condition[] } }).status?.conditions ?? [];
+    const warnings = normalized.warnings;
+    await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: 'networkpolicies',
+        name,
+        body: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: 'NetworkPolicy',
+          metadata: { name, namespace },
+          status: {
+            observedGeneration: generation,
+            selectedEndpoints: selected.length,
+            conditions: [
+              condition(prevConditions, 'Ready', 'True', warnings.length > 0 ? 'CompiledWithWarnings' : 'Compiled', warnings.length > 0 ? warnings.join('; ') : `selects ${selected.length} endpoint(s)`, generation),
+            ],
+          },
+        },
         fieldManager: FIELD_MANAGER,
         force: true,
       },
@@ -279,4 +378,20 @@ export class Operator {
     const used = new Set(this.pods.list().filter((p) => p.spec?.nodeName).map((p) => identityKey(this.podLabels(p))));
     await this.allocator.collect(used, this.opts.identityGcGraceMs ?? 5 * 60_000);
   }
+}
+
+interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+  observedGeneration: number;
+  lastTransitionTime: string;
+}
+
+/** A condition that keeps its lastTransitionTime while its status and reason stay the same. */
+function condition(prev: readonly Condition[], type: string, status: 'True' | 'False', reason: string, message: string, observedGeneration: number): Condition {
+  const old = prev.find((c) => c.type === type);
+  const same = old && old.status === status && old.reason === reason;
+  return { type, status, reason, message, observedGeneration, lastTransitionTime: same ? old.lastTransitionTime : new Date().toISOString() };
 }

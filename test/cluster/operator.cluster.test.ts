@@ -1,7 +1,7 @@
 // The operator against the real API server: Nodes (with memory), Pods (with IPs), a policy and
 // a DatapathConfig in; NodeDatapaths with sized maps, endpoints, identities and compiled policy
 // out. No kubelet runs: Node and Pod status are written by the test, as a kubelet would.
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Operator } from '../../operator/operator.js';
@@ -151,6 +151,61 @@ describe('operator', () => {
       expect(identitiesAfter.items.map((i) => Number(i.metadata.name))).not.toContain(db.identity);
     } finally {
       await again.stop();
+    }
+  }, 90_000);
+
+  it('reports LB demand above the LB map size before it overflows, and policy status', async () => {
+    await core.createNamespacedService({
+      namespace: 'shop',
+      body: { metadata: { name: 'api' }, spec: { selector: { app: 'api' }, ports: [{ name: 'http', port: 80 }, { name: 'grpc', port: 81 }] } },
+    });
+    const discovery = cluster().kubeConfig().makeApiClient(DiscoveryV1Api);
+    await discovery.createNamespacedEndpointSlice({
+      namespace: 'shop',
+      body: {
+        addressType: 'IPv4',
+        metadata: { name: 'api-1', labels: { 'kubernetes.io/service-name': 'api' } },
+        endpoints: Array.from({ length: 9 }, (_, i) => ({ addresses: [`10.244.9.${i + 1}`], conditions: { ready: true } })),
+        ports: [{ name: 'http', port: 8080 }, { name: 'grpc', port: 8081 }],
+      },
+    });
+    const setLbMax = (lbMax: number): Promise<unknown> =>
+      custom.patchClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default', body: { spec: { mapSizing: { dynamicSizeRatio: 0.01, lbMax } } } }, merge);
+    const capacity = async (): Promise<{ status: string; message: string } | undefined> => {
+      const c = (await custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default' })) as {
+        status?: { conditions?: Array<{ type: string; status: string; message: string }> };
+      };
+      return c.status?.conditions?.find((x) => x.type === 'MapCapacity');
+    };
+
+    await setLbMax(16);
+    const op = startOperator();
+    try {
+      // 9 backends × 2 ports = 18 entries needed, 16 available.
+      const low = await eventually('MapCapacity False', async () => {
+        const c = await capacity();
+        return c?.status === 'False' ? c : undefined;
+      });
+      expect(low.message).toContain('node-a: lb needs 18 entries (service backends × ports) but holds 16; raise spec.mapSizing.lbMax');
+      const events = await eventually('MapOverflow events', async () => {
+        const list = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'reason=MapOverflow' });
+        return list.items.length >= 2 ? list.items : undefined;
+      });
+      expect(events.map((e) => `${e.involvedObject.kind}/${e.involvedObject.name}/${e.type}`).sort()).toEqual(['Node/node-a/Warning', 'Node/node-b/Warning']);
+
+      await setLbMax(1024);
+      await eventually('MapCapacity True', async () => ((await capacity())?.status === 'True' ? true : undefined));
+
+      const policyStatus = await eventually('policy status', async () => {
+        const p = (await custom.getNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', namespace: 'shop', plural: 'networkpolicies', name: 'api-in' })) as {
+          metadata: { generation: number };
+          status?: { observedGeneration?: number; selectedEndpoints?: number; conditions?: Array<{ type: string; status: string; reason: string }> };
+        };
+        return p.status?.observedGeneration === p.metadata.generation ? p : undefined;
+      });
+      expect(policyStatus.status).toMatchObject({ selectedEndpoints: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'Compiled' }] });
+    } finally {
+      await op.stop();
     }
   }, 90_000);
 });

@@ -1,0 +1,20 @@
+// LB map demand from Services and EndpointSlices: Σ over load-balanced services of
+// (backends × ports), backends being the distinct ready endpoint addresses.
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { lbEntriesNeeded } from './sizes.js';
+
+export function lbDemand(services: readonly V1Service[], slices: readonly V1EndpointSlice[]): number {
+  const backends = new Map<string, Set<string>>();
+  for (const s of slices) {
+    const svc = s.metadata?.labels?.['kubernetes.io/service-name'];
+    if (!svc) continue;
+    const key = `${s.metadata?.namespace}/${svc}`;
+    const set = backends.get(key) ?? new Set<string>();
+    for (const ep of s.endpoints ?? []) if (ep.conditions?.ready !== false) for (const a of ep.addresses) set.add(a);
+    backends.set(key, set);
+  }
+  const balanced = services.filter((s) => s.spec?.type !== 'ExternalName' && s.spec?.clusterIP !== 'None' && (s.spec?.ports?.length ?? 0) > 0);
+  return lbEntriesNeeded(
+    balanced.map((s) => ({ ports: s.spec!.ports!.length, backends: backends.get(`${s.metadata?.namespace}/${s.metadata?.name}`)?.size ?? 0 })),
+  );
+}
