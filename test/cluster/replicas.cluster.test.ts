@@ -29,7 +29,7 @@ function startReplica(kubeconfig: string): Replica {
   });
   let port: number | undefined;
   let out = '';
-  proc.stdout!.on('data', (d: Buffer) => {
+  proc.stdout.on('data', (d: Buffer) => {
     out += d.toString();
     const m = /"address":"127\.0\.0\.1:(\d+)"/.exec(out);
     if (m) port = Number(m[1]);
@@ -76,8 +76,8 @@ describe('operator replicas', () => {
         const g = await Promise.all(replicas.map(leaderGauge));
         return g.every((x) => x !== undefined) && g.filter((x) => x === 1).length === 1 ? g : undefined;
       });
-      const leader = replicas[gauges.indexOf(1)]!;
-      const standby = replicas[gauges.indexOf(0)]!;
+      const leader = replicas[gauges.indexOf(1)];
+      const standby = replicas[gauges.indexOf(0)];
       const lease = await cluster().kubeConfig().makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'weir-operator', namespace: 'kube-system' });
       expect(lease.spec?.holderIdentity).toMatch(new RegExp(`${leader.identity()}$`));
 
