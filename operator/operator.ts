@@ -45,7 +45,7 @@ const HASH_ANNOTATION = 'weir.dev/content-hash';
 const MAX_NODEDATAPATH_BYTES = 900 * 1024;
 
 type DatapathConfig = DatapathConfigLike & KubernetesObject & { spec: { mapSizing?: MapSizingSpec; features?: Record<string, unknown> } };
-type NodeDatapathObject = KubernetesObject & { spec?: { revision?: number } };
+type NodeDatapathObject = KubernetesObject & { spec?: { revision?: number; configName?: string }; status?: { observedRevision?: number } };
 
 export interface OperatorOptions {
   workers: number;
@@ -141,6 +141,8 @@ export class Operator {
     this.nodeDatapaths.onEvent((e, ndp) => {
       // Someone deleted or edited a NodeDatapath: put it back as it should be.
       if (e !== 'add') this.nodeController.enqueue(ndp.metadata!.name!);
+      // Agents report progress in status: the governing config aggregates it.
+      if (ndp.spec?.configName) this.configController.enqueue(ndp.spec.configName);
     });
   }
 
@@ -310,6 +312,11 @@ export class Operator {
         return 'config' in sel && sel.config.metadata.name === name;
       });
     const overflowing = governed.flatMap((n) => (this.overflows.get(n) ?? []).map((o) => `${n}: ${o.message}`));
+    const programmed = governed.filter((n) => {
+      const ndp = this.nodeDatapaths.get(n);
+      return ndp?.spec?.revision !== undefined && (ndp.status?.observedRevision ?? 0) >= ndp.spec.revision;
+    }).length;
+    if (conflict) this.events.emit({ apiVersion: `${GROUP}/${VERSION}`, kind: 'DatapathConfig', name, uid: config.metadata.uid }, 'Warning', 'Conflict', conflict);
     const prevConditions = (config as { status?: { conditions?: Condition[] } }).status?.conditions ?? [];
     const conditions = [
       condition(prevConditions, 'Ready', conflict ? 'False' : 'True', conflict ? 'Conflict' : 'Applied', conflict ?? `in effect on ${nodes} node(s)`, generation),
@@ -321,6 +328,14 @@ export class Operator {
         overflowing.length > 0 ? overflowing.join('; ') : 'every map holds its known demand',
         generation,
       ),
+      condition(
+        prevConditions,
+        'Programmed',
+        programmed === governed.length ? 'True' : 'False',
+        programmed === governed.length ? 'AllNodesProgrammed' : 'Progressing',
+        `${programmed}/${governed.length} node(s) run the latest NodeDatapath revision`,
+        generation,
+      ),
     ];
     await this.custom.patchClusterCustomObjectStatus(
       {
@@ -328,7 +343,7 @@ export class Operator {
         version: VERSION,
         plural: 'datapathconfigs',
         name,
-        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'DatapathConfig', metadata: { name }, status: { observedGeneration: generation, nodes, conditions } },
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'DatapathConfig', metadata: { name }, status: { observedGeneration: generation, nodes, nodesProgrammed: programmed, conditions } },
         fieldManager: FIELD_MANAGER,
         force: true,
       },

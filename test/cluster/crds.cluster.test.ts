@@ -119,7 +119,8 @@ describe('weir CRDs', () => {
       configName: 'default',
       maps: [{ name: 'ct_tcp', maxEntries: 1048576 }],
       endpoints: [{ namespace: 'default', name: 'web-0', ips: ['10.244.1.5'], identity: 300 }],
-      policies: [{ identity: 300, ingress: [{ peer: 0, port: 80, protocol: 6, verdict: 'allow' }] }],
+      peerSets: [{ id: 0, identities: [0] }],
+      policies: [{ identity: 300, ingress: [{ peerSet: 0, port: 80, protocol: 6, verdict: 'allow' }] }],
     };
     await expect(createCluster('nodedatapaths', 'NodeDatapath', 'node-a', spec)).resolves.toMatchObject({ kind: 'NodeDatapath' });
     const bad = { ...spec, endpoints: [{ ...spec.endpoints[0], ips: ['10.244.1.500'] }] };

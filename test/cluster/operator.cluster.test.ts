@@ -4,6 +4,7 @@
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import { expandEntries, type CompactEntry } from '../../operator/nodedatapath/build.js';
 import { Operator } from '../../operator/operator.js';
 import { useTestCluster } from '../harness/cluster.js';
 import { eventually } from '../harness/wait.js';
@@ -14,7 +15,8 @@ type Ndp = {
     revision: number;
     maps: Array<{ name: string; maxEntries: number }>;
     endpoints: Array<{ name: string; identity: number; ips: string[]; policyEnforced: boolean }>;
-    policies: Array<{ identity: number; ingress: Array<Record<string, unknown>> }>;
+    peerSets: Array<{ id: number; identities: number[] }>;
+    policies: Array<{ identity: number; ingress: CompactEntry[] }>;
   };
 };
 
@@ -25,7 +27,11 @@ describe('operator', () => {
 
   const startOperator = (): { stop: () => Promise<void> } => {
     const ctl = new AbortController();
-    const op = new Operator(cluster().kubeConfig(), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), new Registry(), { workers: 2 });
+    const op = new Operator(cluster().kubeConfig(), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), new Registry(), {
+      workers: 2,
+      identityGcGraceMs: 1000,
+      identityGcIntervalMs: 300,
+    });
     const done = op.run(ctl.signal);
     return {
       stop: async () => {
@@ -93,7 +99,8 @@ describe('operator', () => {
       const webIdentity = a.spec.endpoints[0].identity;
       // node-b may be written before node-a's reconcile allocated web's identity, then again
       // once it exists: wait for the converged state.
-      b = await ndpWhen('node-b', (n) => n.spec.policies.some((p) => p.ingress.some((e) => e.peer === webIdentity)));
+      const ingressOf = (n: Ndp): ReturnType<typeof expandEntries> => n.spec.policies.flatMap((p) => expandEntries(p.ingress, n.spec.peerSets));
+      b = await ndpWhen('node-b', (n) => ingressOf(n).some((e) => e.peer === webIdentity));
       const settledRevision = b.spec.revision;
 
       // Sizes: the ratio applied to each node's memory (4× the memory, 4× the entries), explicit LB.
@@ -109,7 +116,9 @@ describe('operator', () => {
       expect(a.spec.endpoints.every((e) => !e.policyEnforced)).toBe(true);
       const api = b.spec.endpoints[0];
       expect(api).toMatchObject({ name: 'api-1', ips: ['10.244.2.10'], policyEnforced: true });
-      expect(b.spec.policies.find((p) => p.identity === api.identity)?.ingress).toEqual([{ peer: w1.identity, port: 8080, protocol: 6, verdict: 'allow' }]);
+      expect(expandEntries(b.spec.policies.find((p) => p.identity === api.identity)!.ingress, b.spec.peerSets)).toEqual([
+        { peer: w1.identity, port: 8080, protocol: 6, verdict: 'allow' },
+      ]);
 
       const dpc = await eventually('DatapathConfig status', async () => {
         const c = (await custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default' })) as {
@@ -118,6 +127,17 @@ describe('operator', () => {
         return c.status?.nodes === 2 ? c : undefined;
       });
       expect(dpc.status?.conditions?.[0]).toMatchObject({ type: 'Ready', status: 'True', message: 'in effect on 2 node(s)' });
+      expect(dpc.status?.conditions?.find((c) => c.type === 'Programmed')).toMatchObject({ status: 'False', message: '0/2 node(s) run the latest NodeDatapath revision' });
+
+      // Agents report the revision they applied; the config aggregates it.
+      for (const [n, rev] of [['node-a', a.spec.revision], ['node-b', b.spec.revision]] as const)
+        await custom.patchClusterCustomObjectStatus({ group: 'weir.dev', version: 'v1alpha1', plural: 'nodedatapaths', name: n, body: { status: { observedRevision: rev } } }, merge);
+      await eventually('nodes programmed', async () => {
+        const c = (await custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default' })) as {
+          status?: { nodesProgrammed?: number; conditions?: Array<{ type: string; status: string }> };
+        };
+        return c.status?.nodesProgrammed === 2 && c.status.conditions?.find((x) => x.type === 'Programmed')?.status === 'True' ? true : undefined;
+      });
 
       // A policy edit rewrites only the node whose compiled policy changes.
       a = await ndp('node-a');
@@ -125,7 +145,7 @@ describe('operator', () => {
         { group: 'weir.dev', version: 'v1alpha1', namespace: 'shop', plural: 'networkpolicies', name: 'api-in', body: { spec: policy(9090).spec } },
         merge,
       );
-      b = await ndpWhen('node-b', (n) => n.spec.policies.some((p) => p.ingress.some((e) => e.port === 9090)));
+      b = await ndpWhen('node-b', (n) => ingressOf(n).some((e) => e.port === 9090));
       expect(b.spec.revision).toBe(settledRevision + 1);
       revisionAfterEdit = b.spec.revision;
       await new Promise((r) => setTimeout(r, 1000));
@@ -208,4 +228,24 @@ describe('operator', () => {
       await op.stop();
     }
   }, 90_000);
+
+  it('collects the identity of a label set no pod uses any more', async () => {
+    const listIds = async (): Promise<number[]> =>
+      ((await custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'identities' })) as { items: Array<{ metadata: { name: string } }> }).items.map((i) =>
+        Number(i.metadata.name),
+      );
+    const op = startOperator();
+    try {
+      const a = await ndpWhen('node-a', (n) => n.spec.endpoints.some((e) => e.name === 'db-1'));
+      const dbIdentity = a.spec.endpoints.find((e) => e.name === 'db-1')!.identity;
+      const webIdentity = a.spec.endpoints.find((e) => e.name === 'web-1')!.identity;
+      expect(await listIds()).toContain(dbIdentity);
+      await core.deleteNamespacedPod({ name: 'db-1', namespace: 'shop', gracePeriodSeconds: 0 });
+      await eventually('db identity collected', async () => (!(await listIds()).includes(dbIdentity) ? true : undefined));
+      expect(await listIds()).toContain(webIdentity);
+      await ndpWhen('node-a', (n) => n.spec.endpoints.length === 2);
+    } finally {
+      await op.stop();
+    }
+  }, 60_000);
 });

@@ -1,0 +1,61 @@
+import { securityLabels, type Labels } from '../identity/labels.js';
+import { compilePolicies } from '../policy/compile.js';
+import type { PolicyEntry } from '../policy/model.js';
+import { fromWeirPolicy } from '../policy/translate.js';
+import { computeMapSizes } from '../sizing/sizes.js';
+import { buildNodeDatapath, contentHash, expandEntries } from './build.js';
+
+const sortEntries = (e: PolicyEntry[]): PolicyEntry[] =>
+  [...e].sort((a, b) => a.peer - b.peer || a.port - b.port || a.protocol - b.protocol || a.verdict.localeCompare(b.verdict));
+
+describe('buildNodeDatapath', () => {
+  // The brief's bound: 110 pods on the node, 5,000 identities in the cluster, well under 1 MiB.
+  const identities = new Map<number, Labels>();
+  for (let i = 0; i < 5000; i++) identities.set(256 + i, securityLabels({ app: `app-${i % 100}`, shard: String(i) }, `ns-${i % 50}`, { team: `t-${i % 5}` }));
+  const local = [...identities.keys()].slice(0, 110);
+  const policies = Array.from({ length: 50 }, (_, n) =>
+    fromWeirPolicy({
+      metadata: { name: 'p', namespace: `ns-${n}` },
+      spec: {
+        endpointSelector: {},
+        ingress: [
+          { fromEntities: ['cluster'], toPorts: [{ ports: [{ port: 80, protocol: 'TCP' }, { port: 443, protocol: 'TCP' }] }] },
+          { fromEndpoints: [{ matchLabels: { app: `app-${n}` }, namespaceSelector: {} }], toPorts: [{ ports: [{ port: 8080, protocol: 'TCP' }] }] },
+        ],
+        ingressDeny: [{ fromCIDR: ['192.0.2.0/24'] }],
+        egress: [{ toEndpoints: [{}] }, { toEntities: ['world'], toPorts: [{ ports: [{ port: 443, protocol: 'TCP' }] }] }],
+      },
+    }),
+  );
+  const compiled = compilePolicies(local, identities, policies, { defaultDeny: false });
+  const content = buildNodeDatapath({
+    configName: 'default',
+    features: {},
+    sizes: computeMapSizes({}, { memoryBytes: 2 ** 34, cpus: 8 }),
+    endpoints: local.map((identity, i) => ({ namespace: `ns-${i % 50}`, name: `pod-${i}`, ips: [`10.244.${i >> 8}.${i & 255}`], identity })),
+    compiled,
+  });
+
+  it('stays well under etcd object limits with 110 endpoints and 5,000 identities', () => {
+    const expanded = compiled.policies.reduce((n, p) => n + p.ingress.length + p.egress.length, 0);
+    expect(expanded).toBeGreaterThan(500_000); // what a per-peer encoding would have had to carry
+    const bytes = Buffer.byteLength(JSON.stringify(content));
+    expect(bytes).toBeLessThan(512 * 1024);
+    expect(content.peerSets.length).toBeLessThan(200);
+  });
+
+  it('expands back to exactly the compiled entries', () => {
+    // Every 10th local identity: the full list takes long to sort and proves nothing more.
+    for (const p of compiled.policies.filter((_, i) => i % 10 === 0)) {
+      const c = content.policies.find((x) => x.identity === p.identity)!;
+      expect(sortEntries(expandEntries(c.ingress, content.peerSets))).toEqual(sortEntries(p.ingress));
+      expect(sortEntries(expandEntries(c.egress, content.peerSets))).toEqual(sortEntries(p.egress));
+    }
+  });
+
+  it('hashes equal content equally, whatever the key order', () => {
+    const reordered = Object.fromEntries(Object.entries(content).reverse()) as typeof content;
+    expect(contentHash(reordered)).toBe(contentHash(content));
+    expect(contentHash({ ...content, configName: 'other' })).not.toBe(contentHash(content));
+  });
+});
