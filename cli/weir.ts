@@ -24,13 +24,20 @@ function shutdownSignal(): AbortSignal {
   return ctl.signal;
 }
 
-async function operator(opts: Record<string, unknown>): Promise<void> {
-  const cfg = loadOperatorConfig({
+/** The config file and the flags both commands share, as config-loader input. */
+function commonSources(opts: Record<string, unknown>): { file: string | undefined; flags: Record<string, unknown> } {
+  return {
     file: opts.config as string | undefined,
+    flags: { logLevel: opts.logLevel, kubeconfig: opts.kubeconfig, httpAddress: opts.httpAddress },
+  };
+}
+
+async function operator(opts: Record<string, unknown>): Promise<void> {
+  const { file, flags } = commonSources(opts);
+  const cfg = loadOperatorConfig({
+    file,
     flags: {
-      logLevel: opts.logLevel,
-      kubeconfig: opts.kubeconfig,
-      httpAddress: opts.httpAddress,
+      ...flags,
       leaderElection: opts.leaderElection === false ? { enabled: false } : undefined,
     },
   });
@@ -100,12 +107,11 @@ async function operator(opts: Record<string, unknown>): Promise<void> {
 }
 
 async function agent(opts: Record<string, unknown>): Promise<void> {
+  const { file, flags } = commonSources(opts);
   const cfg = loadAgentConfig({
-    file: opts.config as string | undefined,
+    file,
     flags: {
-      logLevel: opts.logLevel,
-      kubeconfig: opts.kubeconfig,
-      httpAddress: opts.httpAddress,
+      ...flags,
       nodeName: opts.nodeName,
       bpffsRoot: opts.bpffsRoot,
     },

@@ -3,8 +3,12 @@ import { KubeConfig } from '@kubernetes/client-node';
 /** An explicit kubeconfig path, else in-cluster service account, else $KUBECONFIG / ~/.kube/config. */
 export function loadKubeConfig(path: string): KubeConfig {
   const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  if (!kc.getCurrentCluster()) throw new Error(`no cluster in kubeconfig${path ? ` ${path}` : ''}`);
+  try {
+    if (path) kc.loadFromFile(path);
+    else kc.loadFromDefault();
+  } catch (e) {
+    throw new Error(`cannot load kubeconfig ${path || '(default)'}: ${(e as Error).message}`, { cause: e });
+  }
+  if (!kc.getCurrentCluster()) throw new Error(`no cluster in kubeconfig ${path || '(default)'}`);
   return kc;
 }
