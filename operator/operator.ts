@@ -32,6 +32,7 @@ import { compilePolicies } from './policy/compile.js';
 import type { NormalizedPolicy } from './policy/model.js';
 import { fromK8sPolicy, fromWeirPolicy, type WeirNetworkPolicy } from './policy/translate.js';
 import { Controller, controllerMetrics, type ReconcileResult } from './runtime/controller.js';
+import { Derived } from './runtime/derived.js';
 import { lbDemand } from './sizing/lbdemand.js';
 import { checkDemand, computeMapSizes, type MapSizingSpec, type Overflow } from './sizing/sizes.js';
 import { matchesSelector } from './policy/selector.js';
@@ -70,6 +71,10 @@ export class Operator {
   readonly endpointSlices: ResilientInformer<V1EndpointSlice>;
   private readonly events: EventRecorder;
   private readonly policyController: Controller;
+  /** Both policy kinds, translated once per policy change rather than once per node. */
+  private readonly policies: Derived<NormalizedPolicy[]>;
+  /** LB entries the cluster's Services need; the same for every node. */
+  private readonly lbEntries: Derived<number>;
   /** Maps whose demand exceeds their size, per node, from the last reconcile. */
   private readonly overflows = new Map<string, Overflow[]>();
   private readonly allocator: IdentityAllocator;
@@ -108,6 +113,12 @@ export class Operator {
     this.endpointSlices = inf('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces());
     this.allocator = new IdentityAllocator(this.custom, () => this.identities.list(), log);
     this.events = new EventRecorder(this.core, FIELD_MANAGER, log);
+    this.identities.onEvent(() => this.allocator.invalidate());
+    this.policies = new Derived(
+      () => [...this.weirPolicies.list().map((p) => fromWeirPolicy(p)), ...this.k8sPolicies.list().map((p) => fromK8sPolicy(p))],
+      [this.weirPolicies, this.k8sPolicies],
+    );
+    this.lbEntries = new Derived(() => lbDemand(this.services.list(), this.endpointSlices.list()), [this.services, this.endpointSlices]);
 
     const metrics = controllerMetrics(registry);
     this.nodeController = new Controller('nodes', (k) => this.reconcileNode(k), log, metrics);
@@ -198,12 +209,6 @@ export class Operator {
     return securityLabels(p.metadata?.labels, ns, this.namespaces.get(ns)?.metadata?.labels);
   }
 
-  private normalizedPolicies(): { policies: NormalizedPolicy[] } {
-    return {
-      policies: [...this.weirPolicies.list().map((p) => fromWeirPolicy(p)), ...this.k8sPolicies.list().map((p) => fromK8sPolicy(p))],
-    };
-  }
-
   async reconcileNode(name: string): Promise<ReconcileResult> {
     this.allocator.settle();
     const node = this.nodes.get(name);
@@ -242,7 +247,7 @@ export class Operator {
     const compiled = compilePolicies(
       endpoints.map((e) => e.identity),
       this.allocator.all(),
-      this.normalizedPolicies().policies,
+      this.policies.get(),
       {
         defaultDeny: features.endpointPolicy?.defaultDeny === true,
         proxyPort: l7?.enabled === true ? ((l7.port as number | undefined) ?? 15001) : undefined,
@@ -253,7 +258,7 @@ export class Operator {
     const policyMax = Math.max(0, ...compiled.policies.map((p) => p.ingress.length + p.egress.length));
     const denyCIDRs = (features.prefilter?.denyCIDRs as string[] | undefined) ?? [];
     const overflow = checkDemand(sizes, {
-      lbEntries: lbDemand(this.services.list(), this.endpointSlices.list()),
+      lbEntries: this.lbEntries.get(),
       endpoints: endpoints.length,
       policyEntriesMax: policyMax,
       prefilterEntries: denyCIDRs.length,
@@ -296,21 +301,15 @@ export class Operator {
   async reconcileConfig(name: string): Promise<ReconcileResult> {
     const config = this.configs.get(name);
     if (!config) return;
-    let nodes = 0;
+    const configs = this.configs.list();
+    const governed: string[] = [];
     let conflict: string | undefined;
     for (const n of this.nodes.list()) {
-      const sel = selectConfig(n.metadata?.labels ?? {}, this.configs.list());
-      if ('config' in sel && sel.config.metadata.name === name) nodes++;
+      const sel = selectConfig(n.metadata?.labels ?? {}, configs);
+      if ('config' in sel && sel.config.metadata.name === name) governed.push(n.metadata!.name!);
       if ('error' in sel && sel.error.includes(name)) conflict = `node ${n.metadata?.name}: ${sel.error}`;
     }
     const generation = config.metadata.generation ?? 0;
-    const governed = this.nodes
-      .list()
-      .map((n) => n.metadata?.name ?? '')
-      .filter((n) => {
-        const sel = selectConfig(this.nodes.get(n)?.metadata?.labels ?? {}, this.configs.list());
-        return 'config' in sel && sel.config.metadata.name === name;
-      });
     const overflowing = governed.flatMap((n) => (this.overflows.get(n) ?? []).map((o) => `${n}: ${o.message}`));
     const programmed = governed.filter((n) => {
       const ndp = this.nodeDatapaths.get(n);
@@ -319,7 +318,7 @@ export class Operator {
     if (conflict) this.events.emit({ apiVersion: `${GROUP}/${VERSION}`, kind: 'DatapathConfig', name, uid: config.metadata.uid }, 'Warning', 'Conflict', conflict);
     const prevConditions = (config as { status?: { conditions?: Condition[] } }).status?.conditions ?? [];
     const conditions = [
-      condition(prevConditions, 'Ready', conflict ? 'False' : 'True', conflict ? 'Conflict' : 'Applied', conflict ?? `in effect on ${nodes} node(s)`, generation),
+      condition(prevConditions, 'Ready', conflict ? 'False' : 'True', conflict ? 'Conflict' : 'Applied', conflict ?? `in effect on ${governed.length} node(s)`, generation),
       condition(
         prevConditions,
         'MapCapacity',
@@ -343,7 +342,7 @@ export class Operator {
         version: VERSION,
         plural: 'datapathconfigs',
         name,
-        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'DatapathConfig', metadata: { name }, status: { observedGeneration: generation, nodes, nodesProgrammed: programmed, conditions } },
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'DatapathConfig', metadata: { name }, status: { observedGeneration: generation, nodes: governed.length, nodesProgrammed: programmed, conditions } },
         fieldManager: FIELD_MANAGER,
         force: true,
       },

@@ -25,29 +25,39 @@ export class IdentityAllocator {
     private readonly log: Logger,
   ) {}
 
-  /** Every known identity: number -> security labels. */
-  all(): Map<number, Labels> {
-    const out = new Map<number, Labels>();
-    for (const o of this.cached()) if (o.spec && o.metadata?.name) out.set(Number(o.metadata.name), o.spec.labels);
-    for (const { id, labels } of this.pending.values()) out.set(id, labels);
-    return out;
+  /** Built from the cache and pending allocations; dropped whenever either changes. */
+  private index: { all: Map<number, Labels>; byKey: Map<string, number> } | undefined;
+
+  /** The identity cache changed: the next lookup rebuilds the index. */
+  invalidate(): void {
+    this.index = undefined;
   }
 
-  private byKey(): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const [id, labels] of this.all()) {
+  private built(): { all: Map<number, Labels>; byKey: Map<string, number> } {
+    if (this.index) return this.index;
+    const all = new Map<number, Labels>();
+    for (const o of this.cached()) if (o.spec && o.metadata?.name) all.set(Number(o.metadata.name), o.spec.labels);
+    for (const { id, labels } of this.pending.values()) all.set(id, labels);
+    const byKey = new Map<string, number>();
+    for (const [id, labels] of all) {
       const k = identityKey(labels);
-      const have = out.get(k);
+      const have = byKey.get(k);
       // Two objects for one label set (a lost race): the lower number wins everywhere.
-      if (have === undefined || id < have) out.set(k, id);
+      if (have === undefined || id < have) byKey.set(k, id);
     }
-    return out;
+    this.index = { all, byKey };
+    return this.index;
+  }
+
+  /** Every known identity: number -> security labels. */
+  all(): ReadonlyMap<number, Labels> {
+    return this.built().all;
   }
 
   /** The identity of a label set, creating it when new. */
   async ensure(labels: Labels, namespace: string): Promise<number> {
     const key = identityKey(labels);
-    const known = this.byKey().get(key);
+    const known = this.built().byKey.get(key);
     if (known !== undefined) return known;
     const used = new Set(this.all().keys());
     let id = nextFreeIdentity(used);
@@ -58,6 +68,7 @@ export class IdentityAllocator {
           body: { apiVersion: 'weir.dev/v1alpha1', kind: 'Identity', metadata: { name: String(id) }, spec: { namespace, labels } },
         });
         this.pending.set(key, { id, labels });
+        this.invalidate();
         this.log.info({ identity: id, labels }, 'allocated identity');
         return id;
       } catch (e) {
@@ -72,6 +83,7 @@ export class IdentityAllocator {
   /** Drops pending entries the cache has caught up with. */
   settle(): void {
     const inCache = new Set(this.cached().map((o) => o.metadata?.name));
+    // The cache holds these now, so the index stays as it is.
     for (const [k, p] of this.pending) if (inCache.has(String(p.id))) this.pending.delete(k);
   }
 
