@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { runPreflight } from '../agent/preflight/checks.js';
+import { untilAborted } from '../common/abort.js';
 import { ConfigError, loadAgentConfig, loadOperatorConfig } from '../common/config.js';
 import { startHttpEndpoint } from '../common/http.js';
 import { loadKubeConfig } from '../common/kube.js';
@@ -100,7 +101,7 @@ async function operator(opts: Record<string, unknown>): Promise<void> {
   }
   const standalone = new AbortController();
   lead(standalone.signal);
-  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  await untilAborted(signal);
   standalone.abort();
   await running;
   await http.close();
@@ -132,7 +133,7 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
     log,
   });
   log.info({ node: cfg.nodeName }, 'agent running');
-  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  await untilAborted(signal);
   await http.close();
 }
 

@@ -21,6 +21,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
+import { untilAborted } from '../common/abort.js';
 import { EventRecorder } from '../common/events.js';
 import { ResilientInformer } from '../common/informer.js';
 import type { Logger } from '../common/log.js';
@@ -181,7 +182,7 @@ export class Operator {
     const informers = this.informers;
     await Promise.all(informers.map((i) => i.start()));
     // Acting on a cache that has not listed yet would write from a partial picture.
-    await Promise.race([Promise.all(informers.map((i) => i.waitForSync())), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+    await Promise.race([Promise.all(informers.map((i) => i.waitForSync())), untilAborted(signal)]);
     if (signal.aborted) {
       await Promise.all(informers.map((i) => i.stop()));
       return;
