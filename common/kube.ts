@@ -1,4 +1,4 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import { ApiException, KubeConfig } from '@kubernetes/client-node';
 
 /** An explicit kubeconfig path, else in-cluster service account, else $KUBECONFIG / ~/.kube/config. */
 export function loadKubeConfig(path: string): KubeConfig {
@@ -11,4 +11,9 @@ export function loadKubeConfig(path: string): KubeConfig {
   }
   if (!kc.getCurrentCluster()) throw new Error(`no cluster in kubeconfig ${path || '(default)'}`);
   return kc;
+}
+
+/** The HTTP status of a failed API call (404, 409, ...), or undefined for any other error. */
+export function apiStatus(e: unknown): number | undefined {
+  return e instanceof ApiException ? e.code : undefined;
 }

@@ -3,7 +3,6 @@
 // server-side apply only when its content changed. A "configs" controller keeps DatapathConfig
 // status; a periodic pass collects identities no pod uses.
 import {
-  ApiException,
   CoreV1Api,
   CustomObjectsApi,
   NetworkingV1Api,
@@ -24,6 +23,7 @@ import type { Registry } from 'prom-client';
 import { untilAborted } from '../common/abort.js';
 import { EventRecorder } from '../common/events.js';
 import { ResilientInformer } from '../common/informer.js';
+import { apiStatus } from '../common/kube.js';
 import type { Logger } from '../common/log.js';
 import { selectConfig, type DatapathConfigLike } from './config/select.js';
 import { IdentityAllocator, type IdentityObject } from './identity/allocator.js';
@@ -215,7 +215,7 @@ export class Operator {
     const node = this.nodes.get(name);
     if (!node) {
       await this.custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'nodedatapaths', name }).catch((e: unknown) => {
-        if (!(e instanceof ApiException) || e.code !== 404) throw e;
+        if (apiStatus(e) !== 404) throw e;
       });
       return;
     }

@@ -1,7 +1,8 @@
 // Identity allocation against the API: an Identity object per distinct security label set,
 // named by its number. The objects are the source of truth, so numbers survive operator
 // restarts; creation races between replicas resolve through the API's name uniqueness (409).
-import { ApiException, type CustomObjectsApi } from '@kubernetes/client-node';
+import type { CustomObjectsApi } from '@kubernetes/client-node';
+import { apiStatus } from '../../common/kube.js';
 import type { Logger } from '../../common/log.js';
 import { nextFreeIdentity } from './allocate.js';
 import { identityKey, type Labels } from './labels.js';
@@ -72,7 +73,7 @@ export class IdentityAllocator {
         this.log.info({ identity: id, labels }, 'allocated identity');
         return id;
       } catch (e) {
-        if (!(e instanceof ApiException) || e.code !== 409) throw e;
+        if (apiStatus(e) !== 409) throw e;
         used.add(id);
         id = nextFreeIdentity(used, id + 1);
       }
@@ -99,7 +100,7 @@ export class IdentityAllocator {
         await this.api.deleteClusterCustomObject({ ...GVR, name: o.metadata.name });
         removed.push(Number(o.metadata.name));
       } catch (e) {
-        if (!(e instanceof ApiException) || e.code !== 404) throw e;
+        if (apiStatus(e) !== 404) throw e;
       }
     }
     if (removed.length > 0) this.log.info({ identities: removed }, 'collected unused identities');

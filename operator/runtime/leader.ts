@@ -2,7 +2,8 @@
 // candidate takes the Lease when its holder has not renewed within leaseDuration, measured on
 // this process's own clock from when it last saw the record change (no trust in peers' clocks);
 // the leader renews every retryPeriod and gives up leading if it cannot renew within renewDeadline.
-import { ApiException, V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+import { apiStatus } from '../../common/kube.js';
 import type { Logger } from '../../common/log.js';
 
 export interface LeaderElectionOptions {
@@ -38,10 +39,6 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
 // Lease times are MicroTime: the API server refuses the millisecond ISO form a Date produces.
 const microTime = (d: Date | string | undefined): V1MicroTime | undefined =>
   d === undefined ? undefined : new V1MicroTime(new Date(d).getTime());
-
-function statusOf(e: unknown): number | undefined {
-  return e instanceof ApiException ? e.code : undefined;
-}
 
 export class LeaderElector {
   private observedRecord = '';
@@ -104,7 +101,7 @@ export class LeaderElector {
     try {
       current = await this.api.readNamespacedLease({ name, namespace });
     } catch (e) {
-      if (statusOf(e) !== 404) {
+      if (apiStatus(e) !== 404) {
         this.log.warn({ err: e, lease: this.leaseRef() }, 'reading lease failed');
         return false;
       }
@@ -125,7 +122,7 @@ export class LeaderElector {
         this.observe(`${identity}@${now.toISOString()}`);
         return true;
       } catch (ce) {
-        if (statusOf(ce) !== 409) this.log.warn({ err: ce, lease: this.leaseRef() }, 'creating lease failed');
+        if (apiStatus(ce) !== 409) this.log.warn({ err: ce, lease: this.leaseRef() }, 'creating lease failed');
         return false;
       }
     }
@@ -162,7 +159,7 @@ export class LeaderElector {
       return true;
     } catch (e) {
       // 409: someone else wrote the Lease since we read it (resourceVersion mismatch): they won.
-      if (statusOf(e) !== 409) this.log.warn({ err: e, lease: this.leaseRef() }, 'updating lease failed');
+      if (apiStatus(e) !== 409) this.log.warn({ err: e, lease: this.leaseRef() }, 'updating lease failed');
       return false;
     }
   }

@@ -5,7 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { repoRoot, useTestCluster } from '../harness/cluster.js';
+import { useTestCluster } from '../harness/cluster.js';
+import { repoRoot } from '../harness/paths.js';
 import { eventually } from '../harness/wait.js';
 
 const cli = join(repoRoot, 'dist', 'cli', 'weir.js');

@@ -6,13 +6,12 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
+import { repoRoot } from './paths.js';
 
 const execFile = promisify(execFileCb);
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export interface ClusterOptions {
   /** Address the API server listens on; sandbox nodes in namespaces need a bridge address. */
