@@ -1,48 +1,78 @@
+// weir_metrics: per-CPU counters by (reason, direction). Declared in bpf/lib/metrics.h.
 import { perCpuValues, type BpfMap } from 'libbpfjs';
-
-/** weir_metrics: per-CPU counters by (reason, direction). Declared in bpf/lib/metrics.h. */
-export const metricsMap = {
-  name: 'weir_metrics',
-  defaultMaxEntries: 1024,
-  keySize: 4,
-  valueSize: 16,
-} as const;
+import { struct, u8, u16, u64 } from './layout.js';
+import type { MapSpec } from './spec.js';
 
 export const Direction = { Ingress: 1, Egress: 2 } as const;
 export type Direction = (typeof Direction)[keyof typeof Direction];
 
-export const Reason = { Forwarded: 0 } as const;
+/** enum metrics_reason. Below 128: not a drop. */
+export const Reason = {
+  Forwarded: 0,
+  RedirectProxy: 1,
+  SockmapRedirect: 2,
+  ServiceDnat: 3,
+  RejectSent: 4,
+  PolicyDenied: 130,
+  PolicyDefaultDeny: 131,
+  PrefilterCidr: 132,
+  InvalidDestination: 133,
+  InvalidSource: 134,
+  NoService: 135,
+  CtFull: 136,
+  Malformed: 137,
+  NatFailed: 138,
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];
 
-/** Mirrors `struct metrics_key { __u8 reason; __u8 dir; __u16 reserved; }`. */
+/** Label value for a reason code (unknown codes keep their number, so nothing is hidden). */
+export function reasonName(code: number): string {
+  const hit = Object.entries(Reason).find(([, v]) => v === code);
+  return hit ? hit[0].replace(/[A-Z]/g, (c, i: number) => (i ? '_' : '') + c.toLowerCase()) : `code_${code}`;
+}
+
+export const isDrop = (code: number): boolean => code >= 128;
+
+export const metricsKey = struct('metrics_key', 4, { reason: u8(0), dir: u8(1), reserved: u16(2) });
+export const metricsValue = struct('metrics_value', 16, { packets: u64(0), bytes: u64(8) });
+
+export const metricsMap: MapSpec<ReturnType<typeof metricsKey.decode>, ReturnType<typeof metricsValue.decode>> = {
+  name: 'weir_metrics',
+  header: 'bpf/lib/metrics.h',
+  key: metricsKey,
+  value: metricsValue,
+  perCpu: true,
+  defaultMaxEntries: 1024,
+  sizing: null,
+};
+
 export interface MetricsKey {
   reason: number;
   dir: Direction;
 }
 
-/** Mirrors `struct metrics_value { __u64 packets; __u64 bytes; }`, summed over CPUs. */
 export interface MetricsValue {
   packets: bigint;
   bytes: bigint;
 }
 
 export function encodeMetricsKey(k: MetricsKey): Buffer {
-  const b = Buffer.alloc(metricsMap.keySize);
-  b.writeUInt8(k.reason, 0);
-  b.writeUInt8(k.dir, 1);
-  return b;
+  return metricsKey.encode({ reason: k.reason, dir: k.dir, reserved: 0 });
 }
 
 export function decodeMetricsKey(b: Buffer): MetricsKey {
-  return { reason: b.readUInt8(0), dir: b.readUInt8(1) as Direction };
+  const k = metricsKey.decode(b);
+  return { reason: k.reason, dir: k.dir as Direction };
 }
 
 /** Sums the per-CPU slots of one lookup. */
 export function decodeMetricsValue(raw: Buffer): MetricsValue {
   let packets = 0n;
   let bytes = 0n;
-  for (const slot of perCpuValues(raw, metricsMap.valueSize)) {
-    packets += slot.readBigUInt64LE(0);
-    bytes += slot.readBigUInt64LE(8);
+  for (const slot of perCpuValues(raw, metricsValue.size)) {
+    const v = metricsValue.decode(slot);
+    packets += v.packets;
+    bytes += v.bytes;
   }
   return { packets, bytes };
 }
@@ -52,4 +82,10 @@ export function readMetrics(map: BpfMap): Array<MetricsKey & MetricsValue> {
   const out: Array<MetricsKey & MetricsValue> = [];
   for (const { key, value } of map.entries()) out.push({ ...decodeMetricsKey(key), ...decodeMetricsValue(value) });
   return out;
+}
+
+/** One counter summed over CPUs (zero when never hit). */
+export function readCounter(map: BpfMap, reason: number, dir: Direction): MetricsValue {
+  const raw = map.lookup(encodeMetricsKey({ reason, dir }));
+  return raw ? decodeMetricsValue(raw) : { packets: 0n, bytes: 0n };
 }

@@ -12,9 +12,25 @@ enum metrics_dir {
 	METRICS_DIR_EGRESS = 2,
 };
 
-/* Reason 0 is "forwarded"; drop reasons start at 130, as the verdict codes of later programs. */
+/*
+ * Reasons below 128 are not drops (forwarded, or handed somewhere); 128 and up are drop reasons,
+ * as in Cilium's drop codes. The agent exports them by name; keep agent/maps/metrics.ts in step.
+ */
 enum metrics_reason {
 	REASON_FORWARDED = 0,
+	REASON_REDIRECT_PROXY = 1,   /* marked for the L7 proxy */
+	REASON_SOCKMAP_REDIRECT = 2, /* carried socket to socket by sk_msg (bytes = payload) */
+	REASON_SERVICE_DNAT = 3,     /* packet-level service translation (NodePort, external) */
+	REASON_REJECT_SENT = 4,      /* ICMP unreachable answered for a service with no backend */
+	DROP_POLICY_DENIED = 130,    /* an explicit deny rule matched */
+	DROP_POLICY_DEFAULT = 131,   /* enforced endpoint, no rule allowed it */
+	DROP_PREFILTER_CIDR = 132,   /* source in a prefilter deny CIDR */
+	DROP_INVALID_DST = 133,      /* destination neither endpoint, service nor node */
+	DROP_INVALID_SOURCE = 134,   /* packet from a pod interface with a source not its own */
+	DROP_NO_SERVICE = 135,       /* service without backend (socket LB: connect refused) */
+	DROP_CT_FULL = 136,          /* conntrack entry could not be created */
+	DROP_MALFORMED = 137,        /* truncated or unparsable header */
+	DROP_NAT_FAILED = 138,       /* packet rewrite failed */
 };
 
 struct metrics_key {
@@ -28,11 +44,9 @@ struct metrics_value {
 	__u64 bytes;
 };
 
-#define METRICS_MAP_DEFAULT_MAX 1024
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, METRICS_MAP_DEFAULT_MAX);
+	__uint(max_entries, 1024);
 	__uint(pinning, WEIR_PIN);
 	__type(key, struct metrics_key);
 	__type(value, struct metrics_value);

@@ -1,0 +1,35 @@
+// weir_config: node-wide datapath settings, one entry. Declared in bpf/lib/config.h.
+import { struct, u32 } from './layout.js';
+import type { MapSpec } from './spec.js';
+
+export const ConfigFlags = { PrefilterValidDst: 1 << 0, SockmapFastpath: 1 << 1 } as const;
+
+export const configKey = struct('__u32', 4, { index: u32(0) });
+export const datapathConfig = struct('datapath_config', 32, {
+  flags: u32(0),
+  policyGen: u32(4),
+  ctTcpEstablishedS: u32(8, 'ct_tcp_established_s'),
+  ctTcpSynS: u32(12, 'ct_tcp_syn_s'),
+  ctTcpCloseS: u32(16, 'ct_tcp_close_s'),
+  ctAnyS: u32(20, 'ct_any_s'),
+});
+export type DatapathConfig = ReturnType<typeof datapathConfig.decode>;
+
+/** Cilium's conntrack timeouts, which the programs also fall back to before the agent writes. */
+export const DEFAULT_CONFIG: DatapathConfig = {
+  flags: 0,
+  policyGen: 0,
+  ctTcpEstablishedS: 21600,
+  ctTcpSynS: 60,
+  ctTcpCloseS: 10,
+  ctAnyS: 60,
+};
+
+export const configMap: MapSpec<{ index: number }, DatapathConfig> = {
+  name: 'weir_config',
+  header: 'bpf/lib/config.h',
+  key: configKey,
+  value: datapathConfig,
+  defaultMaxEntries: 1,
+  sizing: null,
+};

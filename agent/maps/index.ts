@@ -1,0 +1,34 @@
+// Every BPF map of the datapath, as the agent sizes, syncs and reports them.
+import { configMap } from './config.js';
+import { ct4AnyMap, ct4TcpMap } from './conntrack.js';
+import { endpointsMap } from './endpoints.js';
+import { ipcacheMap } from './ipcache.js';
+import { lb4AffinityMap, lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap, lb4SockRevNatMap } from './lb.js';
+import { metricsMap } from './metrics.js';
+import { policyMap } from './policy.js';
+import { prefilterMap } from './prefilter.js';
+import { sockMap } from './sockmap.js';
+import type { MapSpec } from './spec.js';
+
+export const ALL_MAPS: ReadonlyArray<MapSpec<unknown, unknown>> = [
+  configMap,
+  metricsMap,
+  ipcacheMap,
+  endpointsMap,
+  policyMap,
+  ct4TcpMap,
+  ct4AnyMap,
+  lb4ServicesMap,
+  lb4BackendsMap,
+  lb4ReverseNatMap,
+  lb4AffinityMap,
+  lb4SockRevNatMap,
+  prefilterMap,
+  sockMap,
+];
+
+export function mapSpec(name: string): MapSpec<unknown, unknown> {
+  const spec = ALL_MAPS.find((m) => m.name === name);
+  if (!spec) throw new Error(`unknown datapath map ${name}`);
+  return spec;
+}

@@ -1,0 +1,43 @@
+/*
+ * weir_endpoints4: the node's local endpoints by IPv4 address (and the node's own addresses,
+ * flagged HOST). Mirrored by agent/maps/endpoints.ts.
+ */
+#ifndef WEIR_ENDPOINTS_H
+#define WEIR_ENDPOINTS_H
+
+#include "common.h"
+
+enum endpoint_flags {
+	EP_F_ENFORCE_INGRESS = 1 << 0,
+	EP_F_ENFORCE_EGRESS = 1 << 1,
+	EP_F_HOST = 1 << 2, /* an address of the node itself */
+};
+
+struct endpoint_key4 {
+	__u32 addr;
+};
+
+struct endpoint_info {
+	__u32 ifindex; /* host side of the endpoint's veth */
+	__u32 identity;
+	__u32 flags;
+	__u32 reserved;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, WEIR_PIN);
+	__type(key, struct endpoint_key4);
+	__type(value, struct endpoint_info);
+} weir_endpoints4 SEC(".maps");
+
+static __always_inline const struct endpoint_info *endpoint_lookup4(__u32 addr)
+{
+	struct endpoint_key4 k = { .addr = addr };
+
+	return bpf_map_lookup_elem(&weir_endpoints4, &k);
+}
+
+#endif

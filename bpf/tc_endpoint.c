@@ -1,0 +1,157 @@
+/*
+ * TC on the host side of each pod veth: tc_from_endpoint on ingress (what the pod sends: its
+ * egress policy), tc_to_endpoint on egress (what the pod receives: its ingress policy).
+ *
+ * A packet of a known flow skips the policy trie: conntrack says whether it is the initiator's
+ * direction or a reply. The policy generation in the entry makes a flow re-check once after any
+ * policy change, so a revocation reaches established flows too.
+ */
+#include "lib/common.h"
+#include "lib/config.h"
+#include "lib/conntrack.h"
+#include "lib/endpoints.h"
+#include "lib/enforce.h"
+#include "lib/ipcache.h"
+#include "lib/metrics.h"
+#include "lib/parse.h"
+
+static __always_inline int drop(struct __sk_buff *skb, __u8 reason, __u8 mdir)
+{
+	metrics_account(reason, mdir, skb->len);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline int deny_reason(__u8 verdict)
+{
+	return verdict == VERDICT_DENY ? DROP_POLICY_DENIED : DROP_POLICY_DEFAULT;
+}
+
+static __always_inline int pass(struct __sk_buff *skb, __u8 mdir, const struct ct_entry *e)
+{
+	if (e->flags & CT_F_PROXY) {
+		skb->mark = proxy_mark(e->proxy_port);
+		metrics_account(REASON_REDIRECT_PROXY, mdir, skb->len);
+		return TC_ACT_OK;
+	}
+	metrics_account(REASON_FORWARDED, mdir, skb->len);
+	return TC_ACT_OK;
+}
+
+/*
+ * dir is the endpoint's policy direction for this hook; the remote side is the destination on
+ * egress and the source on ingress.
+ */
+static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct pkt4 *p,
+					    const struct endpoint_info *ep, __u8 dir)
+{
+	struct datapath_config cfg_scratch;
+	const struct datapath_config *cfg = config_get(&cfg_scratch);
+	__u8 mdir = dir == POLICY_EGRESS ? METRICS_DIR_EGRESS : METRICS_DIR_INGRESS;
+	__u8 own_scope = dir == POLICY_EGRESS ? CT_SCOPE_EGRESS : CT_SCOPE_INGRESS;
+	__u8 other_scope = dir == POLICY_EGRESS ? CT_SCOPE_INGRESS : CT_SCOPE_EGRESS;
+	__u32 remote_addr = dir == POLICY_EGRESS ? p->daddr : p->saddr;
+	struct ct4_key key = ct_tuple(p, own_scope);
+	struct ct_entry *e = ct_lookup(&key);
+	int reply = 0;
+
+	if (e && ct_is_reopen(e, p->proto, p->tcp_flags)) {
+		ct_delete(&key);
+		e = NULL;
+	}
+	if (!e) {
+		/* A reply: the flow was opened the other way, tracked in the other scope. */
+		key = ct_reverse(&key, other_scope);
+		e = ct_lookup(&key);
+		reply = e != NULL;
+	}
+
+	if (e) {
+		if (e->policy_gen != cfg->policy_gen) {
+			/* Policy changed since the flow was allowed: judge it once more, as first opened. */
+			__u8 flow_dir = reply ? (dir == POLICY_EGRESS ? POLICY_INGRESS : POLICY_EGRESS) : dir;
+			struct policy_result r = endpoint_verdict(ep, flow_dir, identity_of4(remote_addr), p->proto,
+								  key.dport);
+
+			if (r.verdict == VERDICT_DENY || r.verdict == VERDICT_NONE) {
+				ct_delete(&key);
+				return drop(skb, deny_reason(r.verdict), mdir);
+			}
+			e->policy_gen = cfg->policy_gen;
+		}
+		ct_account(e, p->proto, p->tcp_flags, reply, cfg);
+		/* Payload through the stack: sk_msg must not start redirecting behind it (reordering). */
+		if (p->proto == IPPROTO_TCP && p->payload && !(e->flags & CT_F_SLOWPATH))
+			e->flags |= CT_F_SLOWPATH;
+		if (reply) {
+			metrics_account(REASON_FORWARDED, mdir, skb->len);
+			return TC_ACT_OK;
+		}
+		return pass(skb, mdir, e);
+	}
+
+	/* A new flow. */
+	__u32 remote_identity = identity_of4(remote_addr);
+	struct policy_result r = endpoint_verdict(ep, dir, remote_identity, p->proto, p->dport);
+
+	if (r.verdict == VERDICT_DENY || r.verdict == VERDICT_NONE)
+		return drop(skb, deny_reason(r.verdict), mdir);
+
+	struct ct_entry fresh = {
+		.src_identity = dir == POLICY_EGRESS ? ep->identity : remote_identity,
+		.policy_gen = cfg->policy_gen,
+	};
+
+	if (r.verdict == VERDICT_REDIRECT) {
+		fresh.flags = CT_F_PROXY;
+		fresh.proxy_port = r.proxy_port;
+	}
+	ct_account(&fresh, p->proto, p->tcp_flags, 0, cfg);
+	key = ct_tuple(p, own_scope);
+	if (ct_create(&key, &fresh) < 0)
+		return drop(skb, DROP_CT_FULL, mdir);
+	return pass(skb, mdir, &fresh);
+}
+
+SEC("tc")
+int tc_from_endpoint(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct pkt4 p;
+	int rc = parse_ipv4(data, data_end, &p);
+
+	if (rc == PARSE_NOT_IPV4)
+		return TC_ACT_OK;
+	if (rc < 0)
+		return drop(skb, DROP_MALFORMED, METRICS_DIR_EGRESS);
+
+	const struct endpoint_info *ep = endpoint_lookup4(p.saddr);
+
+	/* A pod may only send from its own addresses. */
+	if (!ep || (ep->flags & EP_F_HOST))
+		return drop(skb, DROP_INVALID_SOURCE, METRICS_DIR_EGRESS);
+	return endpoint_enforce(skb, &p, ep, POLICY_EGRESS);
+}
+
+SEC("tc")
+int tc_to_endpoint(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct pkt4 p;
+	int rc = parse_ipv4(data, data_end, &p);
+
+	if (rc == PARSE_NOT_IPV4)
+		return TC_ACT_OK;
+	if (rc < 0)
+		return drop(skb, DROP_MALFORMED, METRICS_DIR_INGRESS);
+
+	const struct endpoint_info *ep = endpoint_lookup4(p.daddr);
+
+	/* Not addressed to the endpoint itself (broadcast, multicast): not policy's business. */
+	if (!ep || (ep->flags & EP_F_HOST))
+		return TC_ACT_OK;
+	return endpoint_enforce(skb, &p, ep, POLICY_INGRESS);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,175 @@
+/*
+ * TC on the node's NIC: packet-level load balancing for traffic from outside the node.
+ * tc_from_netdev (ingress) translates a NodePort / external frontend to a backend (DNAT), with
+ * the backend kept in conntrack so every packet of the flow goes to the same one;
+ * tc_to_netdev (egress) turns the backend's replies back into the frontend (reverse NAT).
+ * A frontend without backends answers ICMP port unreachable.
+ */
+#include "lib/common.h"
+#include "lib/config.h"
+#include "lib/conntrack.h"
+#include "lib/ipcache.h"
+#include "lib/lb.h"
+#include "lib/metrics.h"
+#include "lib/nat.h"
+#include "lib/parse.h"
+#include "lib/reject.h"
+
+static __always_inline int drop(struct __sk_buff *skb, __u8 reason, __u8 mdir)
+{
+	metrics_account(reason, mdir, skb->len);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline int nodeport_dnat(struct __sk_buff *skb, const struct pkt4 *p, const struct lb4_service *svc)
+{
+	struct datapath_config cfg_scratch;
+	const struct datapath_config *cfg = config_get(&cfg_scratch);
+	struct ct4_key skey = ct_tuple(p, CT_SCOPE_SERVICE);
+	struct ct_entry *se = ct_lookup(&skey);
+	const struct lb4_backend *be = NULL;
+	__u32 backend_id = 0;
+
+	if (se && ct_is_reopen(se, p->proto, p->tcp_flags)) {
+		ct_delete(&skey);
+		se = NULL;
+	}
+	if (se) {
+		backend_id = se->backend_id;
+		be = lb4_backend(backend_id);
+	}
+	if (!be) {
+		/* New flow, or its backend went away: choose (again). */
+		if (svc->count == 0) {
+			if (!p->ihl_ok)
+				return drop(skb, DROP_NO_SERVICE, METRICS_DIR_INGRESS);
+			metrics_account(REASON_REJECT_SENT, METRICS_DIR_INGRESS, skb->len);
+			return reject_icmp4(skb);
+		}
+		be = lb4_select(p->daddr, p->dport, p->proto, svc, p->saddr, 0, &backend_id);
+		if (!be)
+			return drop(skb, DROP_NO_SERVICE, METRICS_DIR_INGRESS);
+		struct ct_entry fresh = {
+			.backend_id = backend_id,
+			.rev_nat = svc->rev_nat,
+			.src_identity = identity_of4(p->saddr),
+		};
+		ct_account(&fresh, p->proto, p->tcp_flags, 0, cfg);
+		if (ct_create(&skey, &fresh) < 0)
+			return drop(skb, DROP_CT_FULL, METRICS_DIR_INGRESS);
+	} else {
+		ct_account(se, p->proto, p->tcp_flags, 0, cfg);
+	}
+
+	/* The post-translation tuple, so the backend's replies find their frontend. */
+	struct ct4_key nkey = {
+		.saddr = p->saddr,
+		.daddr = be->address,
+		.sport = p->sport,
+		.dport = be->port,
+		.proto = p->proto,
+		.scope = CT_SCOPE_NODEPORT,
+	};
+	struct ct_entry *ne = ct_lookup(&nkey);
+
+	if (ne) {
+		if (ne->rev_nat != svc->rev_nat)
+			ne->rev_nat = svc->rev_nat;
+		ct_account(ne, p->proto, p->tcp_flags, 0, cfg);
+	} else {
+		struct ct_entry fresh = { .rev_nat = svc->rev_nat, .backend_id = backend_id };
+
+		ct_account(&fresh, p->proto, p->tcp_flags, 0, cfg);
+		if (ct_create(&nkey, &fresh) < 0)
+			return drop(skb, DROP_CT_FULL, METRICS_DIR_INGRESS);
+	}
+
+	__u32 addr = be->address;
+	__u16 port = be->port;
+
+	if (nat_rewrite4(skb, p, 0, addr, port) < 0)
+		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+	metrics_account(REASON_SERVICE_DNAT, METRICS_DIR_INGRESS, skb->len);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int tc_from_netdev(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct pkt4 p;
+	int rc = parse_ipv4(data, data_end, &p);
+
+	if (rc == PARSE_NOT_IPV4)
+		return TC_ACT_OK;
+	if (rc < 0)
+		return drop(skb, DROP_MALFORMED, METRICS_DIR_INGRESS);
+	if ((p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP) && !p.fragment) {
+		const struct lb4_service *svc = lb4_lookup_service(p.daddr, p.dport, p.proto);
+
+		if (svc && (svc->flags & (SVC_F_NODE_PORT | SVC_F_EXTERNAL)))
+			return nodeport_dnat(skb, &p, svc);
+	}
+	metrics_account(REASON_FORWARDED, METRICS_DIR_INGRESS, skb->len);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int tc_to_netdev(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct pkt4 p;
+	int rc = parse_ipv4(data, data_end, &p);
+
+	if (rc == PARSE_NOT_IPV4)
+		return TC_ACT_OK;
+	if (rc < 0)
+		return drop(skb, DROP_MALFORMED, METRICS_DIR_EGRESS);
+	if ((p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP) && !p.fragment) {
+		/* A reply of a translated flow: backend -> client, tracked as client -> backend. */
+		struct ct4_key nkey = {
+			.saddr = p.daddr,
+			.daddr = p.saddr,
+			.sport = p.dport,
+			.dport = p.sport,
+			.proto = p.proto,
+			.scope = CT_SCOPE_NODEPORT,
+		};
+		struct ct_entry *ne = ct_lookup(&nkey);
+
+		if (ne && ne->rev_nat) {
+			__u16 idx = ne->rev_nat;
+			const struct lb4_reverse_nat *rn = bpf_map_lookup_elem(&weir_lb4_reverse_nat, &idx);
+
+			if (!rn)
+				return drop(skb, DROP_NAT_FAILED, METRICS_DIR_EGRESS);
+			struct datapath_config cfg_scratch;
+	const struct datapath_config *cfg = config_get(&cfg_scratch);
+
+			ct_account(ne, p.proto, p.tcp_flags, 1, cfg);
+			/* The frontend's entry learns the reply too, so it ages as an established flow. */
+			struct ct4_key skey = {
+				.saddr = p.daddr,
+				.daddr = rn->address,
+				.sport = p.dport,
+				.dport = rn->port,
+				.proto = p.proto,
+				.scope = CT_SCOPE_SERVICE,
+			};
+			struct ct_entry *se = ct_lookup(&skey);
+
+			if (se)
+				ct_account(se, p.proto, p.tcp_flags, 1, cfg);
+			if (nat_rewrite4(skb, &p, 1, rn->address, rn->port) < 0)
+				return drop(skb, DROP_NAT_FAILED, METRICS_DIR_EGRESS);
+			metrics_account(REASON_SERVICE_DNAT, METRICS_DIR_EGRESS, skb->len);
+			return TC_ACT_OK;
+		}
+	}
+	metrics_account(REASON_FORWARDED, METRICS_DIR_EGRESS, skb->len);
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
