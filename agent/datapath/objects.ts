@@ -1,0 +1,65 @@
+// Loads the datapath's BPF objects so that they share one instance of every map: each map is
+// pinned by name under the node's pin root, sized from the node's computed sizes before load.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { BpfObject, type BpfMap, type BpfProgram } from 'libbpfjs';
+import { mapSpec } from '../maps/index.js';
+import { maxEntriesFor, type MapSpec } from '../maps/spec.js';
+import { TypedMap } from '../maps/typed.js';
+
+/** One object per attach point (bpf/*.c). */
+export const DATAPATH_OBJECTS = ['xdp_prefilter', 'tc_endpoint', 'tc_nic', 'sock_lb', 'sock_fastpath'] as const;
+export type DatapathObject = (typeof DATAPATH_OBJECTS)[number];
+
+export interface LoadOptions {
+  /** Directory of the compiled objects (build/bpf). */
+  objectDir: string;
+  /** bpffs directory the maps are pinned in (one per node). */
+  pinRoot: string;
+  /** NodeDatapath map sizes by sizing name (ct_tcp, lb, ...). */
+  sizes: ReadonlyMap<string, number>;
+  objects?: readonly DatapathObject[];
+}
+
+export class LoadedDatapath {
+  private constructor(private readonly objects: Map<string, BpfObject>) {}
+
+  static async load(opts: LoadOptions): Promise<LoadedDatapath> {
+    const loaded = new Map<string, BpfObject>();
+    try {
+      for (const name of opts.objects ?? DATAPATH_OBJECTS) {
+        const path = join(opts.objectDir, `${name}.o`);
+        if (!existsSync(path)) throw new Error(`datapath object ${path} missing (run make -C bpf)`);
+        const obj = BpfObject.open(path, { pinRoot: opts.pinRoot });
+        loaded.set(name, obj);
+        // Internal maps (.bss, .rodata) have no sizing; every datapath map is named weir_*.
+        for (const m of obj.maps()) if (m.name.startsWith('weir_')) obj.setMaxEntries(m.name, maxEntriesFor(mapSpec(m.name), opts.sizes));
+        await obj.load();
+      }
+    } catch (err) {
+      for (const o of loaded.values()) o.close();
+      throw err;
+    }
+    return new LoadedDatapath(loaded);
+  }
+
+  program(name: string): BpfProgram {
+    for (const o of this.objects.values()) if (o.programs().some((p) => p.name === name)) return o.program(name);
+    throw new Error(`no datapath program ${name}`);
+  }
+
+  /** A map by pinned name; every object holds the same instance. */
+  rawMap(name: string): BpfMap {
+    for (const o of this.objects.values()) if (o.mapSpec(name)) return o.map(name);
+    throw new Error(`no datapath map ${name}`);
+  }
+
+  map<K, V>(spec: MapSpec<K, V>): TypedMap<K, V> {
+    return new TypedMap(spec, this.rawMap(spec.name));
+  }
+
+  close(): void {
+    for (const o of this.objects.values()) o.close();
+    this.objects.clear();
+  }
+}
