@@ -17,6 +17,12 @@ export default tseslint.config(
     },
   },
   {
+    // Plain Node.js scripts (test traffic tools run inside namespaces without a compiler).
+    files: ['**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { parserOptions: { projectService: false, project: false }, globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', setInterval: 'readonly', clearTimeout: 'readonly', clearInterval: 'readonly' } },
+  },
+  {
     // Jest's asymmetric matchers (expect.objectContaining, ...) are typed `any`.
     files: ['**/*.test.ts'],
     rules: {

@@ -18,6 +18,18 @@
 #include "lib/sockmap.h"
 
 #define AF_INET 2
+#define AF_INET6 10
+
+/*
+ * IPv4 traffic on a dual-stack socket (a server listening on "::" accepts IPv4 clients as
+ * ::ffff:a.b.c.d) is IPv4 for the datapath: local_ip4/remote_ip4 hold its addresses.
+ */
+static __always_inline int is_ipv4(__u32 family, __u32 remote_ip6_0, __u32 remote_ip6_1, __u32 remote_ip6_2)
+{
+	if (family == AF_INET)
+		return 1;
+	return family == AF_INET6 && remote_ip6_0 == 0 && remote_ip6_1 == 0 && remote_ip6_2 == bpf_htonl(0xffff);
+}
 
 /* Both ports as network-order 16-bit values: the kernel exposes remote_port shifted by 16. */
 static __always_inline __u16 local_port_be(__u32 local_port)
@@ -33,7 +45,7 @@ static __always_inline __u16 remote_port_be(__u32 remote_port)
 SEC("sockops")
 int sock_ops_fastpath(struct bpf_sock_ops *skops)
 {
-	if (skops->family != AF_INET)
+	if (!is_ipv4(skops->family, skops->remote_ip6[0], skops->remote_ip6[1], skops->remote_ip6[2]))
 		return 1;
 	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 		return 1;
@@ -81,7 +93,7 @@ static __always_inline __u8 flow_verdict(const struct ct4_key *k)
 SEC("sk_msg")
 int sk_msg_fastpath(struct sk_msg_md *msg)
 {
-	if (msg->family != AF_INET)
+	if (!is_ipv4(msg->family, msg->remote_ip6[0], msg->remote_ip6[1], msg->remote_ip6[2]))
 		return SK_PASS;
 
 	__u32 local = msg->local_ip4, remote = msg->remote_ip4;

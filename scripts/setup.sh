@@ -9,7 +9,10 @@ cd "$root"
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # --- system packages (Debian) ---------------------------------------------------------------
-packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 iptables make g++ python3)
+# containernetworking-plugins: the sandbox's pod networks (bridge, host-local); prometheus, iperf3 and
+# wrk: the end-to-end tests and benchmarks.
+packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 iptables make g++ python3
+  containernetworking-plugins prometheus iperf3 wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

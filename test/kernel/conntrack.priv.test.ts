@@ -6,7 +6,7 @@ import { DEFAULT_CONFIG } from '../../agent/maps/config.js';
 import { CtFlags, CtScope, type Ct4Key } from '../../agent/maps/conntrack.js';
 import { PolicyDir } from '../../agent/maps/policy.js';
 import { describePrivileged } from '../harness/privileged.js';
-import { TestDatapath } from './datapath.js';
+import { TestDatapath } from '../harness/datapath.js';
 import { Flags, frame, TCP, UDP, type Packet } from './packets.js';
 
 const A = '10.0.1.1'; // local endpoint, identity 300

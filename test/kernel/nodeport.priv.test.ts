@@ -5,7 +5,7 @@ import { CtScope } from '../../agent/maps/conntrack.js';
 import { ServiceFlags } from '../../agent/maps/lb.js';
 import { Direction, Reason } from '../../agent/maps/metrics.js';
 import { describePrivileged } from '../harness/privileged.js';
-import { TestDatapath } from './datapath.js';
+import { TestDatapath } from '../harness/datapath.js';
 import { Flags, frame, ICMP, parse, TCP, type Packet } from './packets.js';
 
 const NODE = '10.0.0.10';

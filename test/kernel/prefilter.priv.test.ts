@@ -4,7 +4,7 @@ import { ConfigFlags } from '../../agent/maps/config.js';
 import { Direction, Reason } from '../../agent/maps/metrics.js';
 import { ServiceFlags } from '../../agent/maps/lb.js';
 import { describePrivileged } from '../harness/privileged.js';
-import { TestDatapath } from './datapath.js';
+import { TestDatapath } from '../harness/datapath.js';
 import { frame, TCP, UDP, type Packet } from './packets.js';
 
 describePrivileged('xdp_prefilter.o', () => {

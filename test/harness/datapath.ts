@@ -12,7 +12,7 @@ import { metricsMap, readCounter, type Direction } from '../../agent/maps/metric
 import { policyEntries, policyMap, type PolicyDir } from '../../agent/maps/policy.js';
 import { prefilterMap } from '../../agent/maps/prefilter.js';
 import type { PolicyEntry } from '../../operator/policy/model.js';
-import { repoRoot } from '../harness/paths.js';
+import { repoRoot } from './paths.js';
 
 export const SMALL_SIZES = new Map(
   Object.entries({ ct_tcp: 4096, ct_any: 4096, nat: 4096, neigh: 1024, lb: 1024, endpoints: 1024, policy: 4096, prefilter: 1024 }),

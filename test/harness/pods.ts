@@ -1,0 +1,90 @@
+// Processes "in a pod": inside the pod's network namespace and, when given, a cgroup v2 directory
+// (where the socket-level programs are attached), running test/harness/tools/traffic.mjs.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from './paths.js';
+
+const TOOL = join(repoRoot, 'test', 'harness', 'tools', 'traffic.mjs');
+
+export interface PodProcessOptions {
+  /** cgroup v2 directory to run in (the process moves itself there before it starts). */
+  cgroup?: string;
+  timeoutMs?: number;
+}
+
+function spawnIn(ns: string, args: string[], opts: PodProcessOptions): ChildProcess {
+  const cmd = ['ip', 'netns', 'exec', ns, process.execPath, TOOL, ...args];
+  if (!opts.cgroup) return spawn(cmd[0] ?? 'ip', cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Join the cgroup first, then exec: no socket of the tool exists outside it.
+  const quoted = cmd.map((c) => `'${c.replace(/'/g, `'\\''`)}'`).join(' ');
+  return spawn('sh', ['-c', `echo $$ > '${opts.cgroup}/cgroup.procs' && exec ${quoted}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Runs a client mode to completion and returns its JSON result. */
+export function runInPod<T = unknown>(ns: string, args: string[], opts: PodProcessOptions = {}): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawnIn(ns, args, opts);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const last = stdout.trim().split('\n').pop() ?? '';
+      try {
+        resolve(JSON.parse(last) as T);
+      } catch {
+        reject(new Error(`traffic ${args.join(' ')} in ${ns} exited ${code}: ${stderr.trim() || stdout.trim() || 'no output'}`));
+      }
+    });
+  });
+}
+
+/** A long-running mode (server, held connection): resolves once it prints "ready". */
+export class PodProcess {
+  private output = '';
+  private constructor(private readonly child: ChildProcess) {
+    child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
+  }
+
+  static start(ns: string, args: string[], opts: PodProcessOptions = {}): Promise<PodProcess> {
+    const p = new PodProcess(spawnIn(ns, args, opts));
+    return new Promise((resolve, reject) => {
+      let stderr = '';
+      p.child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => reject(new Error(`traffic ${args.join(' ')} in ${ns}: not ready after 10 s: ${stderr}`)), 10_000);
+      const check = () => {
+        if (p.output.includes('ready')) {
+          clearTimeout(timer);
+          resolve(p);
+        }
+      };
+      p.child.stdout?.on('data', check);
+      p.child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`traffic ${args.join(' ')} in ${ns} exited ${code}: ${stderr.trim()}`));
+      });
+    });
+  }
+
+  /** Waits for the process to finish and returns its last JSON line. */
+  result<T>(): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        const last = this.output.trim().split('\n').pop() ?? '';
+        try {
+          resolve(JSON.parse(last) as T);
+        } catch {
+          reject(new Error(`no result: ${this.output}`));
+        }
+      };
+      if (this.child.exitCode !== null) done();
+      else this.child.on('close', done);
+    });
+  }
+
+  stop(): void {
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}

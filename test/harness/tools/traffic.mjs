@@ -1,0 +1,146 @@
+// Test traffic, run inside pod namespaces: `node traffic.mjs <mode> ...`. Plain JavaScript so it
+// starts without a compiler; prints one JSON line (clients) or "ready" (servers).
+import { createHash } from 'node:crypto';
+import dgram from 'node:dgram';
+import net from 'node:net';
+
+const [mode, ...args] = process.argv.slice(2);
+const out = (v) => process.stdout.write(`${JSON.stringify(v)}\n`);
+
+/** Deterministic bytes, so both ends can agree on what was sent. */
+function chunkAt(i, size) {
+  const b = Buffer.alloc(size);
+  for (let j = 0; j < size; j += 4) b.writeUInt32LE(Math.imul(i * size + j, 2654435761) >>> 0, j);
+  return b;
+}
+
+const modes = {
+  // Accepts connections: greets with its name, then digests whatever the client sends until it
+  // half-closes, and answers "sha256 bytes".
+  'serve-tcp'(port, name) {
+    const srv = net.createServer((s) => {
+      s.write(`${name}\n`);
+      const h = createHash('sha256');
+      let n = 0;
+      s.on('data', (d) => {
+        h.update(d);
+        n += d.length;
+      });
+      s.on('end', () => s.end(`${h.digest('hex')} ${n}\n`));
+      s.on('error', () => s.destroy());
+    });
+    srv.listen(Number(port), () => console.log('ready'));
+  },
+  'serve-udp'(port, name) {
+    const s = dgram.createSocket('udp4');
+    s.on('message', (m, r) => s.send(`${name}:${m}`, r.port, r.address));
+    s.bind(Number(port), () => console.log('ready'));
+  },
+  // n sequential connections; counts the names the servers greet with.
+  async 'tcp-names'(host, port, n) {
+    const seen = {};
+    for (let i = 0; i < Number(n); i++) {
+      const name = await new Promise((resolve, reject) => {
+        const s = net.connect(Number(port), host);
+        let buf = '';
+        s.on('data', (d) => {
+          buf += d;
+          if (buf.includes('\n')) {
+            s.destroy();
+            resolve(buf.split('\n')[0]);
+          }
+        });
+        s.on('error', reject);
+        s.setTimeout(3000, () => reject(new Error('timeout')));
+      });
+      seen[name] = (seen[name] ?? 0) + 1;
+    }
+    out(seen);
+  },
+  // One connection attempt: connected, refused, or timeout.
+  'tcp-try'(host, port, timeoutMs) {
+    const s = net.connect(Number(port), host);
+    const done = (r) => {
+      s.destroy();
+      out(r);
+    };
+    s.on('connect', () => done('connected'));
+    s.on('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : e.code));
+    s.setTimeout(Number(timeoutMs), () => done('timeout'));
+  },
+  // One datagram to host:port; reports who answered and what.
+  'udp-ask'(host, port, connected) {
+    const s = dgram.createSocket('udp4');
+    const timer = setTimeout(() => {
+      out({ error: 'timeout' });
+      s.close();
+    }, 3000);
+    s.on('message', (m, r) => {
+      clearTimeout(timer);
+      out({ from: r.address, port: r.port, reply: m.toString() });
+      s.close();
+    });
+    if (connected === '1') s.connect(Number(port), host, () => s.send('hi'));
+    else s.send('hi', Number(port), host);
+  },
+  // Streams `bytes` deterministic bytes, half-closes, and compares with the server's digest.
+  'tcp-stream'(host, port, bytes, chunk = '65536') {
+    const total = Number(bytes);
+    const size = Number(chunk);
+    const h = createHash('sha256');
+    const s = net.connect(Number(port), host);
+    let reply = '';
+    let sent = 0;
+    let i = 0;
+    const pump = () => {
+      while (sent < total) {
+        const b = chunkAt(i++, Math.min(size, total - sent));
+        h.update(b);
+        sent += b.length;
+        if (!s.write(b)) return s.once('drain', pump);
+      }
+      s.end();
+    };
+    s.on('connect', pump);
+    s.on('data', (d) => (reply += d));
+    s.on('end', () => {
+      const lines = reply.trim().split('\n');
+      const [remoteDigest, remoteBytes] = (lines[1] ?? '').split(' ');
+      out({ greeting: lines[0], sent, localDigest: h.digest('hex'), remoteDigest, remoteBytes: Number(remoteBytes) });
+    });
+    s.on('error', (e) => out({ error: e.code, sent }));
+  },
+  // Keeps one connection and sends a small message every 50 ms for `ms`; reports the first error.
+  'tcp-hold'(host, port, ms) {
+    const s = net.connect(Number(port), host);
+    let sent = 0;
+    let timer;
+    const finish = (r) => {
+      clearInterval(timer);
+      s.destroy();
+      out({ ...r, sent });
+      process.exit(0);
+    };
+    s.on('connect', () => {
+      console.log('ready');
+      timer = setInterval(() => {
+        s.write('x'.repeat(100), (err) => {
+          if (err) finish({ error: err.code });
+          else sent++;
+        });
+      }, 50);
+      setTimeout(() => finish({ error: null }), Number(ms));
+    });
+    s.on('error', (e) => finish({ error: e.code }));
+  },
+};
+
+const fn = modes[mode];
+if (!fn) {
+  console.error(`unknown mode ${mode}`);
+  process.exit(2);
+}
+Promise.resolve(fn(...args)).catch((e) => {
+  out({ error: e.message });
+  process.exit(1);
+});

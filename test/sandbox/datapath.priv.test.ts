@@ -1,0 +1,146 @@
+// The datapath with real traffic on one node: pods are network namespaces networked by the CNI
+// bridge plugin inside a node namespace; the programs are attached as the agent attaches them
+// (tcx on host-side veths, socket programs on a cgroup the pod processes run in); the maps are
+// filled as the agent fills them. No agent or API server here: that is the agent's sandbox.
+import { withNetns } from 'libbpfjs';
+import { attachCgroup, attachEndpoint, attachSockmap, type CgroupLinks, type EndpointLinks } from '../../agent/datapath/attach.js';
+import { ConfigFlags } from '../../agent/maps/config.js';
+import { ServiceFlags } from '../../agent/maps/lb.js';
+import { Direction, Reason, readCounter } from '../../agent/maps/metrics.js';
+import { PolicyDir } from '../../agent/maps/policy.js';
+import type { PolicyEntry } from '../../operator/policy/model.js';
+import { TestCgroup } from '../harness/cgroup.js';
+import { CniNetwork, type CniPod } from '../harness/cni.js';
+import { TestDatapath } from '../harness/datapath.js';
+import { Lab } from '../harness/netns.js';
+import { PodProcess, runInPod } from '../harness/pods.js';
+import { describePrivileged } from '../harness/privileged.js';
+import type { MapAttachment } from 'libbpfjs';
+
+const TCP = 6;
+const UDP = 17;
+const VIP = '10.96.0.10';
+const UDP_VIP = '10.96.0.53';
+const ALLOW_ALL: PolicyEntry = { peer: 0, port: 0, protocol: 0, verdict: 'allow' };
+
+const ID = { client: 1000, server: 1001, backend: 1002 };
+
+describePrivileged('datapath sandbox: one node, real traffic', () => {
+  let lab: Lab;
+  let cni: CniNetwork;
+  let t: TestDatapath;
+  let cg: TestCgroup;
+  const pods: Record<string, CniPod> = {};
+  const endpointLinks: EndpointLinks[] = [];
+  let cgLinks: CgroupLinks | undefined;
+  let skMsg: MapAttachment | undefined;
+  const servers: PodProcess[] = [];
+
+  const serve = async (pod: string, args: string[]) => {
+    servers.push(await PodProcess.start(pods[pod]?.ns ?? '', args, { cgroup: cg.path }));
+  };
+  const client = <T>(args: string[], timeoutMs?: number) => runInPod<T>(pods.client?.ns ?? '', args, { cgroup: cg.path, timeoutMs });
+  const ip = (pod: string) => pods[pod]?.ip ?? '';
+  const counter = (reason: number, dir: Direction) => readCounter(t.dp.rawMap('weir_metrics'), reason, dir);
+  let gen = 1;
+  const bumpPolicy = () => t.config({ flags: ConfigFlags.SockmapFastpath, policyGen: ++gen });
+
+  beforeAll(async () => {
+    lab = new Lab('wsd');
+    const node = lab.addNamespace('node');
+    cni = new CniNetwork(lab, node, { name: 'wsd', bridge: 'cni0', subnet: '10.244.1.0/24' });
+    for (const name of ['client', 'server', 'be1', 'be2', 'be3']) pods[name] = cni.addPod(name);
+
+    t = await TestDatapath.load(undefined, 'wsd-');
+    t.config({ flags: ConfigFlags.SockmapFastpath, policyGen: gen });
+    t.endpoint(ip('client'), ID.client);
+    t.endpoint(ip('server'), ID.server, { enforce: true });
+    for (const b of ['be1', 'be2', 'be3']) t.endpoint(ip(b), ID.backend);
+    t.policy(ID.server, PolicyDir.Ingress, [
+      { peer: ID.client, port: 8080, protocol: TCP, verdict: 'allow' },
+      { peer: ID.client, port: 7000, protocol: TCP, verdict: 'allow' },
+    ]);
+    t.policy(ID.server, PolicyDir.Egress, [ALLOW_ALL]);
+    t.service({
+      vip: VIP,
+      port: 80,
+      proto: TCP,
+      flags: ServiceFlags.ClusterIp,
+      revNat: 1,
+      backends: ['be1', 'be2', 'be3'].map((b, i) => ({ id: i + 1, addr: ip(b), port: 8080 })),
+    });
+    t.service({ vip: UDP_VIP, port: 53, proto: UDP, flags: ServiceFlags.ClusterIp, revNat: 2, backends: [{ id: 10, addr: ip('be1'), port: 5353 }] });
+
+    withNetns(lab.netnsPath(node), () => {
+      for (const p of Object.values(pods)) endpointLinks.push(attachEndpoint(t.dp, p.hostIfindex));
+    });
+    cg = new TestCgroup('weir-test-wsd');
+    cgLinks = attachCgroup(t.dp, cg.path);
+    skMsg = attachSockmap(t.dp);
+
+    await serve('server', ['serve-tcp', '8080', 'server']);
+    await serve('server', ['serve-tcp', '9090', 'server']);
+    await serve('server', ['serve-tcp', '7000', 'server']);
+    for (const b of ['be1', 'be2', 'be3']) await serve(b, ['serve-tcp', '8080', b]);
+    await serve('be1', ['serve-udp', '5353', 'be1']);
+  }, 60_000);
+
+  afterAll(() => {
+    for (const s of servers) s.stop();
+    skMsg?.detach();
+    if (cgLinks) for (const l of [cgLinks.connect4, cgLinks.sendmsg4, cgLinks.recvmsg4, cgLinks.sockOps]) l.detach();
+    for (const l of endpointLinks) {
+      l.fromEndpoint.detach();
+      l.toEndpoint.detach();
+    }
+    cg?.cleanup();
+    t?.close();
+    for (const p of Object.values(pods)) cni.delPod(p);
+    cni?.cleanup();
+    lab?.cleanup();
+  });
+
+  it('a policy allowing port 8080 and not 9090 lets one connect and refuses the other', async () => {
+    const denied = counter(Reason.PolicyDefaultDeny, Direction.Ingress).packets;
+    expect(await client(['tcp-try', ip('server'), '8080', '3000'])).toBe('connected');
+    expect(await client(['tcp-try', ip('server'), '9090', '1500'])).toBe('timeout');
+    expect(counter(Reason.PolicyDefaultDeny, Direction.Ingress).packets).toBeGreaterThan(denied);
+  });
+
+  it('a ClusterIP connects to each of three backends over many connections', async () => {
+    const seen = await client<Record<string, number>>(['tcp-names', VIP, '80', '90']);
+    expect(Object.keys(seen).sort()).toEqual(['be1', 'be2', 'be3']);
+    expect(Object.values(seen).reduce((a, b) => a + b, 0)).toBe(90);
+    for (const n of Object.values(seen)) expect(n).toBeGreaterThanOrEqual(10);
+  });
+
+  it('UDP service replies come back from the service address', async () => {
+    for (const connected of ['0', '1'])
+      expect(await client(['udp-ask', UDP_VIP, '53', connected])).toEqual({ from: UDP_VIP, port: 53, reply: 'be1:hi' });
+  });
+
+  it('the sockmap fast path carries a long stream byte-exact, and its counters show it', async () => {
+    const before = counter(Reason.SockmapRedirect, Direction.Egress).bytes;
+    const size = 64 * 1024 * 1024;
+    const r = await client<{ greeting: string; sent: number; localDigest: string; remoteDigest: string; remoteBytes: number }>(
+      ['tcp-stream', ip('server'), '7000', String(size)],
+      120_000,
+    );
+    expect(r).toMatchObject({ greeting: 'server', sent: size, remoteBytes: size });
+    expect(r.remoteDigest).toBe(r.localDigest);
+    expect(Number(counter(Reason.SockmapRedirect, Direction.Egress).bytes - before)).toBeGreaterThanOrEqual(size);
+  });
+
+  it('a policy change that revokes a connection stops it on the fast path too', async () => {
+    const hold = await PodProcess.start(pods.client?.ns ?? '', ['tcp-hold', ip('server'), '7000', '4000'], { cgroup: cg.path });
+    await new Promise((r) => setTimeout(r, 500));
+    const redirected = counter(Reason.SockmapRedirect, Direction.Egress).packets;
+    expect(redirected).toBeGreaterThan(0n);
+    t.policy(ID.server, PolicyDir.Ingress, [{ peer: ID.client, port: 8080, protocol: TCP, verdict: 'allow' }]);
+    bumpPolicy();
+    const r = await hold.result<{ error: string | null; sent: number }>();
+    expect(r.error).toBe('EACCES');
+    expect(r.sent).toBeGreaterThan(0);
+    expect(counter(Reason.PolicyDefaultDeny, Direction.Egress).packets).toBeGreaterThan(0n);
+  });
+});
