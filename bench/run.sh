@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every benchmark and prints its table; results are saved under bench/results/.
+# Needs root (bpf(2)). Set-up is the project's own, so this works on a fresh machine too.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh
+make -s -C bench/bpf
+npx tsc -p tsconfig.bench.json
+node dist/bench/run.js "$@"

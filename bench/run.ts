@@ -1,0 +1,11 @@
+// One command for every benchmark: `npm run bench` (or `bash bench/run.sh`). `npm run bench --
+// datapath` runs one by name.
+import { benchDatapath } from './datapath.js';
+
+const all: Record<string, () => Promise<unknown>> = { datapath: benchDatapath };
+const wanted = process.argv.slice(2);
+for (const name of wanted.length ? wanted : Object.keys(all)) {
+  const fn = all[name];
+  if (!fn) throw new Error(`unknown benchmark ${name}; have: ${Object.keys(all).join(', ')}`);
+  await fn();
+}
