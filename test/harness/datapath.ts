@@ -70,7 +70,15 @@ export class TestDatapath {
   }
 
   /** A service frontend with its backends, in the layout the agent writes. */
-  service(s: { vip: string; port: number; proto: number; flags: number; revNat: number; backends: Array<{ id: number; addr: string; port: number }> }): void {
+  service(s: {
+    vip: string;
+    port: number;
+    proto: number;
+    flags: number;
+    revNat: number;
+    backends: Array<{ id: number; addr: string; port: number }>;
+    affinityTimeoutS?: number;
+  }): void {
     const services = this.services;
     const backends = this.dp.map(lb4BackendsMap);
     const base = { address: s.vip, dport: s.port, proto: s.proto, scope: 0, pad: 0 };
@@ -78,7 +86,7 @@ export class TestDatapath {
       backends.set({ id: b.id }, { address: b.addr, port: b.port, proto: s.proto, flags: 0 });
       services.set({ ...base, backendSlot: i + 1 }, { backendId: b.id, count: 0, revNat: 0, affinityTimeoutS: 0, flags: 0 });
     });
-    services.set({ ...base, backendSlot: 0 }, { backendId: 0, count: s.backends.length, revNat: s.revNat, affinityTimeoutS: 0, flags: s.flags });
+    services.set({ ...base, backendSlot: 0 }, { backendId: 0, count: s.backends.length, revNat: s.revNat, affinityTimeoutS: s.affinityTimeoutS ?? 0, flags: s.flags });
     this.dp.map(lb4ReverseNatMap).set({ index: s.revNat }, { address: s.vip, port: s.port, pad: 0 });
   }
 

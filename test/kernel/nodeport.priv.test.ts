@@ -60,6 +60,18 @@ describePrivileged('tc_nic.o: NodePort', () => {
     expect(seen).toEqual(new Set(backends.map((b) => b.addr)));
   });
 
+  it('with session affinity, sends every new flow of a client to the same backend', async () => {
+    const backends = [1, 2, 3, 4].map((i) => ({ id: i, addr: `10.0.1.${i}`, port: 8080 }));
+    t.service({ vip: NODE, port: 30080, proto: TCP, flags: ServiceFlags.NodePort | ServiceFlags.Affinity, revNat: 7, backends, affinityTimeoutS: 600 });
+    const dsts = new Set<string>();
+    for (let port = 42000; port < 42050; port++) dsts.add(parse((await inbound({ sport: port })).dataOut ?? Buffer.alloc(0)).dst);
+    expect(dsts.size).toBe(1);
+    // Another client is balanced on its own.
+    const others = new Set<string>();
+    for (let i = 1; i < 60; i++) others.add(parse((await inbound({ src: `198.51.100.${i + 100}` })).dataOut ?? Buffer.alloc(0)).dst);
+    expect(others.size).toBeGreaterThan(1);
+  });
+
   it('answers ICMP port unreachable, out of the same interface, for a frontend without backends', async () => {
     t.service({ vip: NODE, port: 30080, proto: TCP, flags: ServiceFlags.NodePort, revNat: 7, backends: [] });
     const r = await inbound({ srcMac: '02:00:00:00:00:aa', dstMac: '02:00:00:00:00:bb' });

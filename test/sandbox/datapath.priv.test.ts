@@ -21,6 +21,7 @@ const TCP = 6;
 const UDP = 17;
 const VIP = '10.96.0.10';
 const UDP_VIP = '10.96.0.53';
+const EMPTY_VIP = '10.96.0.99';
 const ALLOW_ALL: PolicyEntry = { peer: 0, port: 0, protocol: 0, verdict: 'allow' };
 
 const ID = { client: 1000, server: 1001, backend: 1002 };
@@ -69,6 +70,7 @@ describePrivileged('datapath sandbox: one node, real traffic', () => {
       revNat: 1,
       backends: ['be1', 'be2', 'be3'].map((b, i) => ({ id: i + 1, addr: ip(b), port: 8080 })),
     });
+    t.service({ vip: EMPTY_VIP, port: 80, proto: TCP, flags: ServiceFlags.ClusterIp, revNat: 3, backends: [] });
     t.service({ vip: UDP_VIP, port: 53, proto: UDP, flags: ServiceFlags.ClusterIp, revNat: 2, backends: [{ id: 10, addr: ip('be1'), port: 5353 }] });
 
     withNetns(lab.netnsPath(node), () => {
@@ -112,6 +114,10 @@ describePrivileged('datapath sandbox: one node, real traffic', () => {
     expect(Object.keys(seen).sort()).toEqual(['be1', 'be2', 'be3']);
     expect(Object.values(seen).reduce((a, b) => a + b, 0)).toBe(90);
     for (const n of Object.values(seen)) expect(n).toBeGreaterThanOrEqual(10);
+  });
+
+  it('a service without backends refuses the connection at once', async () => {
+    expect(await client(['tcp-try', EMPTY_VIP, '80', '3000'])).toBe('refused');
   });
 
   it('UDP service replies come back from the service address', async () => {
