@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 // The single entry point of the image: `weir operator`, `weir agent`, and the tools around them.
 import { hostname } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Agent } from '../agent/agent.js';
+import { KernelDatapath } from '../agent/datapath/kernel.js';
 import { runPreflight } from '../agent/preflight/checks.js';
 import { untilAborted } from '../common/abort.js';
 import { ConfigError, loadAgentConfig, loadOperatorConfig } from '../common/config.js';
@@ -107,6 +111,11 @@ async function operator(opts: Record<string, unknown>): Promise<void> {
   await http.close();
 }
 
+/** Where the compiled BPF objects are: absolute, or relative to the package (dist/cli/..). */
+function objectDir(dir: string): string {
+  return isAbsolute(dir) ? dir : join(fileURLToPath(new URL('../..', import.meta.url)), dir);
+}
+
 async function agent(opts: Record<string, unknown>): Promise<void> {
   const { file, flags } = commonSources(opts);
   const cfg = loadAgentConfig({
@@ -115,25 +124,42 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
       ...flags,
       nodeName: opts.nodeName,
       bpffsRoot: opts.bpffsRoot,
+      netns: opts.netns,
+      cgroupPath: opts.cgroup,
+      devices: opts.device,
+      xdpMode: opts.xdpMode,
+      bpfObjectDir: opts.bpfObjectDir,
     },
   });
   const log = createLogger('agent', cfg.logLevel);
+  const agentOpts = {
+    nodeName: cfg.nodeName,
+    pinRoot: cfg.bpffsRoot,
+    objectDir: objectDir(cfg.bpfObjectDir),
+    netns: cfg.netns ?? null,
+    cgroupPath: cfg.cgroupPath ?? cfg.cgroupRoot,
+    devices: cfg.devices,
+    xdpMode: cfg.xdpMode,
+    resyncMs: cfg.resyncSeconds * 1000,
+    conntrackGcMs: cfg.conntrackGcSeconds * 1000,
+  };
+  if (opts.uninstall) {
+    const removed = new KernelDatapath({ pinRoot: agentOpts.pinRoot, objectDir: agentOpts.objectDir, netns: agentOpts.netns }).uninstall();
+    log.info({ links: removed.links, pins: removed.pins, pinRoot: agentOpts.pinRoot }, 'uninstalled: every link and pin under the pin root removed');
+    return;
+  }
   const signal = shutdownSignal();
   const checks = runPreflight({ cgroupRoot: cfg.cgroupRoot });
   for (const c of checks) (c.ok ? log.info.bind(log) : log.error.bind(log))({ check: c.name }, c.detail);
+  const failing = checks.filter((c) => !c.ok);
+  if (failing.length > 0) throw new Error(`preflight failed: ${failing.map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const failing = checks.filter((c) => !c.ok);
-  const http = await startHttpEndpoint({
-    address: cfg.httpAddress,
-    registry,
-    readiness: {
-      preflight: () => (failing.length === 0 ? null : failing.map((c) => `${c.name}: ${c.detail}`).join('; ')),
-    },
-    log,
-  });
-  log.info({ node: cfg.nodeName }, 'agent running');
-  await untilAborted(signal);
+  const kc = loadKubeConfig(cfg.kubeconfig);
+  const node = new Agent(kc, agentOpts, registry, log);
+  const http = await startHttpEndpoint({ address: cfg.httpAddress, registry, readiness: { datapath: () => node.readiness() }, log });
+  log.info({ node: cfg.nodeName, pinRoot: agentOpts.pinRoot, netns: agentOpts.netns, cgroup: agentOpts.cgroupPath }, 'agent running');
+  await node.run(signal);
   await http.close();
 }
 
@@ -152,6 +178,12 @@ common(program.command('operator').description('run the cluster operator (leader
 common(program.command('agent').description('run the node agent'))
   .option('--node-name <name>', 'this node (default: $WEIR_NODE_NAME)')
   .option('--bpffs-root <dir>', 'bpffs directory for pins')
+  .option('--netns <path>', "network namespace holding the node's interfaces (sandbox nodes)")
+  .option('--cgroup <dir>', 'cgroup v2 directory for the socket programs (default: the cgroup root)')
+  .option('--device <name...>', 'node interfaces for the prefilter and NodePort (default: the one with the InternalIP)')
+  .addOption(new Option('--xdp-mode <mode>', 'XDP attach mode').choices(['driver', 'generic']))
+  .option('--bpf-object-dir <dir>', 'compiled BPF objects')
+  .option('--uninstall', 'remove every program, link and pin this agent made, then exit')
   .action(agent);
 
 program.command('preflight').description('check this host for what the agent needs').option('--cgroup-root <dir>', 'cgroup v2 mount', '/sys/fs/cgroup/unified').action((opts: { cgroupRoot: string }) => {

@@ -52,6 +52,21 @@ export const agentConfigSchema = z.object({
   cgroupRoot: z.string().startsWith('/').default('/sys/fs/cgroup/unified'),
   /** Compiled BPF objects. */
   bpfObjectDir: z.string().default('build/bpf'),
+  /** cgroup v2 directory the socket programs attach to (default: cgroupRoot, every process). */
+  cgroupPath: z.string().startsWith('/').optional(),
+  /**
+   * Network namespace (path) holding the node's interfaces, when it is not the agent's own: the
+   * sandbox runs each node in a namespace; a DaemonSet runs in the host's (unset).
+   */
+  netns: z.string().startsWith('/').optional(),
+  /** Node interfaces for the prefilter and NodePort NAT; empty: the one holding the node's InternalIP. */
+  devices: z.array(z.string().min(1).max(15)).default([]),
+  /** XDP attach mode on node interfaces. */
+  xdpMode: z.enum(['driver', 'generic']).default('driver'),
+  /** Full resync of kernel state (interfaces come and go between API events). */
+  resyncSeconds: z.number().positive().max(3600).default(5),
+  /** Conntrack garbage collection interval. */
+  conntrackGcSeconds: z.number().positive().max(3600).default(30),
 });
 
 export type OperatorConfig = z.infer<typeof operatorConfigSchema>;

@@ -1,7 +1,7 @@
 // A resilient informer: client-node's ListWatch (list, then watch; a local cache of objects)
 // restarted with backoff after errors, which it otherwise treats as final. Resumes from the last
 // resourceVersion; a 410 Gone makes client-node relist, reporting deletions it missed.
-import { makeInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ListPromise } from '@kubernetes/client-node';
+import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ListPromise } from '@kubernetes/client-node';
 import type { Logger } from './log.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
@@ -14,6 +14,8 @@ export interface InformerOptions<T extends KubernetesObject> {
   path: string;
   list: ListPromise<T>;
   labelSelector?: string;
+  /** e.g. metadata.name=node-1: one object (the list function must filter the same way). */
+  fieldSelector?: string;
   minBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -39,7 +41,8 @@ export class ResilientInformer<T extends KubernetesObject> {
       queueMicrotask(() => this.markListed());
       return r;
     };
-    this.inner = makeInformer<T>(kc, opts.path, list, opts.labelSelector);
+    // ListWatch rather than makeInformer: only it passes a field selector to the watch.
+    this.inner = new ListWatch<T>(opts.path, new Watch(kc), list, false, opts.labelSelector, opts.fieldSelector);
     const emit = (event: InformerEvent) => (obj: T) => {
       for (const h of this.handlers) h(event, obj);
     };

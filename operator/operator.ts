@@ -22,6 +22,7 @@ import {
 import type { Registry } from 'prom-client';
 import { untilAborted } from '../common/abort.js';
 import { EventRecorder } from '../common/events.js';
+import { condition, type Condition } from '../common/conditions.js';
 import { ResilientInformer } from '../common/informer.js';
 import { apiStatus } from '../common/kube.js';
 import type { Logger } from '../common/log.js';
@@ -393,20 +394,4 @@ export class Operator {
     const used = new Set(this.pods.list().filter((p) => p.spec?.nodeName).map((p) => identityKey(this.podLabels(p))));
     await this.allocator.collect(used, this.opts.identityGcGraceMs ?? 5 * 60_000);
   }
-}
-
-interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-  message: string;
-  observedGeneration: number;
-  lastTransitionTime: string;
-}
-
-/** A condition that keeps its lastTransitionTime while its status and reason stay the same. */
-function condition(prev: readonly Condition[], type: string, status: 'True' | 'False', reason: string, message: string, observedGeneration: number): Condition {
-  const old = prev.find((c) => c.type === type);
-  const same = old && old.status === status && old.reason === reason;
-  return { type, status, reason, message, observedGeneration, lastTransitionTime: same ? old.lastTransitionTime : new Date().toISOString() };
 }

@@ -19,6 +19,8 @@ export interface LoadOptions {
   /** NodeDatapath map sizes by sizing name (ct_tcp, lb, ...). */
   sizes: ReadonlyMap<string, number>;
   objects?: readonly DatapathObject[];
+  /** Sizes of maps already pinned, which must be kept for libbpf to reuse them. */
+  pinnedSizes?: ReadonlyMap<string, number>;
 }
 
 export class LoadedDatapath {
@@ -33,7 +35,8 @@ export class LoadedDatapath {
         const obj = BpfObject.open(path, { pinRoot: opts.pinRoot });
         loaded.set(name, obj);
         // Internal maps (.bss, .rodata) have no sizing; every datapath map is named weir_*.
-        for (const m of obj.maps()) if (m.name.startsWith('weir_')) obj.setMaxEntries(m.name, maxEntriesFor(mapSpec(m.name), opts.sizes));
+        for (const m of obj.maps())
+          if (m.name.startsWith('weir_')) obj.setMaxEntries(m.name, opts.pinnedSizes?.get(m.name) ?? maxEntriesFor(mapSpec(m.name), opts.sizes));
         await obj.load();
       }
     } catch (err) {

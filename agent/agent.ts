@@ -1,0 +1,342 @@
+// The node agent: watches its NodeDatapath and the cluster state every node needs (Services,
+// EndpointSlices, Pods, Namespaces, Identities, Nodes), and reconciles the kernel to it
+// level-based, with one key: the node. The kernel keeps its last state whenever the API server
+// is away; the informers resync with backoff and the next reconcile catches up.
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1EndpointSlice,
+  type V1Namespace,
+  type V1Node,
+  type V1Pod,
+  type V1Service,
+} from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
+import { condition, type Condition } from '../common/conditions.js';
+import { ResilientInformer } from '../common/informer.js';
+import type { Logger } from '../common/log.js';
+import { Controller, controllerMetrics, type ReconcileResult } from '../operator/runtime/controller.js';
+import { collectConntrack } from './conntrack/gc.js';
+import { interfaceWithAddress, discoverPodInterfaces, interfaceIndex, type PodInterface } from './datapath/interfaces.js';
+import { KernelDatapath } from './datapath/kernel.js';
+import { cgroupLinks, type WantedLink } from './datapath/links.js';
+import { attachSockmap } from './datapath/attach.js';
+import { endpointEntries } from './desired/endpoints.js';
+import { IdAllocator } from './desired/ids.js';
+import { ipcacheEntries, nodeAddresses, type IdentityRecord } from './desired/ipcache.js';
+import { policyMapContents } from './desired/policy.js';
+import { backendIdKey, lbEntries, revNatIdKey, serviceFrontends } from './desired/services.js';
+import { ConfigFlags, DEFAULT_CONFIG } from './maps/config.js';
+import { ct4AnyMap, ct4TcpMap } from './maps/conntrack.js';
+import { cidrKey } from './maps/ipcache.js';
+import { lb4BackendsMap, lb4ReverseNatMap } from './maps/lb.js';
+import { agentMetrics, type AgentMetrics } from './metrics.js';
+import { readFeatures, type NodeDatapathObject, type NodeDatapathStatus } from './nodedatapath.js';
+
+const GROUP = 'weir.dev';
+const VERSION = 'v1alpha1';
+export const AGENT_FIELD_MANAGER = 'weir-agent';
+const KEY = 'node';
+const TRAFFIC_MAPS = new Set(['weir_ct4_tcp', 'weir_ct4_any', 'weir_lb4_affinity', 'weir_lb4_sock_revnat', 'weir_sock4']);
+
+export interface AgentOptions {
+  nodeName: string;
+  pinRoot: string;
+  objectDir: string;
+  netns: string | null;
+  cgroupPath: string;
+  devices: string[];
+  xdpMode: 'driver' | 'generic';
+  resyncMs: number;
+  conntrackGcMs: number;
+}
+
+const asList = <T extends KubernetesObject>(p: Promise<unknown>): Promise<KubernetesListObject<T>> => p as Promise<KubernetesListObject<T>>;
+
+export class Agent {
+  readonly kernel: KernelDatapath;
+  private readonly custom: CustomObjectsApi;
+  private readonly nodeDatapaths: ResilientInformer<NodeDatapathObject>;
+  private readonly nodes: ResilientInformer<V1Node>;
+  private readonly pods: ResilientInformer<V1Pod>;
+  private readonly namespaces: ResilientInformer<V1Namespace>;
+  private readonly identities: ResilientInformer<IdentityRecord & KubernetesObject>;
+  private readonly services: ResilientInformer<V1Service>;
+  private readonly slices: ResilientInformer<V1EndpointSlice>;
+  private readonly controller: Controller;
+  private readonly metrics: AgentMetrics;
+  private readonly ids = { backends: new IdAllocator(1, 0xfffffffe), revNat: new IdAllocator(1, 0xffff) };
+  private idsRestored = false;
+  private sockmapAttached = false;
+  private lastStatus = '';
+  private lastStatusAt = 0;
+  private lastTrafficCounts = '';
+  /** Set after the first complete reconcile: the datapath is programmed. */
+  private programmedOnce = false;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly opts: AgentOptions,
+    registry: Registry,
+    private readonly log: Logger,
+  ) {
+    this.kernel = new KernelDatapath({ pinRoot: opts.pinRoot, objectDir: opts.objectDir, netns: opts.netns });
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    const core = kc.makeApiClient(CoreV1Api);
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const inf = <T extends KubernetesObject>(name: string, path: string, list: () => Promise<KubernetesListObject<T>>, fieldSelector?: string) =>
+      new ResilientInformer<T>(kc, { name, path, list, fieldSelector }, log);
+    const own = `metadata.name=${opts.nodeName}`;
+    this.nodeDatapaths = inf(
+      'nodedatapath',
+      `/apis/${GROUP}/${VERSION}/nodedatapaths`,
+      () => asList(this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'nodedatapaths', fieldSelector: own })),
+      own,
+    );
+    this.nodes = inf('nodes', '/api/v1/nodes', () => core.listNode());
+    this.pods = inf('pods', '/api/v1/pods', () => core.listPodForAllNamespaces());
+    this.namespaces = inf('namespaces', '/api/v1/namespaces', () => core.listNamespace());
+    this.identities = inf('identities', `/apis/${GROUP}/${VERSION}/identities`, () =>
+      asList(this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'identities' })),
+    );
+    this.services = inf('services', '/api/v1/services', () => core.listServiceForAllNamespaces());
+    this.slices = inf('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces());
+    this.controller = new Controller('datapath', (_k, signal) => this.reconcile(signal), log, controllerMetrics(registry));
+    this.metrics = agentMetrics(registry, this.kernel);
+    for (const i of this.informers) i.onEvent(() => this.controller.enqueue(KEY));
+  }
+
+  private get informers(): Array<ResilientInformer<KubernetesObject>> {
+    return [this.nodeDatapaths, this.nodes, this.pods, this.namespaces, this.identities, this.services, this.slices] as Array<ResilientInformer<KubernetesObject>>;
+  }
+
+  /** Null when ready; otherwise why not. */
+  readiness(): string | null {
+    const unsynced = this.informers.filter((i) => !i.synced).length;
+    if (unsynced > 0) return `${unsynced} cache(s) not synced`;
+    return this.programmedOnce ? null : 'datapath not programmed yet';
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    await Promise.all(this.informers.map((i) => i.start()));
+    this.controller.enqueue(KEY);
+    const gc = setInterval(() => void this.collectGarbage(), this.opts.conntrackGcMs);
+    try {
+      await this.controller.run(1, signal);
+    } finally {
+      clearInterval(gc);
+      await Promise.all(this.informers.map((i) => i.stop()));
+      this.kernel.close();
+    }
+  }
+
+  private async collectGarbage(): Promise<void> {
+    const dp = this.kernel.loaded;
+    if (!dp) return;
+    for (const spec of [ct4TcpMap, ct4AnyMap]) {
+      try {
+        const r = await collectConntrack(dp.map(spec));
+        this.metrics.gcRuns.inc({ map: spec.name });
+        this.metrics.gcDeleted.inc({ map: spec.name }, r.deleted);
+      } catch (err) {
+        this.log.warn({ err, map: spec.name }, 'conntrack garbage collection failed');
+      }
+    }
+  }
+
+  /** Backend ids and reverse-NAT indices as the pinned maps hold them, once per process. */
+  private restoreIds(): void {
+    if (this.idsRestored || !this.kernel.loaded) return;
+    for (const { key, value } of this.kernel.loaded.map(lb4BackendsMap).entries()) this.ids.backends.restore(backendIdKey(value.address, value.port, value.proto), key.id);
+    for (const { key, value } of this.kernel.loaded.map(lb4ReverseNatMap).entries()) this.ids.revNat.restore(revNatIdKey(value.address, value.port), key.index);
+    this.idsRestored = true;
+  }
+
+  private async reconcile(_signal: AbortSignal): Promise<ReconcileResult> {
+    if (this.informers.some((i) => !i.synced)) return { requeueAfterMs: 500 };
+    const ndp = this.nodeDatapaths.get(this.opts.nodeName);
+    const spec = ndp?.spec;
+    if (!spec) {
+      this.log.info({ node: this.opts.nodeName }, 'no NodeDatapath for this node yet');
+      return { requeueAfterMs: this.opts.resyncMs };
+    }
+    const features = readFeatures(spec.features);
+    const sizes = new Map(spec.maps.map((m) => [m.name, m.maxEntries]));
+    const problems: string[] = [];
+
+    try {
+      await this.kernel.ensureLoaded(sizes);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      await this.writeStatus(ndp, { programmed: false, reason: 'LoadFailed', message, problems: [message] });
+      throw err;
+    }
+    this.restoreIds();
+
+    const nodeObj = this.nodes.get(this.opts.nodeName);
+    const addrs = nodeAddresses(nodeObj);
+    const podIfs = await discoverPodInterfaces(this.opts.netns);
+    const ifOf = (ip: string): PodInterface | undefined => podIfs.get(ip);
+
+    // Maps.
+    const frontends = features.serviceLB.enabled ? serviceFrontends(this.services.list(), this.slices.list(), { nodeAddresses: addrs, sessionAffinity: features.serviceLB.sessionAffinity }) : [];
+    const lb = lbEntries(frontends, this.ids);
+    const enforce = features.endpointPolicy.enabled && !features.endpointPolicy.auditMode;
+    const counts = await this.kernel.syncMaps({
+      endpoints: endpointEntries(spec, addrs, (ip) => ifOf(ip)?.ifindex, enforce),
+      ipcache: ipcacheEntries({ nodeName: this.opts.nodeName, spec, pods: this.pods.list(), namespaces: this.namespaces.list(), identities: this.identities.list(), nodes: this.nodes.list() }),
+      policy: enforce ? policyMapContents(spec) : [],
+      prefilter: features.prefilter.enabled ? features.prefilter.denyCIDRs.filter((c) => !c.includes(':')).map((c) => ({ key: cidrKey(c), value: { flags: 0 } })) : [],
+      services: lb.services,
+      backends: lb.backends,
+      revNat: lb.revNat,
+    });
+    for (const c of counts) {
+      if (c.added) this.metrics.mapSyncOps.inc({ map: c.map, op: 'add' }, c.added);
+      if (c.changed) this.metrics.mapSyncOps.inc({ map: c.map, op: 'update' }, c.changed);
+      if (c.deleted) this.metrics.mapSyncOps.inc({ map: c.map, op: 'delete' }, c.deleted);
+    }
+    // Any change to what policy decides makes established flows re-check once.
+    const policyChanged = counts.some((c) => (c.map === 'weir_policy' || c.map === 'weir_endpoints4' || c.map === 'weir_ipcache') && c.added + c.changed + c.deleted > 0);
+    const cfg = this.kernel.readConfig();
+    const flags = (features.prefilter.enabled && features.prefilter.dropInvalidDestination ? ConfigFlags.PrefilterValidDst : 0) | (features.socketEnforcement.enabled ? ConfigFlags.SockmapFastpath : 0);
+    const policyGen = ((cfg?.policyGen ?? 0) + (policyChanged || !cfg || cfg.ctTcpEstablishedS === 0 ? 1 : 0)) >>> 0;
+    if (!cfg || cfg.flags !== flags || cfg.policyGen !== policyGen || cfg.ctTcpEstablishedS === 0) this.kernel.writeConfig({ ...DEFAULT_CONFIG, flags, policyGen });
+
+    // Attachments.
+    const wanted: WantedLink[] = [];
+    const missing: string[] = [];
+    for (const e of spec.endpoints)
+      for (const ip of e.ips) {
+        const i = ifOf(ip);
+        if (!i) {
+          missing.push(`${e.namespace}/${e.name} (${ip})`);
+          continue;
+        }
+        wanted.push(
+          { name: `endpoint-${i.ifindex}-ingress`, program: 'tc_from_endpoint', kind: 'tcx-ingress', ifindex: i.ifindex, describe: `tcx ingress ${i.ifname}` },
+          { name: `endpoint-${i.ifindex}-egress`, program: 'tc_to_endpoint', kind: 'tcx-egress', ifindex: i.ifindex, describe: `tcx egress ${i.ifname}` },
+        );
+      }
+    const nics = await this.nics(addrs);
+    if (nics.length === 0) problems.push(`no node interface found (devices ${JSON.stringify(this.opts.devices)}, addresses ${addrs.join(', ') || 'none'})`);
+    for (const n of nics) {
+      if (features.prefilter.enabled)
+        wanted.push({ name: `nic-${n.ifindex}-xdp`, program: 'xdp_prefilter', kind: 'xdp', ifindex: n.ifindex, xdpMode: this.opts.xdpMode, describe: `xdp ${n.ifname}` });
+      if (features.serviceLB.enabled)
+        wanted.push(
+          { name: `nic-${n.ifindex}-ingress`, program: 'tc_from_netdev', kind: 'tcx-ingress', ifindex: n.ifindex, describe: `tcx ingress ${n.ifname}` },
+          { name: `nic-${n.ifindex}-egress`, program: 'tc_to_netdev', kind: 'tcx-egress', ifindex: n.ifindex, describe: `tcx egress ${n.ifname}` },
+        );
+    }
+    const sockProgs = [
+      ...(features.serviceLB.enabled && features.serviceLB.socketLB ? ['sock_connect4', 'sock_sendmsg4', 'sock_recvmsg4'] : []),
+      ...(features.socketEnforcement.enabled ? ['sock_ops_fastpath'] : []),
+    ];
+    wanted.push(...cgroupLinks(this.opts.cgroupPath, sockProgs));
+    const report = this.kernel.reconcileLinks(wanted);
+    for (const [op, list] of [['created', report.created], ['adopted', report.adopted], ['removed', report.removed], ['failed', report.failed]] as const)
+      if (list.length) this.metrics.linkOps.inc({ op }, list.length);
+    if (report.created.length + report.adopted.length + report.removed.length > 0)
+      this.log.info({ created: report.created, adopted: report.adopted, removed: report.removed }, 'attachments reconciled');
+    for (const f of report.failed) problems.push(`attach ${f.name}: ${f.error}`);
+    if (features.socketEnforcement.enabled && !this.sockmapAttached && this.kernel.loaded) {
+      attachSockmap(this.kernel.loaded);
+      this.sockmapAttached = true;
+    }
+    for (const p of this.kernel.resizePending) problems.push(`map ${p.map} has ${p.pinned} entries, NodeDatapath wants ${p.wanted}: waiting for the resize rollout`);
+
+    const programmed = report.failed.length === 0 && nics.length > 0;
+    await this.writeStatus(ndp, {
+      programmed,
+      reason: programmed ? (missing.length ? 'EndpointsPending' : 'Programmed') : 'AttachFailed',
+      message: programmed ? `revision ${spec.revision}: ${wanted.length} attachments, ${spec.endpoints.length} endpoints` : problems.join('; '),
+      problems,
+      missing,
+      wanted,
+    });
+    if (programmed) this.programmedOnce = true;
+    // Interfaces appear without an API event (CNI runs before the pod's IP is published).
+    return { requeueAfterMs: missing.length ? 500 : this.opts.resyncMs };
+  }
+
+  private async nics(addrs: readonly string[]): Promise<Array<{ ifname: string; ifindex: number }>> {
+    if (this.opts.devices.length) {
+      const out: Array<{ ifname: string; ifindex: number }> = [];
+      for (const d of this.opts.devices) {
+        const ifindex = await interfaceIndex(this.opts.netns, d);
+        if (ifindex !== undefined) out.push({ ifname: d, ifindex });
+      }
+      return out;
+    }
+    for (const a of addrs) {
+      const i = await interfaceWithAddress(this.opts.netns, a);
+      if (i) return [i];
+    }
+    return [];
+  }
+
+  private async writeStatus(
+    ndp: NodeDatapathObject,
+    s: { programmed: boolean; reason: string; message: string; problems: string[]; missing?: string[]; wanted?: WantedLink[] },
+  ): Promise<void> {
+    const prev: Condition[] = ndp.status?.conditions ?? [];
+    const revision = ndp.spec?.revision ?? 0;
+    const missing = s.missing ?? [];
+    const degraded = s.problems.length > 0 || missing.length > 0;
+    const conditions = [
+      condition(prev, 'Programmed', s.programmed ? 'True' : 'False', s.reason, s.message),
+      condition(prev, 'Ready', s.programmed && !degraded ? 'True' : 'False', s.programmed && !degraded ? 'Ready' : s.reason, s.programmed && !degraded ? 'datapath programmed and every endpoint attached' : s.message),
+      condition(
+        prev,
+        'Degraded',
+        degraded ? 'True' : 'False',
+        degraded ? (missing.length ? 'EndpointInterfaceMissing' : this.kernel.resizePending.length ? 'ResizePending' : s.reason) : 'AsExpected',
+        degraded ? [...s.problems, ...(missing.length ? [`no interface yet for ${missing.join(', ')}`] : [])].join('; ') : 'no problems',
+      ),
+    ];
+    const byProgram = new Map<string, string[]>();
+    for (const w of s.wanted ?? []) byProgram.set(w.program, [...(byProgram.get(w.program) ?? []), w.describe]);
+    const programs = this.kernel.loaded
+      ? [...byProgram].map(([name, attachments]) => ({ name, id: this.kernel.loaded?.program(name).info().id ?? 0, attachments })).sort((a, b) => a.name.localeCompare(b.name))
+      : [];
+    const status: NodeDatapathStatus = {
+      observedRevision: s.programmed ? revision : ndp.status?.observedRevision,
+      endpoints: (ndp.spec?.endpoints.length ?? 0) - new Set(missing.map((m) => m.split(' ')[0])).size,
+      conditions,
+      programs,
+      maps: this.kernel.loaded ? this.kernel.mapStatus() : [],
+    };
+    // Entries of maps the agent writes change only with desired state: a change is written at
+    // once. Traffic-driven maps (conntrack, affinity, sockets) change all the time: their counts
+    // are refreshed at most once a minute (live figures are the metrics, scraped at any time).
+    const fingerprint = JSON.stringify({
+      ...status,
+      maps: status.maps?.map((m) => (TRAFFIC_MAPS.has(m.name) ? [m.name, m.maxEntries] : [m.name, m.maxEntries, m.entries])),
+      conditions: conditions.map((c) => [c.type, c.status, c.reason, c.message]),
+    });
+    const trafficChanged = JSON.stringify(status.maps?.filter((m) => TRAFFIC_MAPS.has(m.name)).map((m) => m.entries)) !== this.lastTrafficCounts;
+    if (fingerprint === this.lastStatus && !(trafficChanged && Date.now() - this.lastStatusAt > 60_000)) return;
+    await this.custom.patchClusterCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: 'nodedatapaths',
+        name: this.opts.nodeName,
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'NodeDatapath', metadata: { name: this.opts.nodeName }, status },
+        fieldManager: AGENT_FIELD_MANAGER,
+        force: true,
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    );
+    this.lastStatus = fingerprint;
+    this.lastStatusAt = Date.now();
+    this.lastTrafficCounts = JSON.stringify(status.maps?.filter((m) => TRAFFIC_MAPS.has(m.name)).map((m) => m.entries));
+  }
+}

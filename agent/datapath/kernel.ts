@@ -1,0 +1,197 @@
+// The node's datapath in the kernel: objects loaded against maps pinned under the node's pin
+// root, map contents synced by difference, and pinned links. Restart-safe: every piece lives in
+// bpffs, so a new agent process adopts what the previous one left.
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { BpfMap } from 'libbpfjs';
+import { configMap, type DatapathConfig } from '../maps/config.js';
+import { endpointsMap } from '../maps/endpoints.js';
+import { ALL_MAPS } from '../maps/index.js';
+import { ipcacheMap } from '../maps/ipcache.js';
+import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../maps/lb.js';
+import { policyMap } from '../maps/policy.js';
+import { prefilterMap } from '../maps/prefilter.js';
+import { maxEntriesFor, type MapSpec } from '../maps/spec.js';
+import { LinkSet, type LinkReport, type WantedLink } from './links.js';
+import { LoadedDatapath } from './objects.js';
+import { applyDeletes, applyUpserts, diffContents, encodeEntries, readContents } from './sync.js';
+
+type Entries<K, V> = ReadonlyArray<{ key: K; value: V }>;
+type EntriesOf<S> = S extends MapSpec<infer K, infer V> ? Entries<K, V> : never;
+
+export interface DesiredMaps {
+  endpoints: EntriesOf<typeof endpointsMap>;
+  ipcache: EntriesOf<typeof ipcacheMap>;
+  policy: EntriesOf<typeof policyMap>;
+  prefilter: EntriesOf<typeof prefilterMap>;
+  services: EntriesOf<typeof lb4ServicesMap>;
+  backends: EntriesOf<typeof lb4BackendsMap>;
+  revNat: EntriesOf<typeof lb4ReverseNatMap>;
+}
+
+export interface MapSyncCount {
+  map: string;
+  added: number;
+  changed: number;
+  deleted: number;
+}
+
+export interface MapStatus {
+  name: string;
+  maxEntries: number;
+  entries: number;
+  pressure: number;
+}
+
+export interface KernelOptions {
+  pinRoot: string;
+  objectDir: string;
+  /** Node network namespace (sandbox); null: the agent's own. */
+  netns: string | null;
+}
+
+export class KernelDatapath {
+  private dp: LoadedDatapath | undefined;
+  readonly links: LinkSet;
+  /** Maps whose pinned size differs from NodeDatapath's: they keep their size until a resize. */
+  resizePending: Array<{ map: string; pinned: number; wanted: number }> = [];
+
+  constructor(private readonly opts: KernelOptions) {
+    this.links = new LinkSet(opts.pinRoot, opts.netns);
+  }
+
+  get loaded(): LoadedDatapath | undefined {
+    return this.dp;
+  }
+
+  /**
+   * Loads the objects once per process. Maps already pinned are reused as they are (libbpf
+   * refuses a pinned map of another size), so live entries survive an agent restart; a size
+   * change waits for the resize rollout.
+   */
+  async ensureLoaded(sizes: ReadonlyMap<string, number>): Promise<LoadedDatapath> {
+    if (this.dp) return this.dp;
+    const effective = new Map(sizes);
+    const pending: KernelDatapath['resizePending'] = [];
+    for (const spec of ALL_MAPS) {
+      if (!spec.sizing) continue;
+      const path = join(this.opts.pinRoot, spec.name);
+      if (!existsSync(path)) continue;
+      const pinned = BpfMap.openPinned(path);
+      const have = pinned.maxEntries;
+      pinned.close();
+      const wanted = maxEntriesFor(spec, sizes);
+      if (have !== wanted) pending.push({ map: spec.name, pinned: have, wanted });
+    }
+    this.dp = await LoadedDatapath.load({ objectDir: this.opts.objectDir, pinRoot: this.opts.pinRoot, sizes: effective, pinnedSizes: new Map(pending.map((p) => [p.map, p.pinned])) });
+    this.resizePending = pending;
+    return this.dp;
+  }
+
+  private need(): LoadedDatapath {
+    if (!this.dp) throw new Error('datapath not loaded');
+    return this.dp;
+  }
+
+  async syncMap<K, V>(spec: MapSpec<K, V>, desired: Entries<K, V>, order?: { upserts?: (k: Buffer) => number; deletes?: (k: Buffer) => number }): Promise<MapSyncCount> {
+    const map = this.need().rawMap(spec.name);
+    const d = diffContents(await readContents(map, spec.lpm ?? false), encodeEntries(spec, desired));
+    if (order?.upserts) {
+      const rank = order.upserts;
+      d.upserts.sort((a, b) => rank(a.key) - rank(b.key));
+    }
+    if (order?.deletes) {
+      const rank = order.deletes;
+      d.deletes.sort((a, b) => rank(a) - rank(b));
+    }
+    await applyUpserts(map, spec.lpm ?? false, d.upserts);
+    await applyDeletes(map, d.deletes);
+    return { map: spec.name, added: d.added, changed: d.changed, deleted: d.deletes.length };
+  }
+
+  /**
+   * Every synced map to its desired contents. LB order keeps lookups consistent mid-sync:
+   * backends and reverse NAT before the services that name them; a service's backend slots
+   * before the slot-0 count that exposes them; on removal, slot 0 before its slots.
+   */
+  async syncMaps(m: DesiredMaps): Promise<MapSyncCount[]> {
+    const slotOf = (k: Buffer) => lb4ServicesMap.key.decode(k).backendSlot;
+    const out: MapSyncCount[] = [];
+    out.push(await this.syncMap(ipcacheMap, m.ipcache));
+    out.push(await this.syncMap(endpointsMap, m.endpoints));
+    out.push(await this.syncMap(policyMap, m.policy));
+    out.push(await this.syncMap(prefilterMap, m.prefilter));
+    const backends = this.need().map(lb4BackendsMap);
+    const revNat = this.need().map(lb4ReverseNatMap);
+    // Additions first, removals after the services stopped naming them.
+    const b = await this.syncAdditive(lb4BackendsMap, m.backends);
+    const r = await this.syncAdditive(lb4ReverseNatMap, m.revNat);
+    out.push(await this.syncMap(lb4ServicesMap, m.services, { upserts: (k) => (slotOf(k) === 0 ? 1 : 0), deletes: (k) => (slotOf(k) === 0 ? 0 : 1) }));
+    b.deleted = await this.deleteUnwanted(backends.raw, m.backends.map((e) => lb4BackendsMap.key.encode(e.key)));
+    r.deleted = await this.deleteUnwanted(revNat.raw, m.revNat.map((e) => lb4ReverseNatMap.key.encode(e.key)));
+    out.push(b, r);
+    return out;
+  }
+
+  private async syncAdditive<K, V>(spec: MapSpec<K, V>, desired: Entries<K, V>): Promise<MapSyncCount> {
+    const map = this.need().rawMap(spec.name);
+    const d = diffContents(await readContents(map, false), encodeEntries(spec, desired));
+    await applyUpserts(map, false, d.upserts);
+    return { map: spec.name, added: d.added, changed: d.changed, deleted: 0 };
+  }
+
+  private async deleteUnwanted(map: BpfMap, wanted: Buffer[]): Promise<number> {
+    const keep = new Set(wanted.map((k) => k.toString('hex')));
+    const current = await readContents(map, false);
+    const gone = [...current.keys()].filter((k) => !keep.has(k)).map((k) => Buffer.from(k, 'hex'));
+    await applyDeletes(map, gone);
+    return gone.length;
+  }
+
+  readConfig(): DatapathConfig | undefined {
+    return this.need().map(configMap).get({ index: 0 });
+  }
+
+  writeConfig(c: DatapathConfig): void {
+    this.need().map(configMap).set({ index: 0 }, c);
+  }
+
+  reconcileLinks(wanted: readonly WantedLink[]): LinkReport {
+    return this.links.reconcile(this.need(), wanted);
+  }
+
+  /** Size and fill of every pinned map, counted now. */
+  mapStatus(): MapStatus[] {
+    const dp = this.need();
+    return ALL_MAPS.filter((s) => s.sizing !== null).map((s) => {
+      const m = dp.rawMap(s.name);
+      const entries = m.count();
+      return { name: s.name, maxEntries: m.maxEntries, entries, pressure: m.maxEntries > 0 ? Math.round((entries / m.maxEntries) * 1e4) / 1e4 : 0 };
+    });
+  }
+
+  /**
+   * Removes every link and pin this agent made under its pin root, and nothing else: programs
+   * and maps are freed by the kernel once no link, pin or fd holds them.
+   */
+  uninstall(): { links: string[]; pins: string[] } {
+    this.dp?.close();
+    this.dp = undefined;
+    const links = this.links.removeAll();
+    const pins: string[] = [];
+    if (existsSync(this.opts.pinRoot)) {
+      for (const name of readdirSync(this.opts.pinRoot).filter((n) => n.startsWith('weir_'))) {
+        rmSync(join(this.opts.pinRoot, name), { force: true });
+        pins.push(name);
+      }
+      // The directory goes only when nothing else is pinned there.
+      if (readdirSync(this.opts.pinRoot).length === 0) rmSync(this.opts.pinRoot, { recursive: true, force: true });
+    }
+    return { links, pins };
+  }
+
+  close(): void {
+    this.dp?.close();
+    this.dp = undefined;
+  }
+}

@@ -1,0 +1,22 @@
+// weir_endpoints4 contents: the node's pods (with the host-side veth the agent found for each)
+// and the node's own addresses.
+import { ReservedIdentity } from '../../operator/identity/reserved.js';
+import { EndpointFlags, type EndpointInfo } from '../maps/endpoints.js';
+import type { NodeDatapathSpec } from '../nodedatapath.js';
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+export function endpointEntries(
+  spec: Pick<NodeDatapathSpec, 'endpoints'>,
+  nodeAddresses: readonly string[],
+  ifindexOf: (ip: string) => number | undefined,
+  enforce: boolean,
+): Array<{ key: { addr: string }; value: EndpointInfo }> {
+  const out = new Map<string, EndpointInfo>();
+  for (const a of nodeAddresses) out.set(a, { ifindex: 0, identity: ReservedIdentity.Host, flags: EndpointFlags.Host, reserved: 0 });
+  for (const e of spec.endpoints) {
+    const flags = enforce && e.policyEnforced ? EndpointFlags.EnforceIngress | EndpointFlags.EnforceEgress : 0;
+    for (const a of e.ips) if (IPV4.test(a)) out.set(a, { ifindex: ifindexOf(a) ?? 0, identity: e.identity, flags, reserved: 0 });
+  }
+  return [...out].map(([addr, value]) => ({ key: { addr }, value }));
+}

@@ -1,0 +1,62 @@
+// The ipcache: every address the node may see, with its security identity. Local endpoints take
+// the identity NodeDatapath gives them; other pods are resolved through the operator's Identity
+// objects by their security labels (what the operator allocated them from); nodes are host or
+// remote-node; CIDR identities come from the node's compiled policy.
+import type { V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
+import { identityKey, securityLabels } from '../../operator/identity/labels.js';
+import { ReservedIdentity } from '../../operator/identity/reserved.js';
+import { cidrKey, IpcacheFlags, type IpcacheEntry, type LpmIpKey } from '../maps/ipcache.js';
+import { parseIp4 } from '../maps/layout.js';
+import type { NodeDatapathSpec } from '../nodedatapath.js';
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+export interface IdentityRecord {
+  metadata?: { name?: string };
+  spec?: { namespace: string; labels: Record<string, string> };
+}
+
+export function nodeAddresses(node: V1Node | undefined): string[] {
+  return (node?.status?.addresses ?? []).filter((a) => (a.type === 'InternalIP' || a.type === 'ExternalIP') && IPV4.test(a.address)).map((a) => a.address);
+}
+
+export interface IpcacheInput {
+  nodeName: string;
+  spec: Pick<NodeDatapathSpec, 'endpoints' | 'cidrIdentities'>;
+  pods: readonly V1Pod[];
+  namespaces: readonly V1Namespace[];
+  identities: readonly IdentityRecord[];
+  nodes: readonly V1Node[];
+}
+
+export function ipcacheEntries(input: IpcacheInput): Array<{ key: LpmIpKey; value: IpcacheEntry }> {
+  const byAddr = new Map<string, IpcacheEntry>();
+  const put = (addr: string, e: IpcacheEntry, prefix = 32) => byAddr.set(`${addr}/${prefix}`, e);
+
+  for (const c of input.spec.cidrIdentities) put(c.cidr.split('/')[0] ?? '', { identity: c.identity, tunnelIp4: 0, flags: 0 }, Number(c.cidr.split('/')[1] ?? 32));
+
+  const idByLabels = new Map<string, number>();
+  for (const i of input.identities) if (i.spec && i.metadata?.name) idByLabels.set(identityKey(i.spec.labels), Number(i.metadata.name));
+  const nsLabels = new Map(input.namespaces.map((n) => [n.metadata?.name ?? '', n.metadata?.labels]));
+  const nodeIp = new Map(input.nodes.map((n) => [n.metadata?.name ?? '', nodeAddresses(n)[0]]));
+
+  for (const p of input.pods) {
+    if (p.spec?.hostNetwork || p.spec?.nodeName === input.nodeName) continue;
+    if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
+    const ns = p.metadata?.namespace ?? '';
+    const id = idByLabels.get(identityKey(securityLabels(p.metadata?.labels, ns, nsLabels.get(ns))));
+    // Not allocated yet: it stays "world" until the operator's Identity appears (then resynced).
+    if (id === undefined) continue;
+    const tunnel = nodeIp.get(p.spec?.nodeName ?? '');
+    for (const a of (p.status?.podIPs ?? []).map((x) => x.ip))
+      if (IPV4.test(a)) put(a, { identity: id, tunnelIp4: tunnel ? parseIp4(tunnel) : 0, flags: 0 });
+  }
+  for (const n of input.nodes) {
+    const own = n.metadata?.name === input.nodeName;
+    for (const a of nodeAddresses(n)) put(a, { identity: own ? ReservedIdentity.Host : ReservedIdentity.RemoteNode, tunnelIp4: 0, flags: IpcacheFlags.Node });
+  }
+  // Local endpoints last: NodeDatapath is authoritative for this node's pods.
+  for (const e of input.spec.endpoints) for (const a of e.ips) if (IPV4.test(a)) put(a, { identity: e.identity, tunnelIp4: 0, flags: IpcacheFlags.Local });
+
+  return [...byAddr].map(([cidr, value]) => ({ key: cidrKey(cidr), value }));
+}

@@ -1,0 +1,133 @@
+// Service frontends and their backends from Services and EndpointSlices (read from the API as
+// kube-proxy reads them), and the LB map entries they become.
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { ServiceFlags, type Lb4Backend, type Lb4Key, type Lb4Service } from '../maps/lb.js';
+import type { IdAllocator } from './ids.js';
+
+const PROTO: Record<string, number> = { TCP: 6, UDP: 17, SCTP: 132 };
+const DEFAULT_AFFINITY_TIMEOUT_S = 10800;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+export interface Frontend {
+  /** namespace/name of the Service, for logs. */
+  service: string;
+  address: string;
+  port: number;
+  proto: number;
+  flags: number;
+  affinityTimeoutS: number;
+  backends: Array<{ address: string; port: number }>;
+}
+
+export interface FrontendOptions {
+  /** This node's addresses: NodePort frontends are (address, nodePort) for each. */
+  nodeAddresses: readonly string[];
+  sessionAffinity: boolean;
+}
+
+/** Ready backends per service port name, from the service's EndpointSlices (IPv4 only). */
+function backendsByPort(slices: readonly V1EndpointSlice[]): Map<string, Map<string, Array<{ address: string; port: number; proto: number }>>> {
+  const out = new Map<string, Map<string, Array<{ address: string; port: number; proto: number }>>>();
+  for (const s of slices) {
+    const svc = s.metadata?.labels?.['kubernetes.io/service-name'];
+    if (!svc || s.addressType !== 'IPv4') continue;
+    const key = `${s.metadata?.namespace}/${svc}`;
+    const byPort = out.get(key) ?? new Map<string, Array<{ address: string; port: number; proto: number }>>();
+    out.set(key, byPort);
+    for (const p of s.ports ?? []) {
+      if (p.port === undefined) continue;
+      const list = byPort.get(p.name ?? '') ?? [];
+      byPort.set(p.name ?? '', list);
+      for (const ep of s.endpoints ?? []) {
+        // Ready, or (while terminating) still serving, as kube-proxy does for graceful drains.
+        const c = ep.conditions ?? {};
+        if (c.ready === false && !(c.serving === true && c.terminating === true)) continue;
+        for (const a of ep.addresses) if (IPV4.test(a)) list.push({ address: a, port: p.port, proto: PROTO[p.protocol ?? 'TCP'] ?? 6 });
+      }
+    }
+  }
+  return out;
+}
+
+export function serviceFrontends(services: readonly V1Service[], slices: readonly V1EndpointSlice[], opts: FrontendOptions): Frontend[] {
+  const backends = backendsByPort(slices);
+  const out: Frontend[] = [];
+  for (const svc of services) {
+    const spec = svc.spec;
+    if (!spec || spec.type === 'ExternalName' || spec.clusterIP === 'None' || !spec.ports?.length) continue;
+    const name = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
+    const affinity = opts.sessionAffinity && spec.sessionAffinity === 'ClientIP';
+    const timeout = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_S;
+    const base = affinity ? ServiceFlags.Affinity : 0;
+    const clusterIps = (spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : [])).filter((a) => IPV4.test(a));
+    const external = [...(spec.externalIPs ?? []), ...(svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '')].filter((a) => IPV4.test(a));
+    for (const p of spec.ports) {
+      const proto = PROTO[p.protocol ?? 'TCP'] ?? 6;
+      const bes = (backends.get(name)?.get(p.name ?? '') ?? [])
+        .filter((b) => b.proto === proto)
+        .map(({ address, port }) => ({ address, port }))
+        .sort((a, b) => a.address.localeCompare(b.address) || a.port - b.port);
+      const fe = (address: string, port: number, flags: number): Frontend => ({ service: name, address, port, proto, flags: flags | base, affinityTimeoutS: affinity ? timeout : 0, backends: bes });
+      for (const a of clusterIps) out.push(fe(a, p.port, ServiceFlags.ClusterIp));
+      for (const a of external) out.push(fe(a, p.port, ServiceFlags.External));
+      if ((spec.type === 'NodePort' || spec.type === 'LoadBalancer') && p.nodePort)
+        for (const a of opts.nodeAddresses) out.push(fe(a, p.nodePort, ServiceFlags.NodePort));
+    }
+  }
+  // One frontend per (address, port, protocol): a duplicate (two Services claiming one external
+  // IP and port) keeps the first in name order, as the API has no arbiter for it either.
+  const seen = new Set<string>();
+  return out
+    .sort((a, b) => a.service.localeCompare(b.service))
+    .filter((f) => {
+      const k = `${f.address}:${f.port}/${f.proto}`;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+}
+
+export interface LbEntries {
+  services: Array<{ key: Lb4Key; value: Lb4Service }>;
+  backends: Array<{ key: { id: number }; value: Lb4Backend }>;
+  revNat: Array<{ key: { index: number }; value: { address: string; port: number; pad: number } }>;
+}
+
+export const backendIdKey = (address: string, port: number, proto: number): string => `${address}:${port}/${proto}`;
+export const revNatIdKey = (address: string, port: number): string => `${address}:${port}`;
+
+/** The LB maps' contents: slot 0 per frontend, one slot per backend, ids kept stable. */
+export function lbEntries(frontends: readonly Frontend[], ids: { backends: IdAllocator; revNat: IdAllocator }): LbEntries {
+  const out: LbEntries = { services: [], backends: [], revNat: [] };
+  const liveBackends = new Set<string>();
+  const liveRevNat = new Set<string>();
+  const backendSeen = new Set<number>();
+  const revSeen = new Set<number>();
+  for (const f of frontends) {
+    const rk = revNatIdKey(f.address, f.port);
+    liveRevNat.add(rk);
+    const revNat = ids.revNat.get(rk);
+    if (!revSeen.has(revNat)) {
+      revSeen.add(revNat);
+      out.revNat.push({ key: { index: revNat }, value: { address: f.address, port: f.port, pad: 0 } });
+    }
+    const base = { address: f.address, dport: f.port, proto: f.proto, scope: 0, pad: 0 };
+    f.backends.forEach((b, i) => {
+      const bk = backendIdKey(b.address, b.port, f.proto);
+      liveBackends.add(bk);
+      const id = ids.backends.get(bk);
+      if (!backendSeen.has(id)) {
+        backendSeen.add(id);
+        out.backends.push({ key: { id }, value: { address: b.address, port: b.port, proto: f.proto, flags: 0 } });
+      }
+      out.services.push({ key: { ...base, backendSlot: i + 1 }, value: { backendId: id, count: 0, revNat: 0, affinityTimeoutS: 0, flags: 0 } });
+    });
+    out.services.push({
+      key: { ...base, backendSlot: 0 },
+      value: { backendId: 0, count: f.backends.length, revNat, affinityTimeoutS: f.affinityTimeoutS, flags: f.flags },
+    });
+  }
+  ids.backends.retain(liveBackends);
+  ids.revNat.retain(liveRevNat);
+  return out;
+}

@@ -1,0 +1,91 @@
+// The agent's Prometheus metrics. Map and datapath figures are read from the kernel when
+// Prometheus scrapes, so they are never staler than the scrape itself.
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { KernelDatapath } from './datapath/kernel.js';
+import { metricsMap, readMetrics, reasonName } from './maps/metrics.js';
+
+export interface AgentMetrics {
+  mapSyncOps: Counter<'map' | 'op'>;
+  gcDeleted: Counter<'map'>;
+  gcRuns: Counter<'map'>;
+  linkOps: Counter<'op'>;
+}
+
+const DIRECTION = { 1: 'ingress', 2: 'egress' } as Record<number, string>;
+
+export function agentMetrics(registry: Registry, kernel: KernelDatapath): AgentMetrics {
+  const mapStatus = () => (kernel.loaded ? kernel.mapStatus() : []);
+  new Gauge({
+    name: 'weir_bpf_map_entries',
+    help: 'Entries in a BPF map, counted at scrape time.',
+    labelNames: ['map'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of mapStatus()) this.set({ map: m.name }, m.entries);
+    },
+  });
+  new Gauge({
+    name: 'weir_bpf_map_capacity',
+    help: 'max_entries of a BPF map.',
+    labelNames: ['map'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of mapStatus()) this.set({ map: m.name }, m.maxEntries);
+    },
+  });
+  new Gauge({
+    name: 'weir_bpf_map_pressure',
+    help: 'Fill of a BPF map: entries / max_entries, from 0 to 1.',
+    labelNames: ['map'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of mapStatus()) this.set({ map: m.name }, m.pressure);
+    },
+  });
+  const datapath = () => (kernel.loaded ? readMetrics(kernel.loaded.rawMap(metricsMap.name)) : []);
+  // Counters whose value lives in the kernel: each scrape sets them to the per-CPU sums.
+  new Counter({
+    name: 'weir_datapath_packets_total',
+    help: 'Packets the datapath forwarded or dropped, by direction and reason (forwarded, or the drop reason).',
+    labelNames: ['direction', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of datapath()) this.inc({ direction: DIRECTION[m.dir] ?? String(m.dir), reason: reasonName(m.reason) }, Number(m.packets));
+    },
+  });
+  new Counter({
+    name: 'weir_datapath_bytes_total',
+    help: 'Bytes the datapath forwarded or dropped, by direction and reason.',
+    labelNames: ['direction', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of datapath()) this.inc({ direction: DIRECTION[m.dir] ?? String(m.dir), reason: reasonName(m.reason) }, Number(m.bytes));
+    },
+  });
+  return {
+    mapSyncOps: new Counter({
+      name: 'weir_agent_map_sync_operations_total',
+      help: 'Map entries written or deleted by the agent when syncing desired state, by map and operation.',
+      labelNames: ['map', 'op'],
+      registers: [registry],
+    }),
+    gcDeleted: new Counter({
+      name: 'weir_conntrack_gc_deleted_entries_total',
+      help: 'Expired conntrack entries deleted by garbage collection.',
+      labelNames: ['map'],
+      registers: [registry],
+    }),
+    gcRuns: new Counter({ name: 'weir_conntrack_gc_runs_total', help: 'Conntrack garbage collection passes.', labelNames: ['map'], registers: [registry] }),
+    linkOps: new Counter({
+      name: 'weir_agent_link_operations_total',
+      help: 'BPF link operations: created, adopted (program swapped in), removed, failed.',
+      labelNames: ['op'],
+      registers: [registry],
+    }),
+  };
+}
