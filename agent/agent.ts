@@ -43,7 +43,7 @@ const GROUP = 'weir.dev';
 const VERSION = 'v1alpha1';
 export const AGENT_FIELD_MANAGER = 'weir-agent';
 const KEY = 'node';
-const TRAFFIC_MAPS = new Set(['weir_ct4_tcp', 'weir_ct4_any', 'weir_lb4_affinity', 'weir_lb4_sock_revnat', 'weir_sock4']);
+const TRAFFIC_MAPS = new Set(['weir_ct4_tcp', 'weir_ct4_any', 'weir_lb4_affinity', 'weir_lb4_sock_revnat', 'weir_sock4', 'weir_nat4']);
 
 export interface AgentOptions {
   nodeName: string;
@@ -207,7 +207,9 @@ export class Agent {
     const cfg = this.kernel.readConfig();
     const flags = (features.prefilter.enabled && features.prefilter.dropInvalidDestination ? ConfigFlags.PrefilterValidDst : 0) | (features.socketEnforcement.enabled ? ConfigFlags.SockmapFastpath : 0);
     const policyGen = ((cfg?.policyGen ?? 0) + (policyChanged || !cfg || cfg.ctTcpEstablishedS === 0 ? 1 : 0)) >>> 0;
-    if (!cfg || cfg.flags !== flags || cfg.policyGen !== policyGen || cfg.ctTcpEstablishedS === 0) this.kernel.writeConfig({ ...DEFAULT_CONFIG, flags, policyGen });
+    const nodeIp4 = addrs[0] ?? '0.0.0.0';
+    if (!cfg || cfg.flags !== flags || cfg.policyGen !== policyGen || cfg.nodeIp4 !== nodeIp4 || cfg.ctTcpEstablishedS === 0)
+      this.kernel.writeConfig({ ...DEFAULT_CONFIG, flags, policyGen, nodeIp4 });
 
     // Attachments.
     const wanted: WantedLink[] = [];

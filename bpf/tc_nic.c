@@ -4,16 +4,24 @@
  * the backend kept in conntrack so every packet of the flow goes to the same one;
  * tc_to_netdev (egress) turns the backend's replies back into the frontend (reverse NAT).
  * A frontend without backends answers ICMP port unreachable.
+ *
+ * A backend on another node gets the flow with this node as its source (SNAT, weir_nat4), so
+ * the reply returns here to be translated back; both directions of such a flow are sent on by
+ * FIB lookup and redirect, since the stack would drop a packet arriving with its own address as
+ * source.
  */
 #include "lib/common.h"
 #include "lib/config.h"
 #include "lib/conntrack.h"
+#include "lib/endpoints.h"
+#include "lib/fib.h"
 #include "lib/ipcache.h"
 #include "lib/lb.h"
 #include "lib/metrics.h"
 #include "lib/nat.h"
 #include "lib/parse.h"
 #include "lib/reject.h"
+#include "lib/snat.h"
 
 static __always_inline int drop(struct __sk_buff *skb, __u8 reason, __u8 mdir)
 {
@@ -90,7 +98,80 @@ static __always_inline int nodeport_dnat(struct __sk_buff *skb, const struct pkt
 	if (nat_rewrite4(skb, p, 0, addr, port) < 0)
 		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
 	metrics_account(REASON_SERVICE_DNAT, METRICS_DIR_INGRESS, skb->len);
-	return TC_ACT_OK;
+	if (endpoint_lookup4(addr) || !cfg->node_ip4)
+		return TC_ACT_OK;
+
+	/* Remote backend: this node becomes the source, and the packet leaves at once. */
+	__u16 sport = snat_port(p->saddr, p->sport, addr, port, p->proto, cfg->node_ip4);
+
+	if (!sport)
+		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+	struct pkt4 q = *p;
+
+	q.daddr = addr;
+	q.dport = port;
+	if (nat_rewrite4(skb, &q, 1, cfg->node_ip4, sport) < 0)
+		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+	int ok;
+	int act = fib_redirect4(skb, &ok);
+
+	if (!ok)
+		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+	return act;
+}
+
+/*
+ * The reply of a flow sent on to a remote backend: undo the SNAT (back to the client), then the
+ * DNAT (from the frontend), and send it back out. Returns -1 when the packet is no such reply.
+ */
+static __always_inline int nodeport_reply_from_remote(struct __sk_buff *skb, const struct pkt4 *p)
+{
+	struct nat4_key in = { .saddr = p->saddr, .daddr = p->daddr, .sport = p->sport, .dport = p->dport, .proto = p->proto, .dir = NAT_IN };
+	struct nat4_entry *back = bpf_map_lookup_elem(&weir_nat4, &in);
+
+	if (!back)
+		return -1;
+	__u32 client = back->to_addr;
+	__u16 cport = back->to_port;
+	struct ct4_key nkey = {
+		.saddr = client,
+		.daddr = p->saddr,
+		.sport = cport,
+		.dport = p->sport,
+		.proto = p->proto,
+		.scope = CT_SCOPE_NODEPORT,
+	};
+	struct ct_entry *ne = ct_lookup(&nkey);
+
+	if (!ne || !ne->rev_nat)
+		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+	__u16 idx = ne->rev_nat;
+	const struct lb4_reverse_nat *rn = bpf_map_lookup_elem(&weir_lb4_reverse_nat, &idx);
+
+	if (!rn)
+		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+	struct datapath_config cfg_scratch;
+	const struct datapath_config *cfg = config_get(&cfg_scratch);
+
+	ct_account(ne, p->proto, p->tcp_flags, 1, cfg);
+	__u32 fe_addr = rn->address;
+	__u16 fe_port = rn->port;
+
+	if (nat_rewrite4(skb, p, 0, client, cport) < 0)
+		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+	struct pkt4 q = *p;
+
+	q.daddr = client;
+	q.dport = cport;
+	if (nat_rewrite4(skb, &q, 1, fe_addr, fe_port) < 0)
+		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+	metrics_account(REASON_SERVICE_DNAT, METRICS_DIR_EGRESS, skb->len);
+	int ok;
+	int act = fib_redirect4(skb, &ok);
+
+	if (!ok)
+		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+	return act;
 }
 
 SEC("tc")
@@ -110,6 +191,10 @@ int tc_from_netdev(struct __sk_buff *skb)
 
 		if (svc && (svc->flags & (SVC_F_NODE_PORT | SVC_F_EXTERNAL)))
 			return nodeport_dnat(skb, &p, svc);
+		int act = nodeport_reply_from_remote(skb, &p);
+
+		if (act >= 0)
+			return act;
 	}
 	metrics_account(REASON_FORWARDED, METRICS_DIR_INGRESS, skb->len);
 	return TC_ACT_OK;

@@ -1,5 +1,5 @@
 // weir_config: node-wide datapath settings, one entry. Declared in bpf/lib/config.h.
-import { struct, u32 } from './layout.js';
+import { ip4, struct, u32 } from './layout.js';
 import type { MapSpec } from './spec.js';
 
 export const ConfigFlags = { PrefilterValidDst: 1 << 0, SockmapFastpath: 1 << 1 } as const;
@@ -12,6 +12,7 @@ export const datapathConfig = struct('datapath_config', 32, {
   ctTcpSynS: u32(12, 'ct_tcp_syn_s'),
   ctTcpCloseS: u32(16, 'ct_tcp_close_s'),
   ctAnyS: u32(20, 'ct_any_s'),
+  nodeIp4: ip4(24, 'node_ip4'),
 });
 export type DatapathConfig = ReturnType<typeof datapathConfig.decode>;
 
@@ -23,6 +24,7 @@ export const DEFAULT_CONFIG: DatapathConfig = {
   ctTcpSynS: 60,
   ctTcpCloseS: 10,
   ctAnyS: 60,
+  nodeIp4: '0.0.0.0',
 };
 
 export const configMap: MapSpec<{ index: number }, DatapathConfig> = {

@@ -5,6 +5,7 @@ import { endpointsMap } from './endpoints.js';
 import { ipcacheMap } from './ipcache.js';
 import { lb4AffinityMap, lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap, lb4SockRevNatMap } from './lb.js';
 import { metricsMap } from './metrics.js';
+import { nat4Map } from './nat.js';
 import { policyMap } from './policy.js';
 import { prefilterMap } from './prefilter.js';
 import { sockMap } from './sockmap.js';
@@ -23,6 +24,7 @@ export const ALL_MAPS: ReadonlyArray<MapSpec<unknown, unknown>> = [
   lb4ReverseNatMap,
   lb4AffinityMap,
   lb4SockRevNatMap,
+  nat4Map,
   prefilterMap,
   sockMap,
 ];

@@ -27,7 +27,8 @@ struct datapath_config {
 	__u32 ct_tcp_syn_s;
 	__u32 ct_tcp_close_s;
 	__u32 ct_any_s;
-	__u32 reserved[2];
+	__u32 node_ip4; /* source for NodePort traffic sent on to another node (SNAT) */
+	__u32 reserved;
 };
 
 struct {

@@ -1,0 +1,95 @@
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { ServiceFlags } from '../maps/lb.js';
+import { IdAllocator } from './ids.js';
+import { lbEntries, serviceFrontends } from './services.js';
+
+const svc = (name: string, spec: V1Service['spec']): V1Service => ({ metadata: { name, namespace: 'default' }, spec });
+const slice = (svcName: string, ports: Array<{ name?: string; port: number; protocol?: string }>, endpoints: Array<{ ip: string; ready?: boolean; serving?: boolean; terminating?: boolean }>): V1EndpointSlice => ({
+  metadata: { name: `${svcName}-x`, namespace: 'default', labels: { 'kubernetes.io/service-name': svcName } },
+  addressType: 'IPv4',
+  ports,
+  endpoints: endpoints.map((e) => ({ addresses: [e.ip], conditions: { ready: e.ready ?? true, serving: e.serving, terminating: e.terminating } })),
+});
+
+describe('serviceFrontends', () => {
+  it('gives a ClusterIP frontend per port with its ready backends, matched by port name', () => {
+    const fes = serviceFrontends(
+      [svc('web', { clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }] })],
+      [
+        slice('web', [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], [
+          { ip: '10.244.1.3' },
+          { ip: '10.244.1.2' },
+          { ip: '10.244.1.9', ready: false },
+          { ip: '10.244.1.7', ready: false, serving: true, terminating: true },
+        ]),
+      ],
+      { nodeAddresses: [], sessionAffinity: true },
+    );
+    expect(fes).toEqual([
+      expect.objectContaining({ address: '10.96.0.10', port: 80, proto: 6, flags: ServiceFlags.ClusterIp, backends: [{ address: '10.244.1.2', port: 8080 }, { address: '10.244.1.3', port: 8080 }, { address: '10.244.1.7', port: 8080 }] }),
+      expect.objectContaining({ address: '10.96.0.10', port: 53, proto: 17, backends: [{ address: '10.244.1.2', port: 5353 }, { address: '10.244.1.3', port: 5353 }, { address: '10.244.1.7', port: 5353 }] }),
+    ]);
+  });
+
+  it('adds NodePort frontends on every node address, external IPs, and session affinity', () => {
+    const fes = serviceFrontends(
+      [
+        svc('np', {
+          type: 'NodePort',
+          clusterIP: '10.96.0.11',
+          externalIPs: ['192.0.2.10'],
+          sessionAffinity: 'ClientIP',
+          sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
+          ports: [{ port: 80, nodePort: 30080 }],
+        }),
+      ],
+      [slice('np', [{ port: 8080 }], [{ ip: '10.244.1.2' }])],
+      { nodeAddresses: ['192.168.1.10', '192.168.1.11'], sessionAffinity: true },
+    );
+    expect(fes.map((f) => [f.address, f.port, f.flags, f.affinityTimeoutS])).toEqual([
+      ['10.96.0.11', 80, ServiceFlags.ClusterIp | ServiceFlags.Affinity, 60],
+      ['192.0.2.10', 80, ServiceFlags.External | ServiceFlags.Affinity, 60],
+      ['192.168.1.10', 30080, ServiceFlags.NodePort | ServiceFlags.Affinity, 60],
+      ['192.168.1.11', 30080, ServiceFlags.NodePort | ServiceFlags.Affinity, 60],
+    ]);
+  });
+
+  it('skips headless and ExternalName services; keeps a service with no backends (to refuse)', () => {
+    const fes = serviceFrontends(
+      [svc('h', { clusterIP: 'None', ports: [{ port: 80 }] }), svc('e', { type: 'ExternalName', externalName: 'x.example', ports: [{ port: 80 }] }), svc('empty', { clusterIP: '10.96.0.12', ports: [{ port: 80 }] })],
+      [],
+      { nodeAddresses: [], sessionAffinity: true },
+    );
+    expect(fes).toEqual([expect.objectContaining({ service: 'default/empty', backends: [] })]);
+  });
+});
+
+describe('lbEntries', () => {
+  it('writes slot 0 with the count and one slot per backend, and keeps ids stable across changes', () => {
+    const ids = { backends: new IdAllocator(1, 100), revNat: new IdAllocator(1, 10) };
+    const fe = { service: 'default/web', address: '10.96.0.10', port: 80, proto: 6, flags: ServiceFlags.ClusterIp, affinityTimeoutS: 0 };
+    const a = lbEntries([{ ...fe, backends: [{ address: '10.244.1.2', port: 8080 }, { address: '10.244.1.3', port: 8080 }] }], ids);
+    expect(a.services.map((s) => [s.key.backendSlot, s.value.count, s.value.backendId])).toEqual([
+      [1, 0, 1],
+      [2, 0, 2],
+      [0, 2, 0],
+    ]);
+    expect(a.revNat).toEqual([{ key: { index: 1 }, value: { address: '10.96.0.10', port: 80, pad: 0 } }]);
+    const b = lbEntries([{ ...fe, backends: [{ address: '10.244.1.3', port: 8080 }] }], ids);
+    expect(b.backends).toEqual([{ key: { id: 2 }, value: { address: '10.244.1.3', port: 8080, proto: 6, flags: 0 } }]);
+    expect(ids.backends.size).toBe(1);
+  });
+});
+
+describe('IdAllocator', () => {
+  it('restores numbers found in the kernel and hands out free ones around them', () => {
+    const ids = new IdAllocator(1, 3);
+    ids.restore('a', 2);
+    expect(ids.get('a')).toBe(2);
+    expect(ids.get('b')).toBe(1);
+    expect(ids.get('c')).toBe(3);
+    expect(() => ids.get('d')).toThrow('no free id');
+    ids.retain(new Set(['a']));
+    expect(ids.get('d')).toBe(1);
+  });
+});
