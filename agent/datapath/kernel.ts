@@ -1,7 +1,7 @@
 // The node's datapath in the kernel: objects loaded against maps pinned under the node's pin
 // root, map contents synced by difference, and pinned links. Restart-safe: every piece lives in
 // bpffs, so a new agent process adopts what the previous one left.
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap } from 'libbpfjs';
 import { configMap, type DatapathConfig } from '../maps/config.js';
@@ -71,6 +71,8 @@ export class KernelDatapath {
    */
   async ensureLoaded(sizes: ReadonlyMap<string, number>): Promise<LoadedDatapath> {
     if (this.dp) return this.dp;
+    // libbpf pins into the directory but does not create it.
+    mkdirSync(this.opts.pinRoot, { recursive: true });
     const effective = new Map(sizes);
     const pending: KernelDatapath['resizePending'] = [];
     for (const spec of ALL_MAPS) {

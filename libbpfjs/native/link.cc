@@ -43,6 +43,8 @@ Napi::Value Detach(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+constexpr uint32_t kLinkTypeTcx = 11;  // BPF_LINK_TYPE_TCX (kernel 6.6)
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgInt32(info, 0, "link fd");
@@ -55,6 +57,13 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("type", li.type);
   o.Set("progId", li.prog_id);
   if (li.type == BPF_LINK_TYPE_XDP) o.Set("ifindex", li.xdp.ifindex);
+  if (li.type == kLinkTypeTcx) {
+    // Debian's UAPI headers predate tcx; its info is { __u32 ifindex; __u32 attach_type; } at the
+    // start of the union, where xdp.ifindex sits.
+    const uint32_t* tcx = reinterpret_cast<const uint32_t*>(&li.xdp);
+    o.Set("ifindex", tcx[0]);
+    o.Set("attachType", tcx[1]);
+  }
   if (li.type == BPF_LINK_TYPE_CGROUP) {
     o.Set("cgroupId", static_cast<double>(li.cgroup.cgroup_id));
     o.Set("attachType", li.cgroup.attach_type);

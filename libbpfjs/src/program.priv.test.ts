@@ -175,7 +175,7 @@ describePriv('attach on a veth in fresh namespaces', () => {
   it('attaches through tcx links and detaches by closing the link', () => {
     const ing = obj.program('tc_ingress_count');
     const link = inB(() => ing.attachTcx(bIndex, 'ingress'));
-    expect(link.info()).toMatchObject({ type: LinkType.Tcx, progId: ing.info().id });
+    expect(link.info()).toMatchObject({ type: LinkType.Tcx, progId: ing.info().id, ifindex: bIndex, attachType: AttachType.TcxIngress });
     sendUdp(net.a, net.bIp, 9999, 15);
     expect(packets(counters, TC_IN)).toBeGreaterThanOrEqual(15);
     link.close();

@@ -1,0 +1,275 @@
+// The multi-node sandbox: each node a network namespace on a shared LAN bridge, pods networked
+// inside it by the CNI bridge plugin, Node and Pod objects in the real API server (written as a
+// kubelet would), the real operator and one real agent process per node. The agents stay in this
+// namespace (to reach the API server on loopback) and act on their node's namespace by path.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { TestCgroup } from './cgroup.js';
+import { CniNetwork, type CniPod } from './cni.js';
+import type { TestCluster } from './cluster.js';
+import { Lab } from './netns.js';
+import { repoRoot } from './paths.js';
+import { PodProcess, runInPod } from './pods.js';
+import { eventually } from './wait.js';
+
+const WEIR = join(repoRoot, 'dist', 'cli', 'weir.js');
+const LAN_PREFIX = '192.168.77';
+export const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+export interface SandboxNode {
+  name: string;
+  ns: string;
+  nsPath: string;
+  ip: string;
+  podCidr: string;
+  cgroup: TestCgroup;
+  pinRoot: string;
+  metricsPort: number;
+  cni: CniNetwork;
+  agent?: ChildProcess;
+}
+
+export interface SandboxPod {
+  name: string;
+  namespace: string;
+  node: SandboxNode;
+  ip: string;
+  net: CniPod;
+  labels: Record<string, string>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export class Sandbox {
+  readonly nodes: SandboxNode[] = [];
+  readonly pods = new Map<string, SandboxPod>();
+  /** Outside clients on the LAN: ext (allowed) and ext2 (in the prefilter's deny CIDR). */
+  readonly outside: Array<{ ns: string; ip: string }> = [];
+  readonly core: CoreV1Api;
+  readonly custom: CustomObjectsApi;
+  readonly discovery: DiscoveryV1Api;
+  readonly logDir: string;
+  private operator?: ChildProcess;
+  private readonly processes: PodProcess[] = [];
+
+  private constructor(
+    readonly cluster: TestCluster,
+    readonly lab: Lab,
+    readonly prefix: string,
+  ) {
+    const kc = cluster.kubeConfig();
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.discovery = kc.makeApiClient(DiscoveryV1Api);
+    this.logDir = join(tmpdir(), `${prefix}-logs`);
+    rmSync(this.logDir, { recursive: true, force: true });
+    mkdirSync(this.logDir, { recursive: true });
+  }
+
+  static async start(cluster: TestCluster, opts: { prefix: string; nodes: number; memory?: string }): Promise<Sandbox> {
+    const sb = new Sandbox(cluster, new Lab(opts.prefix), opts.prefix);
+    try {
+      await sb.build(opts.nodes, opts.memory ?? '4Gi');
+    } catch (err) {
+      await sb.stop();
+      throw err;
+    }
+    return sb;
+  }
+
+  private async build(count: number, memory: string): Promise<void> {
+    const lan = this.lab.addNamespace('lan');
+    this.lab.addBridge(lan, 'br0');
+    for (let i = 1; i <= count; i++) {
+      const name = `${this.prefix}-n${i}`;
+      const ns = this.lab.addNamespace(`n${i}`);
+      this.lab.addVeth({ ns, name: 'eth0' }, { ns: lan, name: `n${i}` });
+      this.lab.enslave(lan, `n${i}`, 'br0');
+      const ip = `${LAN_PREFIX}.${10 + i}`;
+      this.lab.addAddress(ns, 'eth0', `${ip}/24`);
+      this.lab.exec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+      const podCidr = `10.244.${i}.0/24`;
+      const pinRoot = `/sys/fs/bpf/${this.prefix}/${name}`;
+      this.nodes.push({
+        name,
+        ns,
+        nsPath: this.lab.netnsPath(ns),
+        ip,
+        podCidr,
+        cgroup: new TestCgroup(`${this.prefix}-${name}`),
+        pinRoot,
+        metricsPort: await freePort(),
+        cni: new CniNetwork(this.lab, ns, { name: this.prefix, bridge: 'cni0', subnet: podCidr }),
+      });
+    }
+    // Pod CIDRs of the other nodes are reached through their node, as a routing CNI sets up.
+    for (const n of this.nodes) for (const m of this.nodes) if (m !== n) this.lab.addRoute(n.ns, m.podCidr, m.ip);
+    for (const [i, name] of ['ext', 'ext2'].entries()) {
+      const ns = this.lab.addNamespace(name);
+      this.lab.addVeth({ ns, name: 'eth0' }, { ns: lan, name });
+      this.lab.enslave(lan, name, 'br0');
+      const ip = `${LAN_PREFIX}.${200 + i}`;
+      this.lab.addAddress(ns, 'eth0', `${ip}/24`);
+      this.outside.push({ ns, ip });
+    }
+    for (const n of this.nodes) {
+      await this.core.createNode({ body: { metadata: { name: n.name, labels: { 'kubernetes.io/hostname': n.name } }, spec: { podCIDR: n.podCidr } } });
+      await this.core.patchNodeStatus(
+        { name: n.name, body: { status: { capacity: { memory, cpu: '2' }, allocatable: { memory, cpu: '2' }, addresses: [{ type: 'InternalIP', address: n.ip }, { type: 'Hostname', address: n.name }] } } },
+        merge,
+      );
+    }
+  }
+
+  private spawnWeir(args: string[], log: string): ChildProcess {
+    const out = createWriteStream(join(this.logDir, log), { flags: 'a' });
+    const child = spawn(process.execPath, [WEIR, ...args, '--kubeconfig', this.cluster.kubeconfigPath, '--log-level', process.env.TEST_LOG_LEVEL ?? 'info'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(out);
+    child.stderr?.pipe(out);
+    return child;
+  }
+
+  startOperator(): void {
+    this.operator = this.spawnWeir(['operator', '--no-leader-election', '--http-address', '127.0.0.1:0'], 'operator.log');
+  }
+
+  startAgent(n: SandboxNode): void {
+    n.agent = this.spawnWeir(
+      [
+        'agent',
+        '--node-name', n.name,
+        '--netns', n.nsPath,
+        '--cgroup', n.cgroup.path,
+        '--bpffs-root', n.pinRoot,
+        '--http-address', `127.0.0.1:${n.metricsPort}`,
+      ],
+      `agent-${n.name}.log`,
+    );
+  }
+
+  /** kill -9 (or another signal); resolves once the process is gone. */
+  async killAgent(n: SandboxNode, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const a = n.agent;
+    if (!a || a.exitCode !== null || a.signalCode !== null) return;
+    const gone = new Promise((r) => a.once('exit', r));
+    a.kill(signal);
+    await gone;
+    n.agent = undefined;
+  }
+
+  async agentReady(n: SandboxNode, timeoutMs = 60_000): Promise<void> {
+    await eventually(
+      `agent ${n.name} ready`,
+      async () => {
+        if (!n.agent || n.agent.exitCode !== null) throw new Error(`agent ${n.name} exited; see ${this.logDir}/agent-${n.name}.log`);
+        const r = await fetch(`http://127.0.0.1:${n.metricsPort}/readyz`);
+        return r.ok;
+      },
+      timeoutMs,
+    );
+  }
+
+  /** The node's NodeDatapath once its agent reports the current revision programmed. */
+  async programmed(n: SandboxNode, timeoutMs = 30_000): Promise<NodeDatapathView> {
+    return eventually(
+      `${n.name} programmed`,
+      async () => {
+        const d = (await this.custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'nodedatapaths', name: n.name })) as NodeDatapathView;
+        const ready = d.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+        return ready && d.status?.observedRevision === d.spec.revision ? d : undefined;
+      },
+      timeoutMs,
+    );
+  }
+
+  async addPod(node: SandboxNode, name: string, labels: Record<string, string>, namespace = 'default'): Promise<SandboxPod> {
+    const net = node.cni.addPod(name);
+    await this.core.createNamespacedPod({ namespace, body: { metadata: { name, labels }, spec: { nodeName: node.name, containers: [{ name: 'c', image: 'registry.invalid/none' }] } } });
+    await this.core.patchNamespacedPodStatus({ name, namespace, body: { status: { phase: 'Running', podIP: net.ip, podIPs: [{ ip: net.ip }] } } }, merge);
+    const pod = { name, namespace, node, ip: net.ip, net, labels };
+    this.pods.set(name, pod);
+    return pod;
+  }
+
+  async deletePod(pod: SandboxPod): Promise<void> {
+    await this.core.deleteNamespacedPod({ name: pod.name, namespace: pod.namespace, gracePeriodSeconds: 0 });
+    pod.node.cni.delPod(pod.net);
+    spawnSync('ip', ['netns', 'del', pod.net.ns]);
+    this.pods.delete(pod.name);
+  }
+
+  /** A client run inside the pod (its namespace and its node's cgroup). */
+  run<T>(pod: SandboxPod, args: string[], timeoutMs?: number): Promise<T> {
+    return runInPod<T>(pod.net.ns, args, { cgroup: pod.node.cgroup.path, timeoutMs });
+  }
+
+  async serve(pod: SandboxPod, args: string[]): Promise<PodProcess> {
+    const p = await PodProcess.start(pod.net.ns, args, { cgroup: pod.node.cgroup.path });
+    this.processes.push(p);
+    return p;
+  }
+
+  runOutside<T>(which: number, args: string[], timeoutMs?: number): Promise<T> {
+    return runInPod<T>(this.outside[which]?.ns ?? '', args, { timeoutMs });
+  }
+
+  /** An EndpointSlice for a Service, as the EndpointSlice controller would write it. */
+  async setEndpoints(service: string, namespace: string, ports: Array<{ name?: string; port: number; protocol?: string }>, pods: readonly SandboxPod[]): Promise<void> {
+    const body = {
+      metadata: { name: `${service}-weir`, namespace, labels: { 'kubernetes.io/service-name': service } },
+      addressType: 'IPv4',
+      ports,
+      endpoints: pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: p.node.name, targetRef: { kind: 'Pod', name: p.name, namespace } })),
+    };
+    try {
+      await this.discovery.replaceNamespacedEndpointSlice({ name: body.metadata.name, namespace, body });
+    } catch {
+      await this.discovery.createNamespacedEndpointSlice({ namespace, body });
+    }
+  }
+
+  async metrics(n: SandboxNode): Promise<string> {
+    return (await fetch(`http://127.0.0.1:${n.metricsPort}/metrics`)).text();
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.processes.splice(0)) p.stop();
+    this.operator?.kill('SIGKILL');
+    for (const n of this.nodes) {
+      if (n.agent) await this.killAgent(n);
+      // Removes the node's links and pins the way an operator of the cluster would.
+      spawnSync(process.execPath, [WEIR, 'agent', '--uninstall', '--node-name', n.name, '--bpffs-root', n.pinRoot, '--log-level', 'warn']);
+      n.cgroup.cleanup();
+    }
+    rmSync(`/sys/fs/bpf/${this.prefix}`, { recursive: true, force: true });
+    for (const n of this.nodes) n.cni.cleanup();
+    this.lab.cleanup();
+  }
+}
+
+export interface NodeDatapathView {
+  spec: { revision: number; endpoints: Array<{ name: string; ips: string[] }> };
+  status?: {
+    observedRevision?: number;
+    endpoints?: number;
+    conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+    maps?: Array<{ name: string; maxEntries: number; entries: number; pressure: number }>;
+    programs?: Array<{ name: string; id: number; attachments: string[] }>;
+  };
+}

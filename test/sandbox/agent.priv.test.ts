@@ -1,0 +1,181 @@
+// End to end on the multi-node sandbox: real API server, operator and one agent per node; pods
+// made by the CNI bridge plugin; real TCP between pod namespaces, across nodes, and from outside.
+import { execFileSync } from 'node:child_process';
+import { TestCluster } from '../harness/cluster.js';
+import { describePrivileged } from '../harness/privileged.js';
+import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../harness/sandbox.js';
+import { eventually } from '../harness/wait.js';
+
+const VIP = '10.96.10.10';
+const NODE_PORT = 30080;
+
+interface Stream {
+  greeting: string;
+  sent: number;
+  localDigest: string;
+  remoteDigest: string;
+  remoteBytes: number;
+  error?: string;
+}
+
+describePrivileged('sandbox: operator and agents on two nodes', () => {
+  let cluster: TestCluster;
+  let sb: Sandbox;
+  let n1: SandboxNode;
+  let n2: SandboxNode;
+  const pod = (name: string): SandboxPod => {
+    const p = sb.pods.get(name);
+    if (!p) throw new Error(`no pod ${name}`);
+    return p;
+  };
+  const tryTcp = (from: string, ip: string, port: number, ms = 1500) => sb.run<string>(pod(from), ['tcp-try', ip, String(port), String(ms)]);
+
+  const webPolicy = (ports: number[]) => ({
+    apiVersion: 'weir.dev/v1alpha1',
+    kind: 'NetworkPolicy',
+    metadata: { name: 'web', namespace: 'default' },
+    spec: {
+      endpointSelector: { matchLabels: { app: 'web' } },
+      ingress: [
+        { fromEndpoints: [{ matchLabels: { app: 'client' } }], toPorts: [{ ports: ports.map((port) => ({ port, protocol: 'TCP' })) }] },
+        // NodePort clients: from outside (world), or SNATed by another node (cluster).
+        { fromEntities: ['world', 'cluster'], toPorts: [{ ports: [{ port: 8080, protocol: 'TCP' }] }] },
+      ],
+    },
+  });
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start();
+    await cluster.applyCrds();
+    sb = await Sandbox.start(cluster, { prefix: 'wsb', nodes: 2 });
+    [n1, n2] = sb.nodes as [SandboxNode, SandboxNode];
+    await sb.custom.createClusterCustomObject({
+      group: 'weir.dev',
+      version: 'v1alpha1',
+      plural: 'datapathconfigs',
+      body: {
+        apiVersion: 'weir.dev/v1alpha1',
+        kind: 'DatapathConfig',
+        metadata: { name: 'default' },
+        spec: {
+          features: { prefilter: { denyCIDRs: [`${sb.outside[1]?.ip}/32`] } },
+          mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, neighMax: 4096, lbMax: 4096, endpointMax: 4096, policyMax: 16384, prefilterMax: 1024 },
+        },
+      },
+    });
+    await sb.addPod(n1, 'client', { app: 'client' });
+    await sb.addPod(n1, 'web-1', { app: 'web' });
+    await sb.addPod(n2, 'web-2', { app: 'web' });
+    await sb.addPod(n2, 'client-2', { app: 'client' });
+    await sb.addPod(n2, 'db', { app: 'db' });
+    for (const w of ['web-1', 'web-2']) {
+      await sb.serve(pod(w), ['serve-tcp', '8080', w]);
+      await sb.serve(pod(w), ['serve-tcp', '9090', w]);
+    }
+    await sb.serve(pod('db'), ['serve-tcp', '5432', 'db']);
+    await sb.serve(pod('db'), ['serve-tcp', '5433', 'db']);
+    await sb.core.createNamespacedService({
+      namespace: 'default',
+      body: { metadata: { name: 'web' }, spec: { type: 'NodePort', clusterIP: VIP, ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: NODE_PORT, protocol: 'TCP' }] } },
+    });
+    await sb.setEndpoints('web', 'default', [{ name: 'http', port: 8080, protocol: 'TCP' }], [pod('web-1'), pod('web-2')]);
+    await sb.custom.createNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'networkpolicies', namespace: 'default', body: webPolicy([8080]) });
+    await sb.core.createNamespacedService({ namespace: 'default', body: { metadata: { name: 'db' }, spec: { clusterIP: '10.96.10.20', ports: [{ port: 5432 }] } } });
+    execFileSync('kubectl', ['--kubeconfig', cluster.kubeconfigPath, 'apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'db', namespace: 'default' },
+        spec: { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ port: 5432, protocol: 'TCP' }] }] },
+      }),
+    });
+    sb.startOperator();
+    for (const n of sb.nodes) sb.startAgent(n);
+    for (const n of sb.nodes) await sb.agentReady(n);
+    for (const n of sb.nodes) await sb.programmed(n);
+  }, 300_000);
+
+  afterAll(async () => {
+    await sb?.stop();
+    await cluster?.stop();
+  }, 60_000);
+
+  it('pod to pod on one node obeys a weir NetworkPolicy: allowed port connects, denied port is refused', async () => {
+    expect(await tryTcp('client', pod('web-1').ip, 8080)).toBe('connected');
+    expect(await tryTcp('client', pod('web-1').ip, 9090)).toBe('timeout');
+  });
+
+  it('pod to pod across nodes obeys it too', async () => {
+    expect(await tryTcp('client', pod('web-2').ip, 8080)).toBe('connected');
+    expect(await tryTcp('client', pod('web-2').ip, 9090)).toBe('timeout');
+  });
+
+  it('a standard NetworkPolicy is enforced the same way', async () => {
+    expect(await tryTcp('client', pod('db').ip, 5432)).toBe('connected');
+    expect(await tryTcp('client', pod('db').ip, 5433)).toBe('timeout');
+    expect(await tryTcp('client-2', pod('db').ip, 5432)).toBe('connected');
+  });
+
+  it('a policy change takes effect quickly and leaves allowed established connections alone', async () => {
+    const hold = await sb.serve(pod('client'), ['tcp-hold', pod('web-2').ip, '8080', '4000']);
+    const t0 = Date.now();
+    await sb.custom.patchNamespacedCustomObject(
+      { group: 'weir.dev', version: 'v1alpha1', plural: 'networkpolicies', namespace: 'default', name: 'web', body: { spec: webPolicy([8080, 9090]).spec } },
+      merge,
+    );
+    await eventually('port 9090 allowed', async () => (await tryTcp('client', pod('web-2').ip, 9090, 300)) === 'connected', 15_000);
+    const tookMs = Date.now() - t0;
+    console.log(`policy change to traffic allowed: ${tookMs} ms`);
+    expect(await hold.result<{ error: string | null; sent: number }>()).toEqual({ error: null, sent: expect.any(Number) });
+  });
+
+  it('a ClusterIP spreads connections over its backends from every node, and follows scaling', async () => {
+    for (const from of ['client', 'client-2']) {
+      const seen = await sb.run<Record<string, number>>(pod(from), ['tcp-names', VIP, '80', '40']);
+      expect(Object.keys(seen).sort()).toEqual(['web-1', 'web-2']);
+    }
+    const web3 = await sb.addPod(n2, 'web-3', { app: 'web' });
+    await sb.serve(web3, ['serve-tcp', '8080', 'web-3']);
+    await sb.setEndpoints('web', 'default', [{ name: 'http', port: 8080, protocol: 'TCP' }], [pod('web-1'), pod('web-2'), web3]);
+    await eventually('web-3 reached', async () => (await sb.run<Record<string, number>>(pod('client'), ['tcp-names', VIP, '80', '30']))['web-3'] !== undefined, 15_000);
+    await sb.setEndpoints('web', 'default', [{ name: 'http', port: 8080, protocol: 'TCP' }], [pod('web-2'), web3]);
+    await eventually('web-1 gone', async () => (await sb.run<Record<string, number>>(pod('client'), ['tcp-names', VIP, '80', '30']))['web-1'] === undefined, 15_000);
+    const after = await sb.run<Record<string, number>>(pod('client-2'), ['tcp-names', VIP, '80', '40']);
+    expect(Object.keys(after).sort()).toEqual(['web-2', 'web-3']);
+  });
+
+  it('a NodePort answers from outside the cluster on every node, for local and remote backends', async () => {
+    for (const n of sb.nodes) {
+      const seen = await sb.runOutside<Record<string, number>>(0, ['tcp-names', n.ip, String(NODE_PORT), '30']);
+      expect(Object.values(seen).reduce((a, b) => a + b, 0)).toBe(30);
+      // n1 has no backend left after scaling: all its NodePort traffic went to n2 through SNAT.
+      expect(Object.keys(seen).every((k) => k.startsWith('web-'))).toBe(true);
+    }
+  });
+
+  it('the prefilter drops traffic from a denied CIDR outside the cluster', async () => {
+    expect(await sb.runOutside<string>(1, ['tcp-try', n1.ip, String(NODE_PORT), '1500'])).toBe('timeout');
+    expect(await sb.runOutside<string>(0, ['tcp-try', n1.ip, String(NODE_PORT), '1500'])).toBe('connected');
+    expect(await sb.metrics(n1)).toMatch(/weir_datapath_packets_total\{direction="ingress",reason="prefilter_cidr"\} [1-9]/);
+  });
+
+  it('kill -9 of an agent during a stream loses no bytes, and the new agent adopts the pinned state', async () => {
+    const size = 48 * 1024 * 1024;
+    const stream = sb.run<Stream>(pod('client'), ['tcp-stream', pod('web-2').ip, '8080', String(size), '16384'], 120_000);
+    await new Promise((r) => setTimeout(r, 200));
+    await sb.killAgent(n1);
+    await new Promise((r) => setTimeout(r, 1500));
+    // While the agent is down: connections still work (the kernel has the state).
+    expect(await tryTcp('client', pod('web-1').ip === undefined ? pod('web-2').ip : pod('web-2').ip, 8080)).toBe('connected');
+    sb.startAgent(n1);
+    const r = await stream;
+    expect(r).toMatchObject({ sent: size, remoteBytes: size });
+    expect(r.remoteDigest).toBe(r.localDigest);
+    await sb.agentReady(n1);
+    await sb.programmed(n1);
+    // Adopted, not recreated: the restarted agent swapped its programs into the pinned links.
+    expect(await sb.metrics(n1)).toMatch(/weir_agent_link_operations_total\{op="adopted"\} [1-9]/);
+    expect(await sb.metrics(n1)).not.toMatch(/weir_agent_link_operations_total\{op="created"\}/);
+    expect(await tryTcp('client', pod('web-2').ip, 9090)).toBe('connected');
+  });
+});
