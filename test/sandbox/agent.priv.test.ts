@@ -1,8 +1,12 @@
 // End to end on the multi-node sandbox: real API server, operator and one agent per node; pods
 // made by the CNI bridge plugin; real TCP between pod namespaces, across nodes, and from outside.
 import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { TestCluster } from '../harness/cluster.js';
+import { repoRoot } from '../harness/paths.js';
 import { describePrivileged } from '../harness/privileged.js';
+import { TestPrometheus } from '../harness/prometheus.js';
 import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../harness/sandbox.js';
 import { eventually } from '../harness/wait.js';
 
@@ -159,6 +163,87 @@ describePrivileged('sandbox: operator and agents on two nodes', () => {
     expect(await sb.metrics(n1)).toMatch(/weir_datapath_packets_total\{direction="ingress",reason="prefilter_cidr"\} [1-9]/);
   });
 
+  it('keeps its datapath through an API server outage and resyncs when it returns', async () => {
+    const hold = await sb.serve(pod('client'), ['tcp-hold', pod('web-2').ip, '8080', '6000']);
+    const outage = cluster.restartApiServer(3000);
+    await new Promise((r) => setTimeout(r, 1500));
+    // API down: established and new connections work, denials still hold.
+    expect(await tryTcp('client', pod('web-1').ip, 8080)).toBe('connected');
+    expect(await tryTcp('client', pod('db').ip, 5433, 800)).toBe('timeout');
+    await outage;
+    expect(await hold.result<{ error: string | null }>()).toMatchObject({ error: null });
+    // A change made after the outage reaches the kernel: the agents watch again.
+    await sb.custom.patchNamespacedCustomObject(
+      { group: 'weir.dev', version: 'v1alpha1', plural: 'networkpolicies', namespace: 'default', name: 'web', body: { spec: webPolicy([8080]).spec } },
+      merge,
+    );
+    await eventually('port 9090 denied again', async () => (await tryTcp('client', pod('web-2').ip, 9090, 300)) === 'timeout', 30_000);
+    await sb.custom.patchNamespacedCustomObject(
+      { group: 'weir.dev', version: 'v1alpha1', plural: 'networkpolicies', namespace: 'default', name: 'web', body: { spec: webPolicy([8080, 9090]).spec } },
+      merge,
+    );
+    await eventually('port 9090 allowed again', async () => (await tryTcp('client', pod('web-2').ip, 9090, 300)) === 'connected', 30_000);
+  }, 60_000);
+
+  it('removes what a deleted pod left: its map entries and its attachments', async () => {
+    const linksOf = () => readdirSync(join(n2.pinRoot, 'links')).filter((l) => l.startsWith('endpoint-'));
+    const before = linksOf().length;
+    await sb.deletePod(pod('web-3'));
+    await sb.setEndpoints('web', 'default', [{ name: 'http', port: 8080, protocol: 'TCP' }], [pod('web-2')]);
+    await eventually('web-3 links gone', () => linksOf().length === before - 2, 20_000);
+    const d = await sb.programmed(n2);
+    expect(d.spec.endpoints.map((e) => e.name).sort()).toEqual(['client-2', 'db', 'web-2']);
+    const endpoints = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', join(n2.pinRoot, 'weir_endpoints4')], { encoding: 'utf8' })) as unknown[];
+    // Three pods and the node's own address.
+    expect(endpoints).toHaveLength(4);
+  });
+
+  it('NodeDatapath status and the metrics agree with bpftool on each node', async () => {
+    for (const n of sb.nodes) {
+      const d = await sb.programmed(n);
+      const metrics = await sb.metrics(n);
+      for (const name of ['weir_endpoints4', 'weir_ipcache', 'weir_policy', 'weir_lb4_services', 'weir_lb4_backends']) {
+        const path = join(n.pinRoot, name);
+        const info = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'show', 'pinned', path], { encoding: 'utf8' })) as { max_entries: number };
+        const entries = (JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', path], { encoding: 'utf8' })) as unknown[]).length;
+        const status = d.status?.maps?.find((m) => m.name === name);
+        expect({ name, maxEntries: status?.maxEntries, entries: status?.entries }).toEqual({ name, maxEntries: info.max_entries, entries });
+        expect(metrics).toContain(`weir_bpf_map_entries{map="${name}"} ${entries}\n`);
+        expect(metrics).toContain(`weir_bpf_map_capacity{map="${name}"} ${info.max_entries}`);
+      }
+      // Every program status names is loaded in the kernel under that id.
+      const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as Array<{ id: number; name: string }>;
+      for (const p of d.status?.programs ?? []) expect(progs.find((k) => k.id === p.id)?.name).toBe(p.name);
+    }
+  });
+
+  it('a real Prometheus scrapes every agent and PromQL returns map pressure for each node', async () => {
+    const prom = await TestPrometheus.start(
+      'weir-agent',
+      sb.nodes.map((n) => ({ address: `127.0.0.1:${n.metricsPort}`, labels: { node: n.name } })),
+    );
+    try {
+      const result = await eventually(
+        'pressure for every node',
+        async () => {
+          const r = await prom.query('weir_bpf_map_pressure{map="weir_ct4_tcp"}');
+          return r.length === sb.nodes.length ? r : undefined;
+        },
+        30_000,
+      );
+      expect(result.map((s) => s.metric.node).sort()).toEqual(sb.nodes.map((n) => n.name).sort());
+      for (const s of result) {
+        const v = Number(s.value[1]);
+        expect(v).toBeGreaterThan(0);
+        expect(v).toBeLessThanOrEqual(1);
+      }
+      const drops = await prom.query('sum by (node) (weir_datapath_packets_total{reason="policy_default_deny"})');
+      expect(drops.length).toBeGreaterThan(0);
+    } finally {
+      await prom.stop();
+    }
+  }, 60_000);
+
   it('kill -9 of an agent during a stream loses no bytes, and the new agent adopts the pinned state', async () => {
     const size = 48 * 1024 * 1024;
     const stream = sb.run<Stream>(pod('client'), ['tcp-stream', pod('web-2').ip, '8080', String(size), '16384'], 120_000);
@@ -177,5 +262,20 @@ describePrivileged('sandbox: operator and agents on two nodes', () => {
     expect(await sb.metrics(n1)).toMatch(/weir_agent_link_operations_total\{op="adopted"\} [1-9]/);
     expect(await sb.metrics(n1)).not.toMatch(/weir_agent_link_operations_total\{op="created"\}/);
     expect(await tryTcp('client', pod('web-2').ip, 9090)).toBe('connected');
+  });
+
+  it('weir agent --uninstall removes every program, link and pin it made, and nothing else', async () => {
+    await sb.killAgent(n2);
+    const linksBefore = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' })) as Array<{ id: number; prog_id: number }>;
+    const n1Links = readdirSync(join(n1.pinRoot, 'links')).length;
+    execFileSync(process.execPath, [join(repoRoot, 'dist', 'cli', 'weir.js'), 'agent', '--uninstall', '--node-name', n2.name, '--bpffs-root', n2.pinRoot, '--log-level', 'warn']);
+    expect(existsSync(n2.pinRoot)).toBe(false);
+    const linksAfter = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' })) as unknown[];
+    expect(linksAfter.length).toBeLessThan(linksBefore.length);
+    // The other node is untouched.
+    expect(readdirSync(join(n1.pinRoot, 'links'))).toHaveLength(n1Links);
+    expect(await tryTcp('client', pod('web-1').ip, 8080)).toBe('connected');
+    // n2 enforces nothing any more: its pods are plain bridged pods.
+    expect(await tryTcp('client-2', pod('db').ip, 5433)).toBe('connected');
   });
 });
