@@ -21,6 +21,20 @@ declare -A mod=(
   [helm]=helm.sh/helm/v3
 )
 
+# Link-time flags: kube-apiserver reports its real version (Helm's kubeVersion checks and
+# `kubectl version` read it); without them it says v0.0.0-master. Part of the cache key.
+ldflags_for() {
+  case "$1" in
+    kube-apiserver)
+      local v="$2" minor
+      minor="$(echo "$v" | cut -d. -f2)"
+      echo "-s -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+      ;;
+    *) echo "-s" ;;
+  esac
+}
+flavor_for() { case "$1" in kube-apiserver) echo "-r2" ;; *) echo "" ;; esac; }
+
 tools=("$@")
 [ ${#tools[@]} -eq 0 ] && tools=(kube-apiserver etcd helm)
 
@@ -33,11 +47,11 @@ for t in "${tools[@]}"; do
   dir="$root/test/tools/$t"
   version="$(awk -v m="${mod[$t]}" '$1 == "require" && $2 == m { print $3 } $1 == m && !/=>/ { print $2 }' "$dir/go.mod" | head -1)"
   [ -n "$version" ] || { echo "cluster-bins: no version of ${mod[$t]} in $dir/go.mod" >&2; exit 1; }
-  out="$cache/$t-$version"
+  out="$cache/$t-$version$(flavor_for "$t")"
   if [ ! -x "$out" ]; then
     command -v go >/dev/null || { echo "cluster-bins: go is needed to build $t (or set KUBEBUILDER_ASSETS)" >&2; exit 1; }
     echo "cluster-bins: building $t $version (first run only; a few minutes)" >&2
-    (cd "$dir" && go build -trimpath -ldflags=-s -o "$out.tmp" "${pkg[$t]}")
+    (cd "$dir" && go build -trimpath -ldflags="$(ldflags_for "$t" "$version")" -o "$out.tmp" "${pkg[$t]}")
     mv "$out.tmp" "$out"
   fi
   echo "$t=$out"

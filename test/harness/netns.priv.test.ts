@@ -2,7 +2,7 @@
 // the pods, and a cleanup (also after a crashed run) that leaves no namespace or link behind.
 import { existsSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { Lab, nodeIn, NETNS_DIR } from './netns.js';
+import { Lab, nodeIn, NETNS_DIR } from '../../sandbox/netns.js';
 import { describePrivileged } from './privileged.js';
 
 const ours = (prefix: string): string[] => (existsSync(NETNS_DIR) ? readdirSync(NETNS_DIR).filter((n) => n.startsWith(`${prefix}-`)) : []);

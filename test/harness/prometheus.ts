@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './sandbox.js';
+import { freePort } from '../../sandbox/sandbox.js';
 import { eventually } from './wait.js';
 
 export interface ScrapeTarget {

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { BpfObject, ifindex, TcAction, withNetns, XdpAction } from 'libbpfjs';
 import { Direction, encodeMetricsKey, metricsMap, readMetrics, decodeMetricsValue, Reason } from '../../agent/maps/metrics.js';
-import { Lab, sendUdp } from '../harness/netns.js';
+import { Lab, sendUdp } from '../../sandbox/netns.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { bpfObject } from './paths.js';
 

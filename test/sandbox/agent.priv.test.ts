@@ -7,7 +7,7 @@ import { TestCluster } from '../harness/cluster.js';
 import { repoRoot } from '../harness/paths.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { TestPrometheus } from '../harness/prometheus.js';
-import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../harness/sandbox.js';
+import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../../sandbox/sandbox.js';
 import { eventually } from '../harness/wait.js';
 
 const VIP = '10.96.10.10';

@@ -9,11 +9,11 @@ import { ServiceFlags } from '../../agent/maps/lb.js';
 import { Direction, Reason, readCounter } from '../../agent/maps/metrics.js';
 import { PolicyDir } from '../../agent/maps/policy.js';
 import type { PolicyEntry } from '../../operator/policy/model.js';
-import { TestCgroup } from '../harness/cgroup.js';
-import { CniNetwork, type CniPod } from '../harness/cni.js';
+import { TestCgroup } from '../../sandbox/cgroup.js';
+import { CniNetwork, type CniPod } from '../../sandbox/cni.js';
 import { TestDatapath } from '../harness/datapath.js';
-import { Lab } from '../harness/netns.js';
-import { PodProcess, runInPod } from '../harness/pods.js';
+import { Lab } from '../../sandbox/netns.js';
+import { PodProcess, runInPod } from '../../sandbox/pods.js';
 import { describePrivileged } from '../harness/privileged.js';
 import type { MapAttachment } from 'libbpfjs';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { TestCgroup } from './cgroup.js';
 import { CniNetwork, type CniPod } from './cni.js';
-import type { TestCluster } from './cluster.js';
+import type { LocalCluster } from './cluster.js';
 import { Lab } from './netns.js';
 import { repoRoot } from './paths.js';
 import { PodProcess, runInPod } from './pods.js';
@@ -67,7 +67,7 @@ export class Sandbox {
   private readonly processes: PodProcess[] = [];
 
   private constructor(
-    readonly cluster: TestCluster,
+    readonly cluster: LocalCluster,
     readonly lab: Lab,
     readonly prefix: string,
   ) {
@@ -80,7 +80,7 @@ export class Sandbox {
     mkdirSync(this.logDir, { recursive: true });
   }
 
-  static async start(cluster: TestCluster, opts: { prefix: string; nodes: number; memory?: string }): Promise<Sandbox> {
+  static async start(cluster: LocalCluster, opts: { prefix: string; nodes: number; memory?: string }): Promise<Sandbox> {
     const sb = new Sandbox(cluster, new Lab(opts.prefix), opts.prefix);
     try {
       await sb.build(opts.nodes, opts.memory ?? '4Gi');

@@ -1,10 +1,10 @@
 // Processes "in a pod": inside the pod's network namespace and, when given, a cgroup v2 directory
-// (where the socket-level programs are attached), running test/harness/tools/traffic.mjs.
+// (where the socket-level programs are attached), running sandbox/traffic.mjs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from './paths.js';
 
-const TOOL = join(repoRoot, 'test', 'harness', 'tools', 'traffic.mjs');
+const TOOL = join(repoRoot, 'sandbox', 'traffic.mjs');
 
 export interface PodProcessOptions {
   /** cgroup v2 directory to run in (the process moves itself there before it starts). */
