@@ -4,11 +4,16 @@ import { hostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { CoordinationV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { Agent } from '../agent/agent.js';
 import { KernelDatapath } from '../agent/datapath/kernel.js';
 import { runPreflight } from '../agent/preflight/checks.js';
+import { CGROUP2_ROOT } from '../sandbox/cgroup.js';
+import { defaultSandboxDir, down, readState, up } from '../sandbox/up.js';
+import { dumpMap, listMaps } from './maps.js';
+import { formatPlan, planFromCluster, planFromDescription, readDescription } from './plan.js';
+import { statusReport } from './status.js';
 import { untilAborted } from '../common/abort.js';
 import { ConfigError, loadAgentConfig, loadOperatorConfig } from '../common/config.js';
 import { startHttpEndpoint } from '../common/http.js';
@@ -185,6 +190,111 @@ common(program.command('agent').description('run the node agent'))
   .option('--bpf-object-dir <dir>', 'compiled BPF objects')
   .option('--uninstall', 'remove every program, link and pin this agent made, then exit')
   .action(agent);
+
+/** The kubeconfig to use: the flag, else the sandbox's while one is up, else the usual lookup. */
+function commandKubeConfig(opts: { kubeconfig?: string; dir?: string }): KubeConfig {
+  const state = readState(opts.dir ?? defaultSandboxDir());
+  return loadKubeConfig(opts.kubeconfig ?? state?.cluster.kubeconfig ?? '');
+}
+
+function needRoot(what: string): void {
+  if (process.getuid?.() !== 0) throw new Error(`${what} needs root (network namespaces, BPF programs and maps, cgroups); run it with sudo`);
+}
+
+program
+  .command('up')
+  .description('start the local sandbox: API server, nodes as namespaces, operator, agents and a demo')
+  .option('--nodes <n>', 'number of nodes', (v) => Number(v), 2)
+  .option('--dir <dir>', 'where the sandbox keeps its state, logs and kubeconfig', defaultSandboxDir())
+  .action(async (opts: { nodes: number; dir: string }) => {
+    needRoot('weir up');
+    if (!Number.isInteger(opts.nodes) || opts.nodes < 2 || opts.nodes > 8) throw new Error('--nodes must be from 2 to 8 (the demo spans two nodes)');
+    const failing = runPreflight({ cgroupRoot: CGROUP2_ROOT }).filter((c) => !c.ok);
+    if (failing.length) throw new Error(`this host lacks what the datapath needs:\n  ${failing.map((c) => `${c.name}: ${c.detail}`).join('\n  ')}`);
+    const t0 = Date.now();
+    const { state, checks } = await up({ dir: opts.dir, nodes: opts.nodes, progress: (l) => process.stderr.write(`==> ${l}\n`) });
+    const kc = loadKubeConfig(state.cluster.kubeconfig);
+    process.stdout.write(`\nWeir sandbox up in ${Math.round((Date.now() - t0) / 1000)} s.\n\n${await statusReport(kc)}\n\nDemo traffic:\n`);
+    for (const c of checks) process.stdout.write(`  ${c.what}\n    expected ${c.expected}; got ${c.got}\n`);
+    process.stdout.write(
+      [
+        '',
+        `kubectl:  export KUBECONFIG=${state.cluster.kubeconfig}; kubectl get nodedatapaths`,
+        `metrics:  ${state.sandbox.nodes.map((n) => `http://127.0.0.1:${n.metricsPort}/metrics (${n.name})`).join('\n          ')}`,
+        `maps:     weir map list --node ${state.sandbox.nodes[0]?.name ?? ''}`,
+        `logs:     ${state.sandbox.logDir}`,
+        'status:   weir status      (weir status --watch refreshes)',
+        'remove:   weir down',
+        '',
+      ].join('\n'),
+    );
+  });
+
+program
+  .command('down')
+  .description('remove the local sandbox and everything it made')
+  .option('--dir <dir>', 'the sandbox state directory', defaultSandboxDir())
+  .action((opts: { dir: string }) => {
+    needRoot('weir down');
+    for (const line of down(opts.dir)) process.stdout.write(`removed ${line}\n`);
+  });
+
+program
+  .command('status')
+  .description('configs, rollout, and per node: revision, programs, attachments, map fill')
+  .option('--kubeconfig <path>', 'kubeconfig (default: the sandbox while it is up, then the usual lookup)')
+  .option('--watch', 'refresh every 2 seconds')
+  .action(async (opts: { kubeconfig?: string; watch?: boolean }) => {
+    const kc = commandKubeConfig(opts);
+    for (;;) {
+      const report = await statusReport(kc).catch((e: unknown) => {
+        throw new Error(`cannot read the cluster (${kc.getCurrentCluster()?.server ?? 'no server'}): ${e instanceof Error ? e.message : String(e)}`);
+      });
+      process.stdout.write(opts.watch ? `\x1b[2J\x1b[H${new Date().toISOString()}\n\n${report}\n` : `${report}\n`);
+      if (!opts.watch) return;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  });
+
+const maps = program.command('map').description("a node's pinned BPF maps (run on the node, as root)");
+const pinRootOf = (opts: { bpffsRoot?: string; node?: string; dir?: string }): string => {
+  if (opts.bpffsRoot) return opts.bpffsRoot;
+  if (opts.node) {
+    const n = readState(opts.dir ?? defaultSandboxDir())?.sandbox.nodes.find((x) => x.name === opts.node);
+    if (!n) throw new Error(`no sandbox node ${opts.node} (weir status lists them)`);
+    return n.pinRoot;
+  }
+  return loadAgentConfig({ flags: { nodeName: 'local' } }).bpffsRoot;
+};
+maps
+  .command('list')
+  .description('every map: type, max entries, entries, pressure')
+  .option('--bpffs-root <dir>', "the agent's pin root (default /sys/fs/bpf/weir)")
+  .option('--node <name>', 'a sandbox node')
+  .action((opts: { bpffsRoot?: string; node?: string }) => {
+    needRoot('weir map');
+    process.stdout.write(`${listMaps(pinRootOf(opts))}\n`);
+  });
+maps
+  .command('dump <name>')
+  .description('every entry of one map, decoded (name with or without weir_)')
+  .option('--bpffs-root <dir>', "the agent's pin root (default /sys/fs/bpf/weir)")
+  .option('--node <name>', 'a sandbox node')
+  .action((name: string, opts: { bpffsRoot?: string; node?: string }) => {
+    needRoot('weir map');
+    process.stdout.write(`${dumpMap(pinRootOf(opts), name)}\n`);
+  });
+
+program
+  .command('plan')
+  .description('capacity planner: map sizes per node and the demand on them, from a description or the live cluster')
+  .option('-f, --file <description.yaml>', 'a description of the cluster (node types, services, policy size)')
+  .option('--kubeconfig <path>', 'plan for the live cluster (default when no --file)')
+  .action(async (opts: { file?: string; kubeconfig?: string }) => {
+    const rows = opts.file ? planFromDescription(readDescription(opts.file)) : await planFromCluster(commandKubeConfig(opts));
+    process.stdout.write(`${formatPlan(rows)}\n`);
+    if (rows.some((r) => r.verdict !== 'ok')) process.exitCode = 1;
+  });
 
 program.command('preflight').description('check this host for what the agent needs').option('--cgroup-root <dir>', 'cgroup v2 mount', '/sys/fs/cgroup/unified').action((opts: { cgroupRoot: string }) => {
   const results = runPreflight({ cgroupRoot: opts.cgroupRoot });

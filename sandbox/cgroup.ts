@@ -1,23 +1,25 @@
-// A cgroup v2 directory of its own for a test, so socket-level programs attached there touch
-// only the test's processes.
+// A cgroup v2 directory of its own (a sandbox node, a test), so socket-level programs attached
+// there touch only the processes placed in it.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const CGROUP2_ROOT = process.env.WEIR_CGROUP2_ROOT ?? '/sys/fs/cgroup/unified';
+/** The cgroup v2 mount: hybrid hosts (like this one) have it at unified/, pure v2 hosts at the top. */
+export const CGROUP2_ROOT =
+  process.env.WEIR_CGROUP2_ROOT ?? (existsSync('/sys/fs/cgroup/unified/cgroup.procs') ? '/sys/fs/cgroup/unified' : '/sys/fs/cgroup');
 
-export class TestCgroup {
+export class ChildCgroup {
   readonly path: string;
 
   constructor(name: string) {
     this.path = join(CGROUP2_ROOT, name);
-    TestCgroup.remove(this.path);
+    ChildCgroup.remove(this.path);
     mkdirSync(this.path);
   }
 
   /** Moves leftover processes to the root and removes the directory. */
   static remove(path: string): void {
     if (!existsSync(path)) return;
-    for (const child of readdirSync(path, { withFileTypes: true })) if (child.isDirectory()) TestCgroup.remove(join(path, child.name));
+    for (const child of readdirSync(path, { withFileTypes: true })) if (child.isDirectory()) ChildCgroup.remove(join(path, child.name));
     for (const pid of readFileSync(join(path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
       try {
         writeFileSync(join(CGROUP2_ROOT, 'cgroup.procs'), pid);
@@ -29,6 +31,6 @@ export class TestCgroup {
   }
 
   cleanup(): void {
-    TestCgroup.remove(this.path);
+    ChildCgroup.remove(this.path);
   }
 }

@@ -3,7 +3,7 @@
 // kubeconfig, CRDs applied with kubectl, and teardown that leaves no process or file behind.
 import { execFile as execFileCb, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,10 @@ export interface ClusterOptions {
   bindAddress?: string;
   /** How long to wait for etcd and the API server to become ready. */
   startTimeoutMs?: number;
+  /** Directory for data, logs and kubeconfig (default: a fresh temporary one). */
+  dir?: string;
+  /** Processes outlive this one (`weir up`); stopped by pid later (`weir down`). */
+  detached?: boolean;
 }
 
 /** Paths of the cluster binaries, building them on first use (scripts/cluster-bins.sh). */
@@ -47,9 +51,13 @@ process.once('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
-function startProcess(bin: string, args: string[], logPath: string): ChildProcess {
+function startProcess(bin: string, args: string[], logPath: string, detached = false): ChildProcess {
   const log = openSync(logPath, 'a');
-  const p = spawn(bin, args, { stdio: ['ignore', log, log] });
+  const p = spawn(bin, args, { stdio: ['ignore', log, log], detached });
+  if (detached) {
+    p.unref();
+    return p;
+  }
   live.add(p);
   p.once('exit', () => live.delete(p));
   return p;
@@ -102,7 +110,9 @@ export class LocalCluster {
     const bins = clusterBinaries();
     const host = opts.bindAddress ?? '127.0.0.1';
     const timeout = opts.startTimeoutMs ?? 90_000;
-    const dir = mkdtempSync(join(tmpdir(), 'weir-cluster-'));
+    const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'weir-cluster-'));
+    mkdirSync(dir, { recursive: true });
+    const detached = opts.detached ?? false;
     const [etcdClient, etcdPeer, apiPort] = [await freePort('127.0.0.1'), await freePort('127.0.0.1'), await freePort(host)];
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
     const etcdLog = join(dir, 'etcd.log');
@@ -117,6 +127,7 @@ export class LocalCluster {
         '--log-level=warn',
       ],
       etcdLog,
+      detached,
     );
     let apiserver: ChildProcess | undefined;
     try {
@@ -146,7 +157,7 @@ export class LocalCluster {
         '--endpoint-reconciler-type=none',
         '--enable-priority-and-fairness=false',
       ];
-      apiserver = startProcess(bins['kube-apiserver'], apiArgs, apiLog);
+      apiserver = startProcess(bins['kube-apiserver'], apiArgs, apiLog, detached);
       const server = `https://${host}:${apiPort}`;
       const kubeconfigPath = join(dir, 'kubeconfig');
       writeFileSync(

@@ -10,14 +10,17 @@ export interface PodProcessOptions {
   /** cgroup v2 directory to run in (the process moves itself there before it starts). */
   cgroup?: string;
   timeoutMs?: number;
+  /** Outlives this process (`weir up`): own process group, not waited for. */
+  detached?: boolean;
 }
 
 function spawnIn(ns: string, args: string[], opts: PodProcessOptions): ChildProcess {
   const cmd = ['ip', 'netns', 'exec', ns, process.execPath, TOOL, ...args];
-  if (!opts.cgroup) return spawn(cmd[0] ?? 'ip', cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const detached = opts.detached ?? false;
+  if (!opts.cgroup) return spawn(cmd[0] ?? 'ip', cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached });
   // Join the cgroup first, then exec: no socket of the tool exists outside it.
   const quoted = cmd.map((c) => `'${c.replace(/'/g, `'\\''`)}'`).join(' ');
-  return spawn('sh', ['-c', `echo $$ > '${opts.cgroup}/cgroup.procs' && exec ${quoted}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn('sh', ['-c', `echo $$ > '${opts.cgroup}/cgroup.procs' && exec ${quoted}`], { stdio: ['ignore', 'pipe', 'pipe'], detached });
 }
 
 /** Runs a client mode to completion and returns its JSON result. */
@@ -48,6 +51,10 @@ export class PodProcess {
     child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
   }
 
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   static start(ns: string, args: string[], opts: PodProcessOptions = {}): Promise<PodProcess> {
     const p = new PodProcess(spawnIn(ns, args, opts));
     return new Promise((resolve, reject) => {
@@ -57,6 +64,13 @@ export class PodProcess {
       const check = () => {
         if (p.output.includes('ready')) {
           clearTimeout(timer);
+          p.child.removeAllListeners('exit');
+          // A detached server keeps running after this process exits: let go of it.
+          if (opts.detached) {
+            p.child.stdout?.destroy();
+            p.child.stderr?.destroy();
+            p.child.unref();
+          }
           resolve(p);
         }
       };

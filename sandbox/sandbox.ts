@@ -3,12 +3,13 @@
 // kubelet would), the real operator and one real agent process per node. The agents stay in this
 // namespace (to reach the API server on loopback) and act on their node's namespace by path.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, openSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { TestCgroup } from './cgroup.js';
+import { KernelDatapath } from '../agent/datapath/kernel.js';
+import { ChildCgroup } from './cgroup.js';
 import { CniNetwork, type CniPod } from './cni.js';
 import type { LocalCluster } from './cluster.js';
 import { Lab } from './netns.js';
@@ -26,7 +27,7 @@ export interface SandboxNode {
   nsPath: string;
   ip: string;
   podCidr: string;
-  cgroup: TestCgroup;
+  cgroup: ChildCgroup;
   pinRoot: string;
   metricsPort: number;
   cni: CniNetwork;
@@ -54,6 +55,25 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** What `weir down` needs to remove a sandbox a previous process made. */
+export interface SandboxState {
+  prefix: string;
+  logDir: string;
+  nodes: Array<{ name: string; ns: string; ip: string; pinRoot: string; cgroup: string; metricsPort: number }>;
+  pids: number[];
+}
+
+export interface SandboxOptions {
+  /** Names of namespaces, cgroups and pins start with it: 1-8 of [a-z0-9-]. */
+  prefix: string;
+  nodes: number;
+  /** Node memory capacity, as a kubelet would report it. */
+  memory?: string;
+  /** Processes outlive this one (`weir up`). */
+  detached?: boolean;
+  logDir?: string;
+}
+
 export class Sandbox {
   readonly nodes: SandboxNode[] = [];
   readonly pods = new Map<string, SandboxPod>();
@@ -65,23 +85,27 @@ export class Sandbox {
   readonly logDir: string;
   private operator?: ChildProcess;
   private readonly processes: PodProcess[] = [];
+  readonly prefix: string;
+  private readonly detached: boolean;
 
   private constructor(
     readonly cluster: LocalCluster,
     readonly lab: Lab,
-    readonly prefix: string,
+    opts: SandboxOptions,
   ) {
+    this.prefix = opts.prefix;
+    this.detached = opts.detached ?? false;
     const kc = cluster.kubeConfig();
     this.core = kc.makeApiClient(CoreV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.discovery = kc.makeApiClient(DiscoveryV1Api);
-    this.logDir = join(tmpdir(), `${prefix}-logs`);
+    this.logDir = opts.logDir ?? join(tmpdir(), `${opts.prefix}-logs`);
     rmSync(this.logDir, { recursive: true, force: true });
     mkdirSync(this.logDir, { recursive: true });
   }
 
-  static async start(cluster: LocalCluster, opts: { prefix: string; nodes: number; memory?: string }): Promise<Sandbox> {
-    const sb = new Sandbox(cluster, new Lab(opts.prefix), opts.prefix);
+  static async start(cluster: LocalCluster, opts: SandboxOptions): Promise<Sandbox> {
+    const sb = new Sandbox(cluster, new Lab(opts.prefix), opts);
     try {
       await sb.build(opts.nodes, opts.memory ?? '4Gi');
     } catch (err) {
@@ -110,7 +134,7 @@ export class Sandbox {
         nsPath: this.lab.netnsPath(ns),
         ip,
         podCidr,
-        cgroup: new TestCgroup(`${this.prefix}-${name}`),
+        cgroup: new ChildCgroup(`${this.prefix}-${name}`),
         pinRoot,
         metricsPort: await freePort(),
         cni: new CniNetwork(this.lab, ns, { name: this.prefix, bridge: 'cni0', subnet: podCidr }),
@@ -136,12 +160,12 @@ export class Sandbox {
   }
 
   private spawnWeir(args: string[], log: string): ChildProcess {
-    const out = createWriteStream(join(this.logDir, log), { flags: 'a' });
-    const child = spawn(process.execPath, [WEIR, ...args, '--kubeconfig', this.cluster.kubeconfigPath, '--log-level', process.env.TEST_LOG_LEVEL ?? 'info'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const out = openSync(join(this.logDir, log), 'a');
+    const child = spawn(process.execPath, [WEIR, ...args, '--kubeconfig', this.cluster.kubeconfigPath, '--log-level', process.env.WEIR_SANDBOX_LOG_LEVEL ?? 'info'], {
+      stdio: ['ignore', out, out],
+      detached: this.detached,
     });
-    child.stdout?.pipe(out);
-    child.stderr?.pipe(out);
+    if (this.detached) child.unref();
     return child;
   }
 
@@ -220,7 +244,7 @@ export class Sandbox {
   }
 
   async serve(pod: SandboxPod, args: string[]): Promise<PodProcess> {
-    const p = await PodProcess.start(pod.net.ns, args, { cgroup: pod.node.cgroup.path });
+    const p = await PodProcess.start(pod.net.ns, args, { cgroup: pod.node.cgroup.path, detached: this.detached });
     this.processes.push(p);
     return p;
   }
@@ -248,18 +272,41 @@ export class Sandbox {
     return (await fetch(`http://127.0.0.1:${n.metricsPort}/metrics`)).text();
   }
 
+  state(): SandboxState {
+    return {
+      prefix: this.prefix,
+      logDir: this.logDir,
+      nodes: this.nodes.map((n) => ({ name: n.name, ns: n.ns, ip: n.ip, pinRoot: n.pinRoot, cgroup: n.cgroup.path, metricsPort: n.metricsPort })),
+      pids: [this.operator?.pid, ...this.nodes.map((n) => n.agent?.pid), ...this.processes.map((p) => p.pid)].filter((p): p is number => p !== undefined),
+    };
+  }
+
+  /**
+   * Removes everything a sandbox made, from its recorded state (possibly another process's):
+   * its processes, every agent's links and pins, cgroups, CNI state and namespaces.
+   */
+  static teardown(state: SandboxState): void {
+    for (const pid of state.pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    for (const n of state.nodes) {
+      new KernelDatapath({ pinRoot: n.pinRoot, objectDir: '', netns: null }).uninstall();
+      ChildCgroup.remove(n.cgroup);
+    }
+    rmSync(`/sys/fs/bpf/${state.prefix}`, { recursive: true, force: true });
+    rmSync(`/run/${state.prefix}-cni`, { recursive: true, force: true });
+    Lab.sweep(state.prefix);
+  }
+
   async stop(): Promise<void> {
     for (const p of this.processes.splice(0)) p.stop();
+    for (const n of this.nodes) if (n.agent) await this.killAgent(n);
+    Sandbox.teardown(this.state());
     this.operator?.kill('SIGKILL');
-    for (const n of this.nodes) {
-      if (n.agent) await this.killAgent(n);
-      // Removes the node's links and pins the way an operator of the cluster would.
-      spawnSync(process.execPath, [WEIR, 'agent', '--uninstall', '--node-name', n.name, '--bpffs-root', n.pinRoot, '--log-level', 'warn']);
-      n.cgroup.cleanup();
-    }
-    rmSync(`/sys/fs/bpf/${this.prefix}`, { recursive: true, force: true });
-    for (const n of this.nodes) n.cni.cleanup();
-    this.lab.cleanup();
   }
 }
 

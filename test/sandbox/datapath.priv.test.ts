@@ -9,7 +9,7 @@ import { ServiceFlags } from '../../agent/maps/lb.js';
 import { Direction, Reason, readCounter } from '../../agent/maps/metrics.js';
 import { PolicyDir } from '../../agent/maps/policy.js';
 import type { PolicyEntry } from '../../operator/policy/model.js';
-import { TestCgroup } from '../../sandbox/cgroup.js';
+import { ChildCgroup } from '../../sandbox/cgroup.js';
 import { CniNetwork, type CniPod } from '../../sandbox/cni.js';
 import { TestDatapath } from '../harness/datapath.js';
 import { Lab } from '../../sandbox/netns.js';
@@ -30,7 +30,7 @@ describePrivileged('datapath sandbox: one node, real traffic', () => {
   let lab: Lab;
   let cni: CniNetwork;
   let t: TestDatapath;
-  let cg: TestCgroup;
+  let cg: ChildCgroup;
   const pods: Record<string, CniPod> = {};
   const endpointLinks: EndpointLinks[] = [];
   let cgLinks: CgroupLinks | undefined;
@@ -76,7 +76,7 @@ describePrivileged('datapath sandbox: one node, real traffic', () => {
     withNetns(lab.netnsPath(node), () => {
       for (const p of Object.values(pods)) endpointLinks.push(attachEndpoint(t.dp, p.hostIfindex));
     });
-    cg = new TestCgroup('weir-test-wsd');
+    cg = new ChildCgroup('weir-test-wsd');
     cgLinks = attachCgroup(t.dp, cg.path);
     skMsg = attachSockmap(t.dp);
 

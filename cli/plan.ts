@@ -1,0 +1,106 @@
+// `weir plan`: the capacity planner. From a description of a cluster (node types, services,
+// policy size) or from the live cluster, the map sizes each node would get, the demand on them
+// (LB entries = Σ backends × ports, endpoints, policy, prefilter), and which maps would overflow.
+import { readFileSync } from 'node:fs';
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { selectConfig } from '../operator/config/select.js';
+import { lbDemand } from '../operator/sizing/lbdemand.js';
+import { MAP_NAMES } from '../operator/sizing/maps.js';
+import { parseQuantity } from '../operator/sizing/quantity.js';
+import { checkDemand, computeMapSizes, lbEntriesNeeded, type MapSizingSpec } from '../operator/sizing/sizes.js';
+import { table } from './status.js';
+
+const description = z.object({
+  mapSizing: z.record(z.string(), z.number()).default({}),
+  nodes: z
+    .array(z.object({ name: z.string().min(1), memory: z.string().min(1), cpus: z.number().int().positive().default(2), count: z.number().int().positive().default(1), pods: z.number().int().min(0).default(110) }))
+    .min(1, 'describe at least one node type'),
+  services: z.array(z.object({ name: z.string().default('services'), count: z.number().int().positive().default(1), ports: z.number().int().positive().default(1), backends: z.number().int().min(0) })).default([]),
+  policyEntriesPerEndpoint: z.number().int().min(0).default(0),
+  prefilterCIDRs: z.number().int().min(0).default(0),
+});
+
+export interface PlanRow {
+  node: string;
+  map: string;
+  maxEntries: number;
+  source: string;
+  demand: number | null;
+  current?: number;
+  verdict: string;
+}
+
+function rowsFor(node: string, spec: MapSizingSpec, memoryBytes: number, cpus: number, demand: { lbEntries: number; endpoints: number; policyEntriesMax: number; prefilterEntries: number }, current?: Map<string, number>): PlanRow[] {
+  const sizes = computeMapSizes(spec, { memoryBytes, cpus });
+  const over = new Map(checkDemand(sizes, demand).map((o) => [o.map, o]));
+  const wanted: Partial<Record<string, number>> = { lb: demand.lbEntries, endpoints: demand.endpoints, policy: demand.policyEntriesMax, prefilter: demand.prefilterEntries };
+  return MAP_NAMES.map((m) => {
+    const cur = current?.get(m);
+    const need = wanted[m] ?? null;
+    const verdict = over.get(m)?.message ?? (need !== null && cur !== undefined && need > cur ? `overflows today's ${cur} entries: needs the planned size` : 'ok');
+    return { node, map: m, maxEntries: sizes[m].maxEntries, source: sizes[m].source, demand: need, current: cur, verdict };
+  });
+}
+
+export function planFromDescription(text: string): PlanRow[] {
+  const parsed = description.safeParse(parseYaml(text));
+  if (!parsed.success) throw new Error(`bad description:\n  ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('\n  ')}`);
+  const d = parsed.data;
+  const lbEntries = lbEntriesNeeded(d.services.flatMap((s) => Array.from({ length: s.count }, () => ({ ports: s.ports, backends: s.backends }))));
+  return d.nodes.flatMap((n) =>
+    rowsFor(`${n.name}${n.count > 1 ? ` (x${n.count})` : ''}`, d.mapSizing as MapSizingSpec, parseQuantity(n.memory), n.cpus, {
+      lbEntries,
+      endpoints: n.pods,
+      policyEntriesMax: d.policyEntriesPerEndpoint,
+      prefilterEntries: d.prefilterCIDRs,
+    }),
+  );
+}
+
+interface Dpc {
+  metadata: { name: string };
+  spec: { nodeSelector?: Record<string, string>; priority?: number; mapSizing?: MapSizingSpec; features?: { prefilter?: { denyCIDRs?: string[] } } };
+}
+interface Ndp {
+  metadata?: { name?: string };
+  spec?: { maps?: Array<{ name: string; maxEntries: number }>; endpoints?: unknown[] };
+}
+
+export async function planFromCluster(kc: KubeConfig): Promise<PlanRow[]> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const [nodes, services, slices, configs, ndps] = await Promise.all([
+    core.listNode(),
+    core.listServiceForAllNamespaces(),
+    kc.makeApiClient(DiscoveryV1Api).listEndpointSliceForAllNamespaces(),
+    custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs' }) as Promise<{ items: Dpc[] }>,
+    custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'nodedatapaths' }) as Promise<{ items: Ndp[] }>,
+  ]);
+  const lbEntries = lbDemand(services.items, slices.items);
+  const pods = await core.listPodForAllNamespaces();
+  return nodes.items.flatMap((n) => {
+    const name = n.metadata?.name ?? '';
+    const sel = selectConfig(n.metadata?.labels ?? {}, configs.items);
+    const spec = 'config' in sel && sel.config ? sel.config.spec : undefined;
+    const ndp = ndps.items.find((x) => x.metadata?.name === name);
+    const current = new Map((ndp?.spec?.maps ?? []).map((m) => [m.name, m.maxEntries]));
+    return rowsFor(name, spec?.mapSizing ?? {}, parseQuantity(n.status?.capacity?.memory ?? '0'), Number(n.status?.capacity?.cpu ?? 1), {
+      lbEntries,
+      endpoints: pods.items.filter((p) => p.spec?.nodeName === name && !p.spec.hostNetwork).length,
+      policyEntriesMax: 0,
+      prefilterEntries: spec?.features?.prefilter?.denyCIDRs?.length ?? 0,
+    }, current);
+  });
+}
+
+export function formatPlan(rows: readonly PlanRow[]): string {
+  const withCurrent = rows.some((r) => r.current !== undefined);
+  return table([
+    ['NODE', 'MAP', 'PLANNED', 'FROM', 'DEMAND', ...(withCurrent ? ['CURRENT'] : []), 'VERDICT'],
+    ...rows.map((r) => [r.node, r.map, String(r.maxEntries), r.source, r.demand === null ? '-' : String(r.demand), ...(withCurrent ? [r.current === undefined ? '-' : String(r.current)] : []), r.verdict]),
+  ]);
+}
+
+export const readDescription = (path: string): string => readFileSync(path, 'utf8');

@@ -1,0 +1,62 @@
+// `weir status`: the cluster's datapath at a glance, from the API (any cluster, not only the
+// sandbox): the governing configs and their rollout, and per node the programmed revision,
+// attachments and the fill of its maps.
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import type { NodeDatapathObject } from '../agent/nodedatapath.js';
+
+interface ConfigObject {
+  metadata?: { name?: string };
+  status?: { nodes?: number; nodesProgrammed?: number; conditions?: Array<{ type: string; status: string; reason?: string }>; rollout?: { phase?: string } };
+}
+
+const list = async <T>(custom: CustomObjectsApi, plural: string): Promise<T[]> =>
+  ((await custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural })) as { items: T[] }).items;
+
+export function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}
+
+const pct = (p: number): string => `${(p * 100).toFixed(p < 0.01 && p > 0 ? 2 : 1)}%`;
+const short = (m: string): string => m.replace(/^weir_/, '');
+
+export async function statusReport(kc: KubeConfig): Promise<string> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const [configs, nodes] = await Promise.all([list<ConfigObject>(custom, 'datapathconfigs'), list<NodeDatapathObject>(custom, 'nodedatapaths')]);
+  const out: string[] = [];
+  out.push(
+    table([
+      ['CONFIG', 'READY', 'NODES', 'PROGRAMMED', 'ROLLOUT'],
+      ...configs.map((c) => [
+        c.metadata?.name ?? '',
+        c.status?.conditions?.find((x) => x.type === 'Ready')?.status ?? 'Unknown',
+        String(c.status?.nodes ?? 0),
+        String(c.status?.nodesProgrammed ?? 0),
+        c.status?.rollout?.phase ?? 'Idle',
+      ]),
+    ]),
+  );
+  out.push('');
+  out.push(
+    table([
+      ['NODE', 'REVISION', 'READY', 'ENDPOINTS', 'PROGRAMS', 'ATTACHMENTS', 'FULLEST MAPS'],
+      ...nodes
+        .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
+        .map((n) => {
+          const s = n.status;
+          const ready = s?.conditions?.find((c) => c.type === 'Ready');
+          const maps = [...(s?.maps ?? [])].sort((a, b) => b.pressure - a.pressure).slice(0, 3);
+          return [
+            n.metadata?.name ?? '',
+            `${s?.observedRevision ?? '-'}/${n.spec?.revision ?? '-'}`,
+            ready ? (ready.status === 'True' ? 'True' : `False (${ready.reason})`) : 'Unknown',
+            `${s?.endpoints ?? 0}/${n.spec?.endpoints.length ?? 0}`,
+            String(s?.programs?.length ?? 0),
+            String(s?.programs?.reduce((a, p) => a + p.attachments.length, 0) ?? 0),
+            maps.map((m) => `${short(m.name)} ${m.entries}/${m.maxEntries} (${pct(m.pressure)})`).join(', ') || '-',
+          ];
+        }),
+    ]),
+  );
+  return out.join('\n');
+}
