@@ -38,6 +38,7 @@ import { cidrKey } from './maps/ipcache.js';
 import { lb4BackendsMap, lb4ReverseNatMap } from './maps/lb.js';
 import { agentMetrics, type AgentMetrics } from './metrics.js';
 import { readFeatures, type NodeDatapathObject, type NodeDatapathStatus } from './nodedatapath.js';
+import { ResizeRefused } from './datapath/resize.js';
 
 const GROUP = 'weir.dev';
 const VERSION = 'v1alpha1';
@@ -75,6 +76,7 @@ export class Agent {
   private idsRestored = false;
   private sockmapAttached = false;
   private lastStatus = '';
+  private resizeState: { revision: number; phase: string; message: string } | undefined;
   private lastStatusAt = 0;
   private lastTrafficCounts = '';
   /** Set after the first complete reconcile: the datapath is programmed. */
@@ -170,14 +172,17 @@ export class Agent {
     const sizes = new Map(spec.maps.map((m) => [m.name, m.maxEntries]));
     const problems: string[] = [];
 
+    this.resizeState ??= ndp.status?.resize?.revision !== undefined ? { revision: ndp.status.resize.revision, phase: ndp.status.resize.phase ?? 'Done', message: ndp.status.resize.message ?? '' } : { revision: 0, phase: 'Idle', message: '' };
     try {
-      await this.kernel.ensureLoaded(sizes);
+      await this.kernel.ensureLoaded(sizes, this.log);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       await this.writeStatus(ndp, { programmed: false, reason: 'LoadFailed', message, problems: [message] });
       throw err;
     }
     this.restoreIds();
+    this.kernel.refreshPending(sizes);
+    await this.maybeResize(spec.resizeGate, sizes);
 
     const nodeObj = this.nodes.get(this.opts.nodeName);
     const addrs = nodeAddresses(nodeObj);
@@ -268,6 +273,37 @@ export class Agent {
     return { requeueAfterMs: missing.length ? 500 : this.opts.resyncMs };
   }
 
+  /**
+   * Map sizes change only through the operator's gate: open, for a revision this node has not
+   * answered yet. The answer (Done, Refused, Failed) goes to status.resize.
+   */
+  private async maybeResize(gate: { revision?: number; open?: boolean; drainTimeoutSeconds?: number } | undefined, sizes: ReadonlyMap<string, number>): Promise<void> {
+    const state = this.resizeState ?? { revision: 0, phase: 'Idle', message: '' };
+    const revision = gate?.revision ?? 0;
+    if (!gate?.open || revision <= state.revision) return;
+    if (this.kernel.resizePending.length === 0) {
+      this.resizeState = { revision, phase: 'Done', message: this.kernel.recovered ? `maps at the requested sizes (an interrupted resize was ${this.kernel.recovered})` : 'maps already at the requested sizes' };
+      return;
+    }
+    const changes = this.kernel.resizePending.map((p) => `${p.map} ${p.pinned} -> ${p.wanted}`);
+    this.log.info({ revision, changes }, 'resizing maps');
+    try {
+      const r = await this.kernel.resize(sizes, (gate.drainTimeoutSeconds ?? 30) * 1000, this.log);
+      this.sockmapAttached = false;
+      this.metrics.resizes.inc({ result: 'done' });
+      this.metrics.resizeDrain.observe(r.drainMs / 1000);
+      const copied = Object.entries(r.copied).map(([m, n]) => `${m} ${n}`).join(', ');
+      this.resizeState = { revision, phase: 'Done', message: `${changes.join('; ')}; copied ${copied || 'nothing'}; new flows held ${Math.round(r.drainMs)} ms, total ${Math.round(r.totalMs)} ms` };
+      this.log.info({ revision, copyMs: Math.round(r.copyMs), drainMs: Math.round(r.drainMs), totalMs: Math.round(r.totalMs), copied: r.copied }, 'maps resized');
+    } catch (err) {
+      const refused = err instanceof ResizeRefused;
+      this.metrics.resizes.inc({ result: refused ? 'refused' : 'failed' });
+      const message = err instanceof Error ? err.message : String(err);
+      this.resizeState = { revision, phase: refused ? 'Refused' : 'Failed', message };
+      this.log.error({ revision, err }, refused ? 'resize refused' : 'resize failed; the old maps stay in use');
+    }
+  }
+
   private async nics(addrs: readonly string[]): Promise<Array<{ ifname: string; ifindex: number }>> {
     if (this.opts.devices.length) {
       const out: Array<{ ifname: string; ifindex: number }> = [];
@@ -291,7 +327,9 @@ export class Agent {
     const prev: Condition[] = ndp.status?.conditions ?? [];
     const revision = ndp.spec?.revision ?? 0;
     const missing = s.missing ?? [];
-    const degraded = s.problems.length > 0 || missing.length > 0;
+    const resizeProblem = this.resizeState && (this.resizeState.phase === 'Refused' || this.resizeState.phase === 'Failed') ? this.resizeState : undefined;
+    const problems = resizeProblem ? [...s.problems, `resize ${resizeProblem.phase.toLowerCase()}: ${resizeProblem.message}`] : s.problems;
+    const degraded = problems.length > 0 || missing.length > 0;
     const conditions = [
       condition(prev, 'Programmed', s.programmed ? 'True' : 'False', s.reason, s.message),
       condition(prev, 'Ready', s.programmed && !degraded ? 'True' : 'False', s.programmed && !degraded ? 'Ready' : s.reason, s.programmed && !degraded ? 'datapath programmed and every endpoint attached' : s.message),
@@ -299,8 +337,8 @@ export class Agent {
         prev,
         'Degraded',
         degraded ? 'True' : 'False',
-        degraded ? (missing.length ? 'EndpointInterfaceMissing' : this.kernel.resizePending.length ? 'ResizePending' : s.reason) : 'AsExpected',
-        degraded ? [...s.problems, ...(missing.length ? [`no interface yet for ${missing.join(', ')}`] : [])].join('; ') : 'no problems',
+        degraded ? (missing.length ? 'EndpointInterfaceMissing' : resizeProblem ? `Resize${resizeProblem.phase}` : this.kernel.resizePending.length ? 'ResizePending' : s.reason) : 'AsExpected',
+        degraded ? [...problems, ...(missing.length ? [`no interface yet for ${missing.join(', ')}`] : [])].join('; ') : 'no problems',
       ),
     ];
     const byProgram = new Map<string, string[]>();
@@ -314,6 +352,7 @@ export class Agent {
       conditions,
       programs,
       maps: this.kernel.loaded ? this.kernel.mapStatus() : [],
+      ...(this.resizeState && this.resizeState.revision > 0 ? { resize: this.resizeState } : {}),
     };
     // Entries of maps the agent writes change only with desired state: a change is written at
     // once. Traffic-driven maps (conntrack, affinity, sockets) change all the time: their counts

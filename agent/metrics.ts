@@ -1,6 +1,6 @@
 // The agent's Prometheus metrics. Map and datapath figures are read from the kernel when
 // Prometheus scrapes, so they are never staler than the scrape itself.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { KernelDatapath } from './datapath/kernel.js';
 import { metricsMap, readMetrics, reasonName } from './maps/metrics.js';
 
@@ -9,6 +9,8 @@ export interface AgentMetrics {
   gcDeleted: Counter<'map'>;
   gcRuns: Counter<'map'>;
   linkOps: Counter<'op'>;
+  resizes: Counter<'result'>;
+  resizeDrain: Histogram;
 }
 
 const DIRECTION = { 1: 'ingress', 2: 'egress' } as Record<number, string>;
@@ -81,6 +83,13 @@ export function agentMetrics(registry: Registry, kernel: KernelDatapath): AgentM
       registers: [registry],
     }),
     gcRuns: new Counter({ name: 'weir_conntrack_gc_runs_total', help: 'Conntrack garbage collection passes.', labelNames: ['map'], registers: [registry] }),
+    resizes: new Counter({ name: 'weir_agent_map_resizes_total', help: 'Map resizes by result: done, refused, failed.', labelNames: ['result'], registers: [registry] }),
+    resizeDrain: new Histogram({
+      name: 'weir_agent_map_resize_drain_seconds',
+      help: 'How long new flows were held back while the maps switched.',
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
     linkOps: new Counter({
       name: 'weir_agent_link_operations_total',
       help: 'BPF link operations: created, adopted (program swapped in), removed, failed.',

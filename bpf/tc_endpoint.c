@@ -90,6 +90,8 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 	}
 
 	/* A new flow. */
+	if (cfg->flags & CFG_DRAIN)
+		return drop(skb, DROP_DRAINING, mdir);
 	__u32 remote_identity = identity_of4(remote_addr);
 	struct policy_result r = endpoint_verdict(ep, dir, remote_identity, p->proto, p->dport);
 

@@ -47,6 +47,8 @@ static __always_inline int nodeport_dnat(struct __sk_buff *skb, const struct pkt
 		be = lb4_backend(backend_id);
 	}
 	if (!be) {
+		if (cfg->flags & CFG_DRAIN)
+			return drop(skb, DROP_DRAINING, METRICS_DIR_INGRESS);
 		/* New flow, or its backend went away: choose (again). */
 		if (svc->count == 0) {
 			if (!p->ihl_ok)

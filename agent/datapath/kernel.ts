@@ -14,7 +14,9 @@ import { prefilterMap } from '../maps/prefilter.js';
 import { maxEntriesFor, type MapSpec } from '../maps/spec.js';
 import { LinkSet, type LinkReport, type WantedLink } from './links.js';
 import { LoadedDatapath } from './objects.js';
+import { recoverResize, resizeMaps, type ResizeReport } from './resize.js';
 import { applyDeletes, applyUpserts, diffContents, encodeEntries, readContents } from './sync.js';
+import type { Logger } from '../../common/log.js';
 
 type Entries<K, V> = ReadonlyArray<{ key: K; value: V }>;
 type EntriesOf<S> = S extends MapSpec<infer K, infer V> ? Entries<K, V> : never;
@@ -55,6 +57,22 @@ export class KernelDatapath {
   readonly links: LinkSet;
   /** Maps whose pinned size differs from NodeDatapath's: they keep their size until a resize. */
   resizePending: Array<{ map: string; pinned: number; wanted: number }> = [];
+  /** What start-up did with a resize a crashed agent left, if anything. */
+  recovered: 'rolled-back' | 'rolled-forward' | undefined;
+
+  /**
+   * Applies the pending size changes (see resize.ts): the running programs are swapped to a new
+   * set bound to the new maps. Throws ResizeRefused for a shrink below the live entries.
+   */
+  async resize(sizes: ReadonlyMap<string, number>, drainTimeoutMs: number, log: Logger): Promise<ResizeReport> {
+    const dp = this.need();
+    const changes = this.resizePending.map((p) => ({ map: p.map, from: p.pinned, to: p.wanted }));
+    const { dp: next, report } = await resizeMaps(dp, changes, { pinRoot: this.opts.pinRoot, objectDir: this.opts.objectDir, sizes, links: this.links, drainTimeoutMs, log });
+    dp.close();
+    this.dp = next;
+    this.resizePending = [];
+    return report;
+  }
 
   constructor(private readonly opts: KernelOptions) {
     this.links = new LinkSet(opts.pinRoot, opts.netns);
@@ -69,11 +87,22 @@ export class KernelDatapath {
    * refuses a pinned map of another size), so live entries survive an agent restart; a size
    * change waits for the resize rollout.
    */
-  async ensureLoaded(sizes: ReadonlyMap<string, number>): Promise<LoadedDatapath> {
+  async ensureLoaded(sizes: ReadonlyMap<string, number>, log?: Logger): Promise<LoadedDatapath> {
     if (this.dp) return this.dp;
     // libbpf pins into the directory but does not create it.
     mkdirSync(this.opts.pinRoot, { recursive: true });
-    const effective = new Map(sizes);
+    if (log) {
+      const recovered = await recoverResize({ pinRoot: this.opts.pinRoot, objectDir: this.opts.objectDir, sizes, links: this.links, log });
+      if (recovered) this.recovered = recovered;
+    }
+    const pending = this.pendingChanges(sizes);
+    this.dp = await LoadedDatapath.load({ objectDir: this.opts.objectDir, pinRoot: this.opts.pinRoot, sizes, pinnedSizes: new Map(pending.map((p) => [p.map, p.pinned])) });
+    this.resizePending = pending;
+    return this.dp;
+  }
+
+  /** Pinned maps whose size differs from what `sizes` asks: they wait for the resize gate. */
+  pendingChanges(sizes: ReadonlyMap<string, number>): KernelDatapath['resizePending'] {
     const pending: KernelDatapath['resizePending'] = [];
     for (const spec of ALL_MAPS) {
       if (!spec.sizing) continue;
@@ -85,9 +114,11 @@ export class KernelDatapath {
       const wanted = maxEntriesFor(spec, sizes);
       if (have !== wanted) pending.push({ map: spec.name, pinned: have, wanted });
     }
-    this.dp = await LoadedDatapath.load({ objectDir: this.opts.objectDir, pinRoot: this.opts.pinRoot, sizes: effective, pinnedSizes: new Map(pending.map((p) => [p.map, p.pinned])) });
-    this.resizePending = pending;
-    return this.dp;
+    return pending;
+  }
+
+  refreshPending(sizes: ReadonlyMap<string, number>): void {
+    if (this.dp) this.resizePending = this.pendingChanges(sizes);
   }
 
   private need(): LoadedDatapath {

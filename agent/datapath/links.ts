@@ -133,6 +133,43 @@ export class LinkSet {
     return report;
   }
 
+  /**
+   * Swaps every pinned link from a program of `from` to the program of the same name in `to`,
+   * each atomically (BPF_LINK_UPDATE with the expected old program): the switch of a resize.
+   */
+  switchPrograms(from: LoadedDatapath, to: LoadedDatapath): string[] {
+    const nameById = new Map<number, string>();
+    for (const name of from.programNames()) nameById.set(from.program(name).info().id, name);
+    const switched: string[] = [];
+    for (const pin of this.pinned()) {
+      const link = BpfLink.openPinned(join(this.dir, pin));
+      try {
+        const name = nameById.get(link.info().progId);
+        if (!name) continue;
+        link.update(to.program(name), from.program(name));
+        switched.push(pin);
+      } finally {
+        link.close();
+      }
+    }
+    return switched;
+  }
+
+  /** Program ids the pinned links run. */
+  programIds(): Set<number> {
+    const ids = new Set<number>();
+    for (const pin of this.pinned()) {
+      try {
+        const link = BpfLink.openPinned(join(this.dir, pin));
+        ids.add(link.info().progId);
+        link.close();
+      } catch {
+        // Defunct.
+      }
+    }
+    return ids;
+  }
+
   /** Detaches and unpins every link. */
   removeAll(): string[] {
     const removed: string[] = [];

@@ -21,6 +21,11 @@ export interface LoadOptions {
   objects?: readonly DatapathObject[];
   /** Sizes of maps already pinned, which must be kept for libbpf to reuse them. */
   pinnedSizes?: ReadonlyMap<string, number>;
+  /**
+   * Maps to use instead of the pinned ones (a resize's new maps): not pinned by libbpf, whose
+   * pin check would refuse them for differing from the pinned map of the same name.
+   */
+  replace?: ReadonlyMap<string, BpfMap>;
 }
 
 export class LoadedDatapath {
@@ -35,8 +40,17 @@ export class LoadedDatapath {
         const obj = BpfObject.open(path, { pinRoot: opts.pinRoot });
         loaded.set(name, obj);
         // Internal maps (.bss, .rodata) have no sizing; every datapath map is named weir_*.
-        for (const m of obj.maps())
-          if (m.name.startsWith('weir_')) obj.setMaxEntries(m.name, opts.pinnedSizes?.get(m.name) ?? maxEntriesFor(mapSpec(m.name), opts.sizes));
+        for (const m of obj.maps()) {
+          if (!m.name.startsWith('weir_')) continue;
+          const replacement = opts.replace?.get(m.name);
+          if (replacement) {
+            obj.setMaxEntries(m.name, replacement.maxEntries);
+            obj.setPinPath(m.name, null);
+            obj.reuseMap(m.name, replacement);
+          } else {
+            obj.setMaxEntries(m.name, opts.pinnedSizes?.get(m.name) ?? maxEntriesFor(mapSpec(m.name), opts.sizes));
+          }
+        }
         await obj.load();
       }
     } catch (err) {
@@ -49,6 +63,10 @@ export class LoadedDatapath {
   program(name: string): BpfProgram {
     for (const o of this.objects.values()) if (o.programs().some((p) => p.name === name)) return o.program(name);
     throw new Error(`no datapath program ${name}`);
+  }
+
+  programNames(): string[] {
+    return [...this.objects.values()].flatMap((o) => o.programs().map((p) => p.name));
   }
 
   /** A map by pinned name; every object holds the same instance. */

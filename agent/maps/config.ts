@@ -2,7 +2,7 @@
 import { ip4, struct, u32 } from './layout.js';
 import type { MapSpec } from './spec.js';
 
-export const ConfigFlags = { PrefilterValidDst: 1 << 0, SockmapFastpath: 1 << 1 } as const;
+export const ConfigFlags = { PrefilterValidDst: 1 << 0, SockmapFastpath: 1 << 1, Drain: 1 << 2 } as const;
 
 export const configKey = struct('__u32', 4, { index: u32(0) });
 export const datapathConfig = struct('datapath_config', 32, {

@@ -22,6 +22,7 @@ export const Reason = {
   CtFull: 136,
   Malformed: 137,
   NatFailed: 138,
+  Draining: 139,
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

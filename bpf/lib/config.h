@@ -13,6 +13,11 @@ enum config_flags {
 	CFG_PREFILTER_VALID_DST = 1 << 0,
 	/* Socket fast path (sk_msg redirect) for local TCP connections. */
 	CFG_SOCKMAP_FASTPATH = 1 << 1,
+	/*
+	 * Maps are being switched (resize): no new flow may start on this node, so none is born in
+	 * a map about to be replaced; established flows carry on. Set for the switch only.
+	 */
+	CFG_DRAIN = 1 << 2,
 };
 
 struct datapath_config {

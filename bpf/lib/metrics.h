@@ -31,6 +31,7 @@ enum metrics_reason {
 	DROP_CT_FULL = 136,          /* conntrack entry could not be created */
 	DROP_MALFORMED = 137,        /* truncated or unparsable header */
 	DROP_NAT_FAILED = 138,       /* packet rewrite failed */
+	DROP_DRAINING = 139,         /* a new flow while the node's maps switch (the client retries) */
 };
 
 struct metrics_key {
