@@ -23,6 +23,7 @@ import type { Registry } from 'prom-client';
 import { untilAborted } from '../common/abort.js';
 import { EventRecorder } from '../common/events.js';
 import { condition, type Condition } from '../common/conditions.js';
+import { decide, slots, type MapSize, type NodeState, type ResizeAnswer, type ResizeGate } from './rollout/gate.js';
 import { ResilientInformer } from '../common/informer.js';
 import { apiStatus } from '../common/kube.js';
 import type { Logger } from '../common/log.js';
@@ -47,8 +48,19 @@ const HASH_ANNOTATION = 'weir.dev/content-hash';
 /** etcd refuses objects over 1.5 MiB; stay well clear of it. */
 const MAX_NODEDATAPATH_BYTES = 900 * 1024;
 
-type DatapathConfig = DatapathConfigLike & KubernetesObject & { spec: { mapSizing?: MapSizingSpec; features?: Record<string, unknown> } };
-type NodeDatapathObject = KubernetesObject & { spec?: { revision?: number; configName?: string }; status?: { observedRevision?: number } };
+type DatapathConfig = DatapathConfigLike &
+  KubernetesObject & {
+    spec: {
+      mapSizing?: MapSizingSpec;
+      features?: Record<string, unknown>;
+      rollout?: { maxUnavailable?: number | string; drainTimeoutSeconds?: number; nodeTimeoutSeconds?: number };
+    };
+    status?: { rollout?: { phase?: string } };
+  };
+type NodeDatapathObject = KubernetesObject & {
+  spec?: { revision?: number; configName?: string; maps?: MapSize[]; resizeGate?: ResizeGate };
+  status?: { observedRevision?: number; resize?: ResizeAnswer };
+};
 
 export interface OperatorOptions {
   workers: number;
@@ -56,6 +68,7 @@ export interface OperatorOptions {
   identityGcIntervalMs?: number;
 }
 
+const configRef = (c: DatapathConfig) => ({ apiVersion: `${GROUP}/${VERSION}`, kind: 'DatapathConfig', name: c.metadata.name, uid: c.metadata.uid });
 const asList = <T extends KubernetesObject>(p: Promise<unknown>): Promise<KubernetesListObject<T>> => p as Promise<KubernetesListObject<T>>;
 
 export class Operator {
@@ -83,7 +96,9 @@ export class Operator {
   private readonly nodeController: Controller;
   private readonly configController: Controller;
   /** Revision and content hash of our own last write per node. */
-  private readonly written = new Map<string, { revision: number; hash: string }>();
+  private readonly written = new Map<string, { revision: number; hash: string; maps: MapSize[]; gate?: ResizeGate }>();
+  /** Each node's place in its config's resize rollout, as last decided. */
+  private readonly rollout = new Map<string, { config: string; state: NodeState; reason?: string }>();
 
   constructor(
     kc: KubeConfig,
@@ -276,13 +291,25 @@ export class Operator {
     }
 
     const content = buildNodeDatapath({ configName: config.metadata.name, features: config.spec.features ?? {}, sizes, endpoints, compiled });
-    const hash = contentHash(content);
     const existing = this.nodeDatapaths.get(name);
     const mine = this.written.get(name);
+    const decision = this.rolloutDecision(name, config, content.maps, existing, mine);
+    content.maps = decision.maps;
+    if (decision.gate) content.resizeGate = decision.gate;
+    const prevState = this.rollout.get(name);
+    this.rollout.set(name, { config: config.metadata.name, state: decision.state, reason: decision.reason });
+    if (prevState?.state !== decision.state || prevState.reason !== decision.reason) this.configController.enqueue(config.metadata.name);
+    if (decision.completed) {
+      this.log.info({ node: name, revision: decision.completed.revision }, `node resized: ${decision.completed.message}`);
+      this.events.emit(configRef(config), 'Normal', 'NodeResized', `${name}: ${decision.completed.message}`);
+    }
+    // Waiting for a slot, the agent's answer, or a timeout: look again shortly.
+    const requeue = decision.state === 'updated' ? undefined : { requeueAfterMs: 2000 };
+    const hash = contentHash(content);
     // The watch may not have delivered our last write yet: our own record covers the gap.
     const cachedRevision = existing?.spec?.revision ?? 0;
     const current = mine && mine.revision >= cachedRevision ? mine : { revision: cachedRevision, hash: existing?.metadata?.annotations?.[HASH_ANNOTATION] };
-    if (current.hash === hash) return;
+    if (current.hash === hash) return requeue;
 
     const body = {
       apiVersion: `${GROUP}/${VERSION}`,
@@ -296,8 +323,86 @@ export class Operator {
       { group: GROUP, version: VERSION, plural: 'nodedatapaths', name, body, fieldManager: FIELD_MANAGER, force: true },
       setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
     );
-    this.written.set(name, { revision: body.spec.revision, hash });
+    this.written.set(name, { revision: body.spec.revision, hash, maps: content.maps, gate: content.resizeGate });
     this.log.info({ node: name, revision: body.spec.revision, endpoints: endpoints.length, bytes }, 'wrote NodeDatapath');
+    return requeue;
+  }
+
+  /**
+   * The config's resize rollout as its nodes stand: phase, counts, the nodes in progress and
+   * those that failed (which pause it). Events mark the phase changes.
+   */
+  private rolloutStatus(config: DatapathConfig, governed: readonly string[], generation: number) {
+    const prevConditions = (config as { status?: { conditions?: Condition[] } }).status?.conditions ?? [];
+    const states = governed.map((n) => ({ node: n, ...(this.rollout.get(n) ?? { state: 'updated' as NodeState, reason: undefined }) }));
+    const failed = states.filter((s) => s.state === 'failed').map((s) => ({ node: s.node, reason: s.reason ?? '' }));
+    const inProgress = states.filter((s) => s.state === 'in-progress').map((s) => s.node);
+    const pending = states.filter((s) => s.state === 'pending').length;
+    const updated = states.filter((s) => s.state === 'updated').length;
+    const touched = governed.some((n) => (this.gateOf(n)?.revision ?? 0) > 0);
+    const phase = failed.length ? 'Paused' : inProgress.length + pending ? 'Progressing' : touched ? 'Complete' : 'Idle';
+    const prev = config.status?.rollout?.phase;
+    const ref = configRef(config);
+    if (phase !== prev) {
+      if (phase === 'Progressing' && prev !== 'Paused') this.events.emit(ref, 'Normal', 'RolloutStarted', `resizing maps on ${inProgress.length + pending} node(s), ${slots(config.spec.rollout?.maxUnavailable, governed.length)} at a time`);
+      if (phase === 'Progressing' && prev === 'Paused') this.events.emit(ref, 'Normal', 'RolloutResumed', `${inProgress.length + pending} node(s) to go`);
+      if (phase === 'Paused') this.events.emit(ref, 'Warning', 'RolloutPaused', failed.map((f) => `${f.node}: ${f.reason}`).join('; '));
+      if (phase === 'Complete') this.events.emit(ref, 'Normal', 'RolloutComplete', `maps resized on every node (${updated})`);
+    }
+    return {
+      status: { targetRevision: generation, phase, nodesUpdated: updated, nodesPending: pending + inProgress.length, nodesFailed: failed, inProgress },
+      condition: condition(
+        prevConditions,
+        'RolloutPaused',
+        failed.length ? 'True' : 'False',
+        failed.length ? 'NodeFailed' : 'NoFailure',
+        failed.length ? failed.map((f) => `node ${f.node}: ${f.reason}; it keeps its old maps; edit the config to retry or supersede`).join('; ') : 'no node failed to resize',
+        generation,
+      ),
+    };
+  }
+
+  /** Nodes whose effective config is `configName`. */
+  private governedBy(configName: string): string[] {
+    const configs = this.configs.list();
+    return this.nodes
+      .list()
+      .filter((n) => {
+        const sel = selectConfig(n.metadata?.labels ?? {}, configs);
+        return 'config' in sel && sel.config.metadata.name === configName;
+      })
+      .map((n) => n.metadata!.name!);
+  }
+
+  /** The latest gate of a node: ours if the watch has not caught up with our write yet. */
+  private gateOf(name: string): ResizeGate | undefined {
+    const mine = this.written.get(name);
+    const cached = this.nodeDatapaths.get(name);
+    return mine && mine.revision >= (cached?.spec?.revision ?? 0) ? mine.gate : cached?.spec?.resizeGate;
+  }
+
+  /** A node holds a rollout slot while its gate is open and it has not answered Done. */
+  private holdsSlot(name: string): boolean {
+    const gate = this.gateOf(name);
+    if (!gate?.open) return false;
+    const answer = this.nodeDatapaths.get(name)?.status?.resize;
+    return !(answer?.revision === gate.revision && answer.phase === 'Done');
+  }
+
+  private rolloutDecision(name: string, config: DatapathConfig, target: MapSize[], existing: NodeDatapathObject | undefined, mine: { revision: number; maps: MapSize[] } | undefined) {
+    const r = config.spec.rollout ?? {};
+    const cachedRevision = existing?.spec?.revision ?? 0;
+    const maps = mine && mine.revision >= cachedRevision ? mine.maps : existing?.spec?.maps;
+    const view = existing?.spec && maps ? { maps, gate: this.gateOf(name), programmed: existing.status?.observedRevision !== undefined, answer: existing.status?.resize } : undefined;
+    // Admission is synchronous (no await between the count and the reservation), so concurrent
+    // node reconciles cannot both take the last slot.
+    const admit = (): boolean => {
+      const governed = this.governedBy(config.metadata.name);
+      if (governed.some((n) => this.rollout.get(n)?.state === 'failed')) return false;
+      const busy = governed.filter((n) => n !== name && this.holdsSlot(n)).length;
+      return busy < slots(r.maxUnavailable, governed.length);
+    };
+    return decide(target, view, { drainTimeoutSeconds: r.drainTimeoutSeconds ?? 30, nodeTimeoutSeconds: r.nodeTimeoutSeconds ?? 600 }, admit, new Date());
   }
 
   async reconcileConfig(name: string): Promise<ReconcileResult> {
@@ -317,7 +422,8 @@ export class Operator {
       const ndp = this.nodeDatapaths.get(n);
       return ndp?.spec?.revision !== undefined && (ndp.status?.observedRevision ?? 0) >= ndp.spec.revision;
     }).length;
-    if (conflict) this.events.emit({ apiVersion: `${GROUP}/${VERSION}`, kind: 'DatapathConfig', name, uid: config.metadata.uid }, 'Warning', 'Conflict', conflict);
+    if (conflict) this.events.emit(configRef(config), 'Warning', 'Conflict', conflict);
+    const rollout = this.rolloutStatus(config, governed, generation);
     const prevConditions = (config as { status?: { conditions?: Condition[] } }).status?.conditions ?? [];
     const conditions = [
       condition(prevConditions, 'Ready', conflict ? 'False' : 'True', conflict ? 'Conflict' : 'Applied', conflict ?? `in effect on ${governed.length} node(s)`, generation),
@@ -344,7 +450,12 @@ export class Operator {
         version: VERSION,
         plural: 'datapathconfigs',
         name,
-        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'DatapathConfig', metadata: { name }, status: { observedGeneration: generation, nodes: governed.length, nodesProgrammed: programmed, conditions } },
+        body: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: 'DatapathConfig',
+          metadata: { name },
+          status: { observedGeneration: generation, nodes: governed.length, nodesProgrammed: programmed, conditions: [...conditions, rollout.condition], rollout: rollout.status },
+        },
         fieldManager: FIELD_MANAGER,
         force: true,
       },

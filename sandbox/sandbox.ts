@@ -159,10 +159,11 @@ export class Sandbox {
     }
   }
 
-  private spawnWeir(args: string[], log: string): ChildProcess {
+  private spawnWeir(args: string[], log: string, env: Record<string, string> = {}): ChildProcess {
     const out = openSync(join(this.logDir, log), 'a');
     const child = spawn(process.execPath, [WEIR, ...args, '--kubeconfig', this.cluster.kubeconfigPath, '--log-level', process.env.WEIR_SANDBOX_LOG_LEVEL ?? 'info'], {
       stdio: ['ignore', out, out],
+      env: { ...process.env, ...env },
       detached: this.detached,
     });
     if (this.detached) child.unref();
@@ -173,7 +174,8 @@ export class Sandbox {
     this.operator = this.spawnWeir(['operator', '--no-leader-election', '--http-address', '127.0.0.1:0'], 'operator.log');
   }
 
-  startAgent(n: SandboxNode): void {
+  /** `env` reaches the agent process (e.g. WEIR_FAILPOINT for crash tests). */
+  startAgent(n: SandboxNode, env: Record<string, string> = {}): void {
     n.agent = this.spawnWeir(
       [
         'agent',
@@ -184,6 +186,7 @@ export class Sandbox {
         '--http-address', `127.0.0.1:${n.metricsPort}`,
       ],
       `agent-${n.name}.log`,
+      env,
     );
   }
 

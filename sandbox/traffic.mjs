@@ -31,6 +31,63 @@ const modes = {
     });
     srv.listen(Number(port), () => console.log('ready'));
   },
+  // Echoes every byte back (for flows whose client checks what returns, and when).
+  'serve-echo'(port) {
+    const srv = net.createServer((s) => {
+      s.pipe(s);
+      s.on('error', () => s.destroy());
+    });
+    srv.listen(Number(port), () => console.log('ready'));
+  },
+  // A steady flow for `seconds`: 4 KiB every 10 ms to an echo server; reports the bytes sent and
+  // echoed back, whether they match, and the longest gap between two echoed chunks (a stall).
+  'tcp-flow'(host, port, seconds) {
+    const s = net.connect(Number(port), host);
+    const sent = createHash('sha256');
+    const got = createHash('sha256');
+    let nSent = 0;
+    let nGot = 0;
+    let last = 0;
+    let maxGap = 0;
+    let timer;
+    let i = 0;
+    const finish = (error) => {
+      clearInterval(timer);
+      out({ error, sent: nSent, received: nGot, intact: error === null && nSent === nGot && sent.digest('hex') === got.digest('hex'), maxGapMs: maxGap, localPort: s.localPort });
+      s.destroy();
+      process.exit(0);
+    };
+    s.on('connect', () => {
+      last = Date.now();
+      console.log(`ready ${s.localPort}`);
+      timer = setInterval(() => {
+        const b = chunkAt(i++, 4096);
+        sent.update(b);
+        nSent += b.length;
+        s.write(b);
+      }, 10);
+      setTimeout(() => {
+        clearInterval(timer);
+        // Let the last echoes come back before judging.
+        const wait = setInterval(() => {
+          if (nGot >= nSent) {
+            clearInterval(wait);
+            finish(null);
+          }
+        }, 20);
+        setTimeout(() => finish(nGot === nSent ? null : 'echo incomplete'), 5000);
+      }, Number(seconds) * 1000);
+    });
+    s.on('data', (d) => {
+      const now = Date.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
+      got.update(d);
+      nGot += d.length;
+    });
+    s.on('error', (e) => finish(e.code));
+    s.on('close', () => finish(nGot === nSent ? null : 'closed'));
+  },
   'serve-udp'(port, name) {
     const s = dgram.createSocket('udp4');
     s.on('message', (m, r) => s.send(`${name}:${m}`, r.port, r.address));

@@ -120,6 +120,8 @@ export async function resizeMaps(dp: LoadedDatapath, changes: readonly ResizeCha
     setDrain(next, true);
     const switched = ctx.links.switchPrograms(dp, next);
     ctx.log.info({ links: switched.length }, 'resize: programs switched to the new maps');
+    // Crash tests kill the agent at the worst moment: programs switched, pins not yet moved.
+    if (process.env.WEIR_FAILPOINT === 'resize-after-switch') process.kill(process.pid, 'SIGKILL');
     // The new maps take the canonical pins; the old ones are released when their last program goes.
     for (const c of changes) {
       rmSync(join(ctx.pinRoot, c.map), { force: true });

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { CompileResult } from '../policy/compile.js';
 import type { PolicyEntry } from '../policy/model.js';
+import type { ResizeGate } from '../rollout/gate.js';
 import type { MapSizes } from '../sizing/sizes.js';
 
 export interface LocalEndpoint {
@@ -36,6 +37,8 @@ export interface NodeDatapathSpec {
   peerSets: Array<{ id: number; identities: number[] }>;
   policies: Array<{ identity: number; ingress: CompactEntry[]; egress: CompactEntry[] }>;
   cidrIdentities: Array<{ cidr: string; identity: number }>;
+  /** Opened by the resize rollout (operator/rollout/gate.ts). */
+  resizeGate?: ResizeGate;
 }
 
 export type NodeDatapathContent = Omit<NodeDatapathSpec, 'revision'>;
