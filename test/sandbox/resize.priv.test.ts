@@ -77,7 +77,7 @@ describePrivileged('drain-aware map resize', () => {
       namespace: 'default',
       body: { metadata: { name: 'web' }, spec: { type: 'NodePort', clusterIP: VIP, ports: [{ name: 'echo', port: 80, targetPort: 8080, nodePort: NODE_PORT, protocol: 'TCP' }] } },
     });
-    await sb.setEndpoints('web', 'default', [{ name: 'echo', port: 8080, protocol: 'TCP' }], [pods.web1 as SandboxPod, pods.web2 as SandboxPod]);
+    await sb.setEndpoints('web', 'default', [{ name: 'echo', port: 8080, protocol: 'TCP' }], [pods.web1, pods.web2]);
     sb.startOperator();
     for (const n of sb.nodes) sb.startAgent(n);
     for (const n of sb.nodes) {
@@ -92,7 +92,7 @@ describePrivileged('drain-aware map resize', () => {
   }, 60_000);
 
   it('grows conntrack and LB maps 4x and shrinks them back under live flows, which never notice', async () => {
-    const client = pods.client as SandboxPod;
+    const client = pods.client;
     const flows: Array<{ what: string; p: PodProcess }> = [
       { what: 'ClusterIP', p: await sb.serve(client, ['tcp-flow', VIP, '80', '25']) },
       { what: 'pod to pod across nodes', p: await sb.serve(client, ['tcp-flow', pods.web2?.ip ?? '', '8080', '25']) },
@@ -136,7 +136,7 @@ describePrivileged('drain-aware map resize', () => {
     }, 30_000);
     expect(paused.nodesFailed).toEqual([{ node: n1.name, reason: expect.stringContaining('do not fit in 4096') }]);
     expect(pinnedSize(n1, 'weir_ct4_tcp')).toBe(SMALL.ctTCPMax);
-    expect(await sb.run(pods.client as SandboxPod, ['tcp-try', pods.web2?.ip ?? '', '8080', '2000'])).toBe('connected');
+    expect(await sb.run(pods.client, ['tcp-try', pods.web2?.ip ?? '', '8080', '2000'])).toBe('connected');
     await ct.deleteBatch(fake.map((f) => f.key));
     ct.close();
     await setSizes(SMALL);
@@ -163,7 +163,7 @@ describePrivileged('drain-aware map resize', () => {
 
   it('recovers an agent killed while copying (rolls back, then resizes), with nothing lost', async () => {
     const keys = await Promise.all(sb.nodes.map((n) => fill(n, 12_000, '10.98.0.1')));
-    const flow = await sb.serve(pods.client as SandboxPod, ['tcp-flow', pods.web2?.ip ?? '', '8080', '10']);
+    const flow = await sb.serve(pods.client, ['tcp-flow', pods.web2?.ip ?? '', '8080', '10']);
     await setSizes(BIG);
     // Kill the agent that starts first, once its new conntrack map is staged (copy under way).
     const victim = await eventually('a copy under way', () => sb.nodes.find((n) => existsSync(join(n.pinRoot, 'resize', 'weir_ct4_tcp'))), 30_000, 1);
@@ -183,7 +183,7 @@ describePrivileged('drain-aware map resize', () => {
 
   it('recovers an agent killed between switching programs and moving pins (rolls forward)', async () => {
     await Promise.all(sb.nodes.map((n) => fill(n, 3_000, '10.97.0.1')));
-    const flow = await sb.serve(pods.client as SandboxPod, ['tcp-flow', pods.web2?.ip ?? '', '8080', '10']);
+    const flow = await sb.serve(pods.client, ['tcp-flow', pods.web2?.ip ?? '', '8080', '10']);
     // n1's agent dies right after its links switched to programs on the new maps.
     await sb.killAgent(n1);
     sb.startAgent(n1, { WEIR_FAILPOINT: 'resize-after-switch' });
