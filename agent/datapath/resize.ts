@@ -49,10 +49,9 @@ export async function copyEntries(from: BpfMap, to: BpfMap, lpm: boolean): Promi
     }
     return n;
   }
-  for await (const batch of from.lookupBatches(8192)) {
-    if (batch.length === 0) continue;
-    await to.updateBatch(batch, UpdateFlags.Any);
-    n += batch.length;
+  for await (const b of from.lookupBatchesPacked(16384)) {
+    await to.updateBatchPacked(b.keys, b.values, UpdateFlags.Any);
+    n += b.count;
   }
   return n;
 }
@@ -107,6 +106,8 @@ export async function resizeMaps(dp: LoadedDatapath, changes: readonly ResizeCha
     for (const c of copyable) copied[c.map] = await copyEntries(old.get(c.map) as BpfMap, fresh.get(c.map) as BpfMap, mapSpec(c.map).lpm ?? false);
     const copyMs = performance.now() - t0;
 
+    // The new programs load before the drain: nothing runs them until their links switch.
+    next = await LoadedDatapath.load({ objectDir: ctx.objectDir, pinRoot: ctx.pinRoot, sizes: ctx.sizes, replace: fresh, pinnedSizes: pinnedSizesOf(ctx.pinRoot, changes) });
     setDrain(dp, true);
     draining = true;
     const drainStart = performance.now();
@@ -116,8 +117,6 @@ export async function resizeMaps(dp: LoadedDatapath, changes: readonly ResizeCha
     for (const c of copyable) copied[c.map] = await copyEntries(old.get(c.map) as BpfMap, fresh.get(c.map) as BpfMap, mapSpec(c.map).lpm ?? false);
     if (performance.now() - drainStart > ctx.drainTimeoutMs) throw new Error(`copy under drain took over the drain timeout of ${ctx.drainTimeoutMs} ms; switched back`);
 
-    next = await LoadedDatapath.load({ objectDir: ctx.objectDir, pinRoot: ctx.pinRoot, sizes: ctx.sizes, replace: fresh, pinnedSizes: pinnedSizesOf(ctx.pinRoot, changes) });
-    setDrain(next, true);
     const switched = ctx.links.switchPrograms(dp, next);
     ctx.log.info({ links: switched.length }, 'resize: programs switched to the new maps');
     // Crash tests kill the agent at the worst moment: programs switched, pins not yet moved.

@@ -144,6 +144,14 @@ export class BpfMap extends FdOwner {
 
   /** Reads the whole map in batches of `chunk` (BPF_MAP_LOOKUP_BATCH). */
   async *lookupBatches(chunk = 4096, andDelete = false): AsyncGenerator<Entry[]> {
+    for await (const b of this.lookupBatchesPacked(chunk, andDelete)) yield splitEntries(b.keys, b.values, b.count, this.keySize, this.valueBytes);
+  }
+
+  /**
+   * Like lookupBatches, with each batch's keys and values packed back to back, as the kernel
+   * returns them: no per-entry buffers (a map-to-map copy feeds them to updateBatchPacked).
+   */
+  async *lookupBatchesPacked(chunk = 4096, andDelete = false): AsyncGenerator<{ keys: Buffer; values: Buffer; count: number }> {
     if (chunk <= 0) throw invalidArgument('map lookup batch', 'chunk must be positive');
     let cursor: Buffer | null = null;
     for (;;) {
@@ -158,7 +166,7 @@ export class BpfMap extends FdOwner {
         }
         throw e;
       }
-      if (r.count > 0) yield splitEntries(r.keys, r.values, r.count, this.keySize, this.valueBytes);
+      if (r.count > 0) yield { keys: r.keys.subarray(0, r.count * this.keySize), values: r.values.subarray(0, r.count * this.valueBytes), count: r.count };
       if (r.done) return;
       cursor = r.nextBatch;
     }
