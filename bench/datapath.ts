@@ -1,6 +1,7 @@
 // Per-packet cost of the datapath programs (BPF_PROG_TEST_RUN with repeat, the kernel's own
-// timing) as their maps grow: the XDP prefilter against its deny-CIDR trie, and the TC endpoint
-// program against the policy trie and ipcache. Printed beside programs that only return, the
+// timing) as their maps grow: the XDP prefilter against its deny-CIDR trie, the TC endpoint
+// program against the policy trie and ipcache, and the NIC program's service lookup against
+// that many service frontends. Printed beside programs that only return, the
 // floor of what test runs cost.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,10 +13,11 @@ import { cidrKey, ipcacheMap } from '../agent/maps/ipcache.js';
 import { formatIp4, parseIp4 } from '../agent/maps/layout.js';
 import { PolicyDir, policyEntries, policyMap } from '../agent/maps/policy.js';
 import { prefilterMap } from '../agent/maps/prefilter.js';
-import { Flags, frame, TCP } from '../test/kernel/packets.js';
+import { lb4BackendsMap, lb4Key, lb4ReverseNatMap, lb4Service, lb4ServicesMap, ServiceFlags } from '../agent/maps/lb.js';
+import { Flags, frame, parse, TCP } from '../test/kernel/packets.js';
 import { printTable, repoRoot, saveResults, type Row } from './common.js';
 
-const SIZES = process.env.WEIR_BENCH_SIZES?.split(',').map(Number) ?? [10, 10_000, 1_000_000];
+const SIZES = process.env.WEIR_BENCH_SIZES?.split(',').map(Number) ?? [10, 1_000, 10_000, 100_000, 1_000_000];
 const REPEAT = Number(process.env.WEIR_BENCH_REPEAT ?? 200_000);
 const ROUNDS = 5;
 
@@ -32,8 +34,8 @@ async function nsPerPacket(prog: BpfProgram, data: Buffer): Promise<number> {
 
 async function withDatapath<T>(fn: (dp: LoadedDatapath) => Promise<T>): Promise<T> {
   const pinRoot = mkdtempSync('/sys/fs/bpf/weir-bench-');
-  const sizes = new Map(Object.entries({ ct_tcp: 1 << 16, ct_any: 1 << 16, nat: 1 << 16, neigh: 1024, lb: 1 << 16, endpoints: 1 << 21, policy: 1 << 21, prefilter: 1 << 21 }));
-  const dp = await LoadedDatapath.load({ objectDir: join(repoRoot, 'build', 'bpf'), pinRoot, sizes, objects: ['xdp_prefilter', 'tc_endpoint'] });
+  const sizes = new Map(Object.entries({ ct_tcp: 1 << 16, ct_any: 1 << 16, nat: 1 << 16, neigh: 1024, lb: 1 << 21, endpoints: 1 << 21, policy: 1 << 21, prefilter: 1 << 21 }));
+  const dp = await LoadedDatapath.load({ objectDir: join(repoRoot, 'build', 'bpf'), pinRoot, sizes, objects: ['xdp_prefilter', 'tc_endpoint', 'tc_nic'] });
   try {
     return await fn(dp);
   } finally {
@@ -41,6 +43,9 @@ async function withDatapath<T>(fn: (dp: LoadedDatapath) => Promise<T>): Promise<
     rmSync(pinRoot, { recursive: true, force: true });
   }
 }
+
+/** The i-th service frontend address, in 172.16.0.0/12. */
+const frontend = (i: number): string => formatIp4(parseIp4('172.16.0.0') + i);
 
 /** The i-th address of 100.0.0.0/8 (distinct for i < 2^24). */
 const nth = (i: number): string => formatIp4(parseIp4('100.0.0.0') + i);
@@ -63,6 +68,23 @@ async function measure(n: number): Promise<Row[]> {
     const rules = policyEntries(5000, PolicyDir.Ingress, [{ peer: 400, port: 8080, protocol: TCP, verdict: 'allow' }]);
     for (let i = rules.length; i < n; i++) rules.push(...policyEntries(1000 + (i % 1000), PolicyDir.Ingress, [{ peer: 100_000 + i, port: 80, protocol: TCP, verdict: 'allow' }]));
     for (const r of rules) policy.set(r.key, r.value);
+    // n service frontends (external IPs in 172.16.0.0/12), one backend each, in packed batches.
+    const services = dp.rawMap(lb4ServicesMap.name);
+    dp.map(lb4BackendsMap).set({ id: 1 }, { address: A, port: 8080, proto: TCP, flags: 0 });
+    dp.map(lb4ReverseNatMap).set({ index: 1 }, { address: '172.16.0.0', port: 80, pad: 0 });
+    for (let start = 0; start < n; start += 50_000) {
+      const count = Math.min(50_000, n - start);
+      const keys = Buffer.alloc(count * 2 * lb4Key.size);
+      const values = Buffer.alloc(count * 2 * lb4Service.size);
+      for (let i = 0; i < count; i++) {
+        const address = frontend(start + i);
+        lb4Key.encodeInto({ address, dport: 80, backendSlot: 0, proto: TCP, scope: 0, pad: 0 }, keys, 2 * i * lb4Key.size);
+        lb4Service.encodeInto({ backendId: 0, count: 1, revNat: 1, affinityTimeoutS: 0, flags: ServiceFlags.External }, values, 2 * i * lb4Service.size);
+        lb4Key.encodeInto({ address, dport: 80, backendSlot: 1, proto: TCP, scope: 0, pad: 0 }, keys, (2 * i + 1) * lb4Key.size);
+        lb4Service.encodeInto({ backendId: 1, count: 0, revNat: 0, affinityTimeoutS: 0, flags: 0 }, values, (2 * i + 1) * lb4Service.size);
+      }
+      await services.updateBatchPacked(keys, values);
+    }
     const fillMs = performance.now() - t0;
 
     const xdp = dp.program('xdp_prefilter');
@@ -78,6 +100,14 @@ async function measure(n: number): Promise<Row[]> {
     await row('tc_to_endpoint', 'new flow, policy denies', tc, pkt(PEER, 9090));
     // The first packet opens the flow; the rest are established and skip the policy trie.
     await row('tc_to_endpoint', 'established flow (conntrack hit)', tc, pkt(PEER, 8080));
+    const nic = dp.program('tc_from_netdev');
+    const toService = frame({ src: '198.51.100.7', dst: frontend(n - 1), sport: 40000, dport: 80, proto: TCP, flags: Flags.ACK });
+    await row('tc_from_netdev', 'not a frontend (service miss)', nic, frame({ src: '198.51.100.7', dst: '10.0.9.9', sport: 40000, dport: 80, proto: TCP, flags: Flags.ACK }));
+    // The first run picks the backend; the rest find it in conntrack and DNAT. Checked, so the
+    // figure is the translation's and not a miss's.
+    const once = await nic.testRun({ data: toService });
+    if (parse(once.dataOut ?? Buffer.alloc(0)).dst !== A) throw new Error(`service ${frontend(n - 1)} was not translated to ${A}`);
+    await row('tc_from_netdev', 'service frontend, established (DNAT)', nic, toService);
     return rows;
   });
 }

@@ -88,6 +88,12 @@ const modes = {
     s.on('error', (e) => finish(e.code));
     s.on('close', () => finish(nGot === nSent ? null : 'closed'));
   },
+  // A minimal HTTP server (load tests with wrk).
+  async 'serve-http'(port) {
+    const http = await import('node:http');
+    const srv = http.createServer((req, res) => res.end('ok\n'));
+    srv.listen(Number(port), () => console.log('ready'));
+  },
   'serve-udp'(port, name) {
     const s = dgram.createSocket('udp4');
     s.on('message', (m, r) => s.send(`${name}:${m}`, r.port, r.address));
