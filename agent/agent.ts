@@ -22,20 +22,17 @@ import { condition, type Condition } from '../common/conditions.js';
 import { ResilientInformer } from '../common/informer.js';
 import type { Logger } from '../common/log.js';
 import { Controller, controllerMetrics, type ReconcileResult } from '../operator/runtime/controller.js';
-import { collectConntrack } from './conntrack/gc.js';
-import { interfaceWithAddress, discoverPodInterfaces, interfaceIndex, type PodInterface } from './datapath/interfaces.js';
+import { HostNetwork, type DatapathBackend, type NodeNetwork } from './datapath/backend.js';
+import type { PodInterface } from './datapath/interfaces.js';
 import { KernelDatapath } from './datapath/kernel.js';
 import { cgroupLinks, type WantedLink } from './datapath/links.js';
-import { attachSockmap } from './datapath/attach.js';
 import { endpointEntries } from './desired/endpoints.js';
 import { IdAllocator } from './desired/ids.js';
 import { ipcacheEntries, nodeAddresses, type IdentityRecord } from './desired/ipcache.js';
 import { policyMapContents } from './desired/policy.js';
 import { backendIdKey, lbEntries, revNatIdKey, serviceFrontends } from './desired/services.js';
 import { ConfigFlags, DEFAULT_CONFIG } from './maps/config.js';
-import { ct4AnyMap, ct4TcpMap } from './maps/conntrack.js';
 import { cidrKey } from './maps/ipcache.js';
-import { lb4BackendsMap, lb4ReverseNatMap } from './maps/lb.js';
 import { agentMetrics, type AgentMetrics } from './metrics.js';
 import { readFeatures, type NodeDatapathObject, type NodeDatapathStatus } from './nodedatapath.js';
 import { ResizeRefused } from './datapath/resize.js';
@@ -45,6 +42,47 @@ const VERSION = 'v1alpha1';
 export const AGENT_FIELD_MANAGER = 'weir-agent';
 const KEY = 'node';
 const TRAFFIC_MAPS = new Set(['weir_ct4_tcp', 'weir_ct4_any', 'weir_lb4_affinity', 'weir_lb4_sock_revnat', 'weir_sock4', 'weir_nat4']);
+
+/**
+ * The cluster-wide informers every node needs. One set per agent process; hollow agents in a
+ * scale benchmark share one set, as they would share nothing but the API server otherwise.
+ */
+export class ClusterSources {
+  readonly nodes: ResilientInformer<V1Node>;
+  readonly pods: ResilientInformer<V1Pod>;
+  readonly namespaces: ResilientInformer<V1Namespace>;
+  readonly identities: ResilientInformer<IdentityRecord & KubernetesObject>;
+  readonly services: ResilientInformer<V1Service>;
+  readonly slices: ResilientInformer<V1EndpointSlice>;
+  private started?: Promise<void>;
+
+  constructor(kc: KubeConfig, log: Logger) {
+    const core = kc.makeApiClient(CoreV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const inf = <T extends KubernetesObject>(name: string, path: string, list: () => Promise<KubernetesListObject<T>>) => new ResilientInformer<T>(kc, { name, path, list }, log);
+    this.nodes = inf('nodes', '/api/v1/nodes', () => core.listNode());
+    this.pods = inf('pods', '/api/v1/pods', () => core.listPodForAllNamespaces());
+    this.namespaces = inf('namespaces', '/api/v1/namespaces', () => core.listNamespace());
+    this.identities = inf('identities', `/apis/${GROUP}/${VERSION}/identities`, () => asList(custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'identities' })));
+    this.services = inf('services', '/api/v1/services', () => core.listServiceForAllNamespaces());
+    this.slices = inf('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces());
+  }
+
+  get all(): Array<ResilientInformer<KubernetesObject>> {
+    return [this.nodes, this.pods, this.namespaces, this.identities, this.services, this.slices] as Array<ResilientInformer<KubernetesObject>>;
+  }
+
+  /** Starts once, however many agents ask. */
+  start(): Promise<void> {
+    this.started ??= Promise.all(this.all.map((i) => i.start())).then(() => undefined);
+    return this.started;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.all.map((i) => i.stop()));
+  }
+}
 
 export interface AgentOptions {
   nodeName: string;
@@ -58,18 +96,24 @@ export interface AgentOptions {
   conntrackGcMs: number;
 }
 
+export interface AgentParts {
+  /** Default: the kernel, pinned under opts.pinRoot. */
+  backend?: DatapathBackend;
+  /** Default: the node's interfaces in opts.netns. */
+  network?: NodeNetwork;
+  /** Default: the agent's own informers (started and stopped with it). */
+  sources?: ClusterSources;
+}
+
 const asList = <T extends KubernetesObject>(p: Promise<unknown>): Promise<KubernetesListObject<T>> => p as Promise<KubernetesListObject<T>>;
 
 export class Agent {
-  readonly kernel: KernelDatapath;
+  readonly kernel: DatapathBackend;
+  private readonly network: NodeNetwork;
+  private readonly sources: ClusterSources;
+  private readonly ownSources: boolean;
   private readonly custom: CustomObjectsApi;
   private readonly nodeDatapaths: ResilientInformer<NodeDatapathObject>;
-  private readonly nodes: ResilientInformer<V1Node>;
-  private readonly pods: ResilientInformer<V1Pod>;
-  private readonly namespaces: ResilientInformer<V1Namespace>;
-  private readonly identities: ResilientInformer<IdentityRecord & KubernetesObject>;
-  private readonly services: ResilientInformer<V1Service>;
-  private readonly slices: ResilientInformer<V1EndpointSlice>;
   private readonly controller: Controller;
   private readonly metrics: AgentMetrics;
   private readonly ids = { backends: new IdAllocator(1, 0xfffffffe), revNat: new IdAllocator(1, 0xffff) };
@@ -87,35 +131,49 @@ export class Agent {
     private readonly opts: AgentOptions,
     registry: Registry,
     private readonly log: Logger,
+    parts: AgentParts = {},
   ) {
-    this.kernel = new KernelDatapath({ pinRoot: opts.pinRoot, objectDir: opts.objectDir, netns: opts.netns });
+    this.kernel = parts.backend ?? new KernelDatapath({ pinRoot: opts.pinRoot, objectDir: opts.objectDir, netns: opts.netns });
+    this.network = parts.network ?? new HostNetwork(opts.netns);
+    this.ownSources = !parts.sources;
+    this.sources = parts.sources ?? new ClusterSources(kc, log);
     this.custom = kc.makeApiClient(CustomObjectsApi);
-    const core = kc.makeApiClient(CoreV1Api);
-    const discovery = kc.makeApiClient(DiscoveryV1Api);
-    const inf = <T extends KubernetesObject>(name: string, path: string, list: () => Promise<KubernetesListObject<T>>, fieldSelector?: string) =>
-      new ResilientInformer<T>(kc, { name, path, list, fieldSelector }, log);
     const own = `metadata.name=${opts.nodeName}`;
-    this.nodeDatapaths = inf(
-      'nodedatapath',
-      `/apis/${GROUP}/${VERSION}/nodedatapaths`,
-      () => asList(this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'nodedatapaths', fieldSelector: own })),
-      own,
+    this.nodeDatapaths = new ResilientInformer<NodeDatapathObject>(
+      kc,
+      {
+        name: 'nodedatapath',
+        path: `/apis/${GROUP}/${VERSION}/nodedatapaths`,
+        list: () => asList(this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'nodedatapaths', fieldSelector: own })),
+        fieldSelector: own,
+      },
+      log,
     );
-    this.nodes = inf('nodes', '/api/v1/nodes', () => core.listNode());
-    this.pods = inf('pods', '/api/v1/pods', () => core.listPodForAllNamespaces());
-    this.namespaces = inf('namespaces', '/api/v1/namespaces', () => core.listNamespace());
-    this.identities = inf('identities', `/apis/${GROUP}/${VERSION}/identities`, () =>
-      asList(this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'identities' })),
-    );
-    this.services = inf('services', '/api/v1/services', () => core.listServiceForAllNamespaces());
-    this.slices = inf('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces());
     this.controller = new Controller('datapath', (_k, signal) => this.reconcile(signal), log, controllerMetrics(registry));
     this.metrics = agentMetrics(registry, this.kernel);
     for (const i of this.informers) i.onEvent(() => this.controller.enqueue(KEY));
   }
 
   private get informers(): Array<ResilientInformer<KubernetesObject>> {
-    return [this.nodeDatapaths, this.nodes, this.pods, this.namespaces, this.identities, this.services, this.slices] as Array<ResilientInformer<KubernetesObject>>;
+    return [this.nodeDatapaths, ...this.sources.all];
+  }
+  private get nodes() {
+    return this.sources.nodes;
+  }
+  private get pods() {
+    return this.sources.pods;
+  }
+  private get namespaces() {
+    return this.sources.namespaces;
+  }
+  private get identities() {
+    return this.sources.identities;
+  }
+  private get services() {
+    return this.sources.services;
+  }
+  private get slices() {
+    return this.sources.slices;
   }
 
   /** Null when ready; otherwise why not. */
@@ -126,37 +184,37 @@ export class Agent {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    await Promise.all(this.informers.map((i) => i.start()));
+    await Promise.all([this.nodeDatapaths.start(), this.sources.start()]);
     this.controller.enqueue(KEY);
     const gc = setInterval(() => void this.collectGarbage(), this.opts.conntrackGcMs);
     try {
       await this.controller.run(1, signal);
     } finally {
       clearInterval(gc);
-      await Promise.all(this.informers.map((i) => i.stop()));
+      await this.nodeDatapaths.stop();
+      if (this.ownSources) await this.sources.stop();
       this.kernel.close();
     }
   }
 
   private async collectGarbage(): Promise<void> {
-    const dp = this.kernel.loaded;
-    if (!dp) return;
-    for (const spec of [ct4TcpMap, ct4AnyMap]) {
-      try {
-        const r = await collectConntrack(dp.map(spec));
-        this.metrics.gcRuns.inc({ map: spec.name });
-        this.metrics.gcDeleted.inc({ map: spec.name }, r.deleted);
-      } catch (err) {
-        this.log.warn({ err, map: spec.name }, 'conntrack garbage collection failed');
+    if (!this.kernel.isLoaded) return;
+    try {
+      for (const r of await this.kernel.collectConntrack()) {
+        this.metrics.gcRuns.inc({ map: r.map });
+        this.metrics.gcDeleted.inc({ map: r.map }, r.deleted);
       }
+    } catch (err) {
+      this.log.warn({ err }, 'conntrack garbage collection failed');
     }
   }
 
   /** Backend ids and reverse-NAT indices as the pinned maps hold them, once per process. */
   private restoreIds(): void {
-    if (this.idsRestored || !this.kernel.loaded) return;
-    for (const { key, value } of this.kernel.loaded.map(lb4BackendsMap).entries()) this.ids.backends.restore(backendIdKey(value.address, value.port, value.proto), key.id);
-    for (const { key, value } of this.kernel.loaded.map(lb4ReverseNatMap).entries()) this.ids.revNat.restore(revNatIdKey(value.address, value.port), key.index);
+    if (this.idsRestored || !this.kernel.isLoaded) return;
+    const n = this.kernel.lbNumbering();
+    for (const b of n.backends) this.ids.backends.restore(backendIdKey(b.address, b.port, b.proto), b.id);
+    for (const r of n.revNat) this.ids.revNat.restore(revNatIdKey(r.address, r.port), r.index);
     this.idsRestored = true;
   }
 
@@ -186,7 +244,7 @@ export class Agent {
 
     const nodeObj = this.nodes.get(this.opts.nodeName);
     const addrs = nodeAddresses(nodeObj);
-    const podIfs = await discoverPodInterfaces(this.opts.netns);
+    const podIfs = await this.network.podInterfaces();
     const ifOf = (ip: string): PodInterface | undefined => podIfs.get(ip);
 
     // Maps.
@@ -253,8 +311,8 @@ export class Agent {
     if (report.created.length + report.adopted.length + report.removed.length > 0)
       this.log.info({ created: report.created, adopted: report.adopted, removed: report.removed }, 'attachments reconciled');
     for (const f of report.failed) problems.push(`attach ${f.name}: ${f.error}`);
-    if (features.socketEnforcement.enabled && !this.sockmapAttached && this.kernel.loaded) {
-      attachSockmap(this.kernel.loaded);
+    if (features.socketEnforcement.enabled && !this.sockmapAttached && this.kernel.isLoaded) {
+      this.kernel.attachSockmap();
       this.sockmapAttached = true;
     }
     for (const p of this.kernel.resizePending) problems.push(`map ${p.map} has ${p.pinned} entries, NodeDatapath wants ${p.wanted}: waiting for the resize rollout`);
@@ -304,20 +362,8 @@ export class Agent {
     }
   }
 
-  private async nics(addrs: readonly string[]): Promise<Array<{ ifname: string; ifindex: number }>> {
-    if (this.opts.devices.length) {
-      const out: Array<{ ifname: string; ifindex: number }> = [];
-      for (const d of this.opts.devices) {
-        const ifindex = await interfaceIndex(this.opts.netns, d);
-        if (ifindex !== undefined) out.push({ ifname: d, ifindex });
-      }
-      return out;
-    }
-    for (const a of addrs) {
-      const i = await interfaceWithAddress(this.opts.netns, a);
-      if (i) return [i];
-    }
-    return [];
+  private nics(addrs: readonly string[]): Promise<Array<{ ifname: string; ifindex: number }>> {
+    return this.network.nics(this.opts.devices, addrs);
   }
 
   private async writeStatus(
@@ -343,15 +389,15 @@ export class Agent {
     ];
     const byProgram = new Map<string, string[]>();
     for (const w of s.wanted ?? []) byProgram.set(w.program, [...(byProgram.get(w.program) ?? []), w.describe]);
-    const programs = this.kernel.loaded
-      ? [...byProgram].map(([name, attachments]) => ({ name, id: this.kernel.loaded?.program(name).info().id ?? 0, attachments })).sort((a, b) => a.name.localeCompare(b.name))
+    const programs = this.kernel.isLoaded
+      ? [...byProgram].map(([name, attachments]) => ({ name, id: this.kernel.programId(name), attachments })).sort((a, b) => a.name.localeCompare(b.name))
       : [];
     const status: NodeDatapathStatus = {
       observedRevision: s.programmed ? revision : ndp.status?.observedRevision,
       endpoints: (ndp.spec?.endpoints.length ?? 0) - new Set(missing.map((m) => m.split(' ')[0])).size,
       conditions,
       programs,
-      maps: this.kernel.loaded ? this.kernel.mapStatus() : [],
+      maps: this.kernel.isLoaded ? this.kernel.mapStatus() : [],
       ...(this.resizeState && this.resizeState.revision > 0 ? { resize: this.resizeState } : {}),
     };
     // Entries of maps the agent writes change only with desired state: a change is written at

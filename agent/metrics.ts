@@ -1,8 +1,8 @@
 // The agent's Prometheus metrics. Map and datapath figures are read from the kernel when
 // Prometheus scrapes, so they are never staler than the scrape itself.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { KernelDatapath } from './datapath/kernel.js';
-import { metricsMap, readMetrics, reasonName } from './maps/metrics.js';
+import type { DatapathBackend } from './datapath/backend.js';
+import { reasonName } from './maps/metrics.js';
 
 export interface AgentMetrics {
   mapSyncOps: Counter<'map' | 'op'>;
@@ -15,8 +15,8 @@ export interface AgentMetrics {
 
 const DIRECTION = { 1: 'ingress', 2: 'egress' } as Record<number, string>;
 
-export function agentMetrics(registry: Registry, kernel: KernelDatapath): AgentMetrics {
-  const mapStatus = () => (kernel.loaded ? kernel.mapStatus() : []);
+export function agentMetrics(registry: Registry, kernel: DatapathBackend): AgentMetrics {
+  const mapStatus = () => (kernel.isLoaded ? kernel.mapStatus() : []);
   new Gauge({
     name: 'weir_bpf_map_entries',
     help: 'Entries in a BPF map, counted at scrape time.',
@@ -47,7 +47,7 @@ export function agentMetrics(registry: Registry, kernel: KernelDatapath): AgentM
       for (const m of mapStatus()) this.set({ map: m.name }, m.pressure);
     },
   });
-  const datapath = () => (kernel.loaded ? readMetrics(kernel.loaded.rawMap(metricsMap.name)) : []);
+  const datapath = () => kernel.counters();
   // Counters whose value lives in the kernel: each scrape sets them to the per-CPU sums.
   new Counter({
     name: 'weir_datapath_packets_total',

@@ -12,6 +12,11 @@ import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../maps/lb.js'
 import { policyMap } from '../maps/policy.js';
 import { prefilterMap } from '../maps/prefilter.js';
 import { maxEntriesFor, type MapSpec } from '../maps/spec.js';
+import { collectConntrack, type GcResult } from '../conntrack/gc.js';
+import { ct4AnyMap, ct4TcpMap } from '../maps/conntrack.js';
+import { metricsMap, readMetrics, type MetricsKey, type MetricsValue } from '../maps/metrics.js';
+import { attachSockmap } from './attach.js';
+import type { DatapathBackend } from './backend.js';
 import { LinkSet, type LinkReport, type WantedLink } from './links.js';
 import { LoadedDatapath } from './objects.js';
 import { recoverResize, resizeMaps, type ResizeReport } from './resize.js';
@@ -52,7 +57,7 @@ export interface KernelOptions {
   netns: string | null;
 }
 
-export class KernelDatapath {
+export class KernelDatapath implements DatapathBackend {
   private dp: LoadedDatapath | undefined;
   readonly links: LinkSet;
   /** Maps whose pinned size differs from NodeDatapath's: they keep their size until a resize. */
@@ -80,6 +85,37 @@ export class KernelDatapath {
 
   get loaded(): LoadedDatapath | undefined {
     return this.dp;
+  }
+
+  get isLoaded(): boolean {
+    return this.dp !== undefined;
+  }
+
+  lbNumbering(): ReturnType<DatapathBackend['lbNumbering']> {
+    const dp = this.need();
+    return {
+      backends: [...dp.map(lb4BackendsMap).entries()].map(({ key, value }) => ({ id: key.id, address: value.address, port: value.port, proto: value.proto })),
+      revNat: [...dp.map(lb4ReverseNatMap).entries()].map(({ key, value }) => ({ index: key.index, address: value.address, port: value.port })),
+    };
+  }
+
+  counters(): Array<MetricsKey & MetricsValue> {
+    return this.dp ? readMetrics(this.dp.rawMap(metricsMap.name)) : [];
+  }
+
+  async collectConntrack(): Promise<Array<{ map: string } & GcResult>> {
+    const dp = this.need();
+    const out: Array<{ map: string } & GcResult> = [];
+    for (const spec of [ct4TcpMap, ct4AnyMap]) out.push({ map: spec.name, ...(await collectConntrack(dp.map(spec))) });
+    return out;
+  }
+
+  attachSockmap(): void {
+    attachSockmap(this.need());
+  }
+
+  programId(name: string): number {
+    return this.need().program(name).info().id;
   }
 
   /**

@@ -1,0 +1,139 @@
+// An in-memory datapath backend: maps are JavaScript maps of encoded entries, links a set of
+// names. It runs the agent's real control loop (desired state, encoding, diffing, status) with
+// no kernel, for hollow nodes in the control-plane benchmark. Not for production use.
+import type { Logger } from '../../common/log.js';
+import type { GcResult } from '../conntrack/gc.js';
+import { configMap, datapathConfig, type DatapathConfig } from '../maps/config.js';
+import { endpointsMap } from '../maps/endpoints.js';
+import { ALL_MAPS } from '../maps/index.js';
+import { ipcacheMap } from '../maps/ipcache.js';
+import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../maps/lb.js';
+import type { MetricsKey, MetricsValue } from '../maps/metrics.js';
+import { policyMap } from '../maps/policy.js';
+import { prefilterMap } from '../maps/prefilter.js';
+import { maxEntriesFor, type MapSpec } from '../maps/spec.js';
+import type { DatapathBackend } from './backend.js';
+import type { DesiredMaps, MapStatus, MapSyncCount } from './kernel.js';
+import type { LinkReport, WantedLink } from './links.js';
+import type { ResizeReport } from './resize.js';
+import { diffContents, encodeEntries } from './sync.js';
+
+export class MemoryDatapath implements DatapathBackend {
+  private readonly maps = new Map<string, { max: number; entries: Map<string, Buffer> }>();
+  private readonly links = new Set<string>();
+  private loaded = false;
+  resizePending: Array<{ map: string; pinned: number; wanted: number }> = [];
+  readonly recovered = undefined;
+
+  get isLoaded(): boolean {
+    return this.loaded;
+  }
+
+  async ensureLoaded(sizes: ReadonlyMap<string, number>): Promise<void> {
+    if (this.loaded) return;
+    for (const spec of ALL_MAPS) this.maps.set(spec.name, { max: maxEntriesFor(spec, sizes), entries: new Map() });
+    this.loaded = true;
+  }
+
+  refreshPending(sizes: ReadonlyMap<string, number>): void {
+    this.resizePending = ALL_MAPS.filter((s) => s.sizing)
+      .map((s) => ({ map: s.name, pinned: this.maps.get(s.name)?.max ?? 0, wanted: maxEntriesFor(s, sizes) }))
+      .filter((p) => p.pinned !== p.wanted);
+  }
+
+  async resize(_sizes: ReadonlyMap<string, number>, _drainTimeoutMs: number, _log: Logger): Promise<ResizeReport> {
+    const changes = this.resizePending.map((p) => ({ map: p.map, from: p.pinned, to: p.wanted }));
+    for (const c of changes) {
+      const m = this.maps.get(c.map);
+      if (m) m.max = c.to;
+    }
+    this.resizePending = [];
+    return { changes, copied: {}, copyMs: 0, drainMs: 0, totalMs: 0 };
+  }
+
+  private sync<K, V>(spec: MapSpec<K, V>, desired: ReadonlyArray<{ key: K; value: V }>): MapSyncCount {
+    const m = this.maps.get(spec.name);
+    if (!m) throw new Error(`no map ${spec.name}`);
+    const d = diffContents(m.entries, encodeEntries(spec, desired));
+    for (const e of d.upserts) m.entries.set(e.key.toString('hex'), e.value);
+    for (const k of d.deletes) m.entries.delete(k.toString('hex'));
+    return { map: spec.name, added: d.added, changed: d.changed, deleted: d.deletes.length };
+  }
+
+  async syncMaps(m: DesiredMaps): Promise<MapSyncCount[]> {
+    return [
+      this.sync(ipcacheMap, m.ipcache),
+      this.sync(endpointsMap, m.endpoints),
+      this.sync(policyMap, m.policy),
+      this.sync(prefilterMap, m.prefilter),
+      this.sync(lb4BackendsMap, m.backends),
+      this.sync(lb4ReverseNatMap, m.revNat),
+      this.sync(lb4ServicesMap, m.services),
+    ];
+  }
+
+  readConfig(): DatapathConfig | undefined {
+    const v = this.maps.get(configMap.name)?.entries.get('00000000');
+    return v ? datapathConfig.decode(v) : undefined;
+  }
+
+  writeConfig(c: DatapathConfig): void {
+    this.maps.get(configMap.name)?.entries.set('00000000', datapathConfig.encode(c));
+  }
+
+  reconcileLinks(wanted: readonly WantedLink[]): LinkReport {
+    const report: LinkReport = { created: [], adopted: [], removed: [], failed: [] };
+    const want = new Set(wanted.map((w) => w.name));
+    for (const name of [...this.links])
+      if (!want.has(name)) {
+        this.links.delete(name);
+        report.removed.push(name);
+      }
+    for (const name of want)
+      if (!this.links.has(name)) {
+        this.links.add(name);
+        report.created.push(name);
+      }
+    return report;
+  }
+
+  attachSockmap(): void {}
+
+  programId(name: string): number {
+    let h = 0;
+    for (const c of name) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+    return h % 100_000;
+  }
+
+  mapStatus(): MapStatus[] {
+    return ALL_MAPS.filter((s) => s.sizing).map((s) => {
+      const m = this.maps.get(s.name);
+      const entries = m?.entries.size ?? 0;
+      const max = m?.max ?? 0;
+      return { name: s.name, maxEntries: max, entries, pressure: max ? Math.round((entries / max) * 1e4) / 1e4 : 0 };
+    });
+  }
+
+  lbNumbering(): ReturnType<DatapathBackend['lbNumbering']> {
+    return { backends: [], revNat: [] };
+  }
+
+  counters(): Array<MetricsKey & MetricsValue> {
+    return [];
+  }
+
+  async collectConntrack(): Promise<Array<{ map: string } & GcResult>> {
+    return [];
+  }
+
+  close(): void {
+    this.maps.clear();
+    this.links.clear();
+    this.loaded = false;
+  }
+
+  /** For the benchmark: a map's encoded entries. */
+  contents(map: string): ReadonlyMap<string, Buffer> {
+    return this.maps.get(map)?.entries ?? new Map();
+  }
+}
