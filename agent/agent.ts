@@ -351,8 +351,8 @@ export class Agent {
       this.metrics.resizes.inc({ result: 'done' });
       this.metrics.resizeDrain.observe(r.drainMs / 1000);
       const copied = Object.entries(r.copied).map(([m, n]) => `${m} ${n}`).join(', ');
-      this.resizeState = { revision, phase: 'Done', message: `${changes.join('; ')}; copied ${copied || 'nothing'}; new flows held ${Math.round(r.drainMs)} ms, total ${Math.round(r.totalMs)} ms` };
-      this.log.info({ revision, copyMs: Math.round(r.copyMs), drainMs: Math.round(r.drainMs), totalMs: Math.round(r.totalMs), copied: r.copied }, 'maps resized');
+      this.resizeState = { revision, phase: 'Done', message: `${changes.join('; ')}; copied ${copied || 'nothing'}${r.fastPathRetired ? `; ${r.fastPathRetired} fast-path sockets moved to the stack` : ''}; new flows held ${Math.round(r.drainMs)} ms, total ${Math.round(r.totalMs)} ms` };
+      this.log.info({ revision, copyMs: Math.round(r.copyMs), drainMs: Math.round(r.drainMs), totalMs: Math.round(r.totalMs), copied: r.copied, fastPathRetired: r.fastPathRetired }, 'maps resized');
     } catch (err) {
       const refused = err instanceof ResizeRefused;
       this.metrics.resizes.inc({ result: refused ? 'refused' : 'failed' });

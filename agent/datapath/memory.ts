@@ -48,7 +48,7 @@ export class MemoryDatapath implements DatapathBackend {
       if (m) m.max = c.to;
     }
     this.resizePending = [];
-    return { changes, copied: {}, copyMs: 0, drainMs: 0, totalMs: 0 };
+    return { changes, copied: {}, fastPathRetired: 0, copyMs: 0, drainMs: 0, totalMs: 0 };
   }
 
   private sync<K, V>(spec: MapSpec<K, V>, desired: ReadonlyArray<{ key: K; value: V }>): MapSyncCount {

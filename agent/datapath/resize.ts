@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { BpfLink, BpfMap, BpfProgram, MapType, UpdateFlags } from 'libbpfjs';
 import type { Logger } from '../../common/log.js';
 import { configMap, ConfigFlags } from '../maps/config.js';
+import { ct4Key, CtFlags, CtScope, ctEntry } from '../maps/conntrack.js';
 import { mapSpec } from '../maps/index.js';
+import { sock4Key } from '../maps/sockmap.js';
 import type { LinkSet } from './links.js';
 import { LoadedDatapath } from './objects.js';
 
@@ -30,6 +32,8 @@ export class ResizeRefused extends Error {
 export interface ResizeReport {
   changes: ResizeChange[];
   copied: Record<string, number>;
+  /** Fast-path sockets moved to the stack because a map their sk_msg program reads was replaced. */
+  fastPathRetired: number;
   /** Bulk copy while traffic flows. */
   copyMs: number;
   /** New flows held back: the final copy plus the switch. */
@@ -114,6 +118,7 @@ export async function resizeMaps(dp: LoadedDatapath, changes: readonly ResizeCha
     // In-flight programs finish within microseconds; then the old maps only change for flows
     // that already exist, and the final copy catches those changes.
     await new Promise((r) => setTimeout(r, 5));
+    const fastPathRetired = retireFastPath(dp, changes);
     for (const c of copyable) copied[c.map] = await copyEntries(old.get(c.map) as BpfMap, fresh.get(c.map) as BpfMap, mapSpec(c.map).lpm ?? false);
     if (performance.now() - drainStart > ctx.drainTimeoutMs) throw new Error(`copy under drain took over the drain timeout of ${ctx.drainTimeoutMs} ms; switched back`);
 
@@ -131,7 +136,7 @@ export async function resizeMaps(dp: LoadedDatapath, changes: readonly ResizeCha
     draining = false;
     const drainMs = performance.now() - drainStart;
     for (const m of fresh.values()) m.close();
-    return { dp: next, report: { changes: [...changes], copied, copyMs, drainMs, totalMs: performance.now() - t0 } };
+    return { dp: next, report: { changes: [...changes], copied, fastPathRetired, copyMs, drainMs, totalMs: performance.now() - t0 } };
   } catch (err) {
     // Nothing switched yet (a switch failure leaves links as they were: each update is atomic
     // and the loop stops at the first failure, whose link still runs the old program).
@@ -141,6 +146,51 @@ export async function resizeMaps(dp: LoadedDatapath, changes: readonly ResizeCha
     rmSync(staging, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * A socket keeps the sk_msg program its sockhash had when it joined (the kernel copies the
+ * programs into the socket's psock), and with it the maps that program was loaded against. When a
+ * resize replaces one of those maps, live fast-path sockets would go on reading and refreshing the
+ * old one. Instead their flows leave the fast path: CT_F_SLOWPATH on their conntrack entries makes
+ * the old program pass payload to the stack, where the new TC programs see it. Leaving is safe for
+ * byte order (the receiver reads what was redirected into its socket before what the stack
+ * delivers); joining mid-flow is not, so the mark stays. Runs under the drain, before the final
+ * copy, so the new conntrack map gets the marks too. Returns how many sockets were moved.
+ */
+function retireFastPath(dp: LoadedDatapath, changes: readonly ResizeChange[]): number {
+  let prog: BpfProgram;
+  try {
+    prog = dp.program('sk_msg_fastpath');
+  } catch {
+    return 0;
+  }
+  const used = new Set(prog.mapIds());
+  if (!changes.some((c) => used.has(dp.rawMap(c.map).refreshInfo().id))) return 0;
+  const socks = dp.rawMap('weir_sock4');
+  const ct = dp.rawMap('weir_ct4_tcp');
+  let moved = 0;
+  for (const raw of socks.keys()) {
+    const s = sock4Key.decode(raw);
+    let found = false;
+    // sk_msg looks the flow up with either end as the initiator; mark what it would find.
+    for (const [saddr, daddr, sport, dport] of [
+      [s.sip, s.dip, s.sport, s.dport],
+      [s.dip, s.sip, s.dport, s.sport],
+    ] as const) {
+      for (const scope of [CtScope.Egress, CtScope.Ingress]) {
+        const key = ct4Key.encode({ saddr, daddr, sport, dport, proto: 6, scope, pad: 0 });
+        const v = ct.lookup(key);
+        if (!v) continue;
+        found = true;
+        const e = ctEntry.decode(v);
+        if (e.flags & CtFlags.Slowpath) continue;
+        ct.update(key, ctEntry.encode({ ...e, flags: e.flags | CtFlags.Slowpath }), UpdateFlags.Exist);
+      }
+    }
+    if (found) moved++;
+  }
+  return moved;
 }
 
 /** Sizes of the maps that stay as they are (pinned), so libbpf reuses them. */

@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap } from 'libbpfjs';
-import { ct4Key, ctEntry } from '../../agent/maps/conntrack.js';
+import { ct4Key, CtFlags, CtScope, ctEntry } from '../../agent/maps/conntrack.js';
+import { sock4Key } from '../../agent/maps/sockmap.js';
 import { LocalCluster } from '../../sandbox/cluster.js';
 import type { PodProcess } from '../../sandbox/pods.js';
 import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../../sandbox/sandbox.js';
@@ -49,6 +50,22 @@ describePrivileged('drain-aware map resize', () => {
     const size = m.maxEntries;
     m.close();
     return size;
+  };
+  /** Conntrack flags of the client's flows to web-1:8080 on n1 (the socket fast-path pair). */
+  const fastPairFlags = async (): Promise<number[]> => {
+    const ct = BpfMap.openPinned(join(n1.pinRoot, 'weir_ct4_tcp'));
+    const all = await ct.lookupAll();
+    ct.close();
+    return all
+      .map((e) => ({ k: ct4Key.decode(e.key), v: ctEntry.decode(e.value) }))
+      .filter(({ k }) => k.saddr === pods.client?.ip && k.daddr === pods.web1?.ip && k.dport === 8080 && k.scope === CtScope.Egress)
+      .map(({ v }) => v.flags);
+  };
+  const fastPairSockets = (): number => {
+    const m = BpfMap.openPinned(join(n1.pinRoot, 'weir_sock4'));
+    const n = [...m.keys()].map((k) => sock4Key.decode(k)).filter((k) => k.sip === pods.client?.ip && k.dip === pods.web1?.ip).length;
+    m.close();
+    return n;
   };
   const complete = async (size: number, timeoutMs = 60_000) => {
     await eventually(
@@ -101,8 +118,15 @@ describePrivileged('drain-aware map resize', () => {
     const outside = sb.runOutside<Flow>(0, ['tcp-flow', n2.ip, String(NODE_PORT), '25'], 60_000);
 
     await new Promise((r) => setTimeout(r, 1000));
+    // The same-node pair runs on the socket fast path: its sockets are in the sockhash and no
+    // payload has taken the stack.
+    expect(fastPairSockets()).toBeGreaterThan(0);
+    expect((await fastPairFlags()).some((f) => (f & CtFlags.Slowpath) === 0)).toBe(true);
     await setSizes(BIG);
     await complete(BIG.ctTCPMax);
+    // The new conntrack map replaced one the fast path's sk_msg program reads: the pair left the
+    // fast path for the stack (and the new programs) at the switch, and kept flowing (below).
+    expect((await fastPairFlags()).every((f) => (f & CtFlags.Slowpath) !== 0)).toBe(true);
     for (const n of sb.nodes) expect(pinnedSize(n, 'weir_lb4_services')).toBe(BIG.lbMax);
     // The flows' conntrack entries live on in the new maps.
     const entries = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', join(n1.pinRoot, 'weir_ct4_tcp')], { encoding: 'utf8' })) as Array<{ key: string[] }>;
