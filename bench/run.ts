@@ -1,11 +1,12 @@
 // One command for every benchmark: `npm run bench` (or `bash bench/run.sh`). `npm run bench --
 // datapath` runs one by name.
+import { benchControlPlane } from './controlplane.js';
 import { benchDatapath } from './datapath.js';
 import { benchIptables } from './iptables.js';
 import { benchMapOps } from './mapops.js';
 import { benchResize } from './resize.js';
 
-const all: Record<string, () => Promise<unknown>> = { datapath: benchDatapath, iptables: benchIptables, mapops: benchMapOps, resize: benchResize };
+const all: Record<string, () => Promise<unknown>> = { datapath: benchDatapath, iptables: benchIptables, mapops: benchMapOps, resize: benchResize, controlplane: benchControlPlane };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(all)) {
   const fn = all[name];

@@ -14,12 +14,7 @@
 #include "lib/ipcache.h"
 #include "lib/metrics.h"
 #include "lib/parse.h"
-
-static __always_inline int drop(struct __sk_buff *skb, __u8 reason, __u8 mdir)
-{
-	metrics_account(reason, mdir, skb->len);
-	return TC_ACT_SHOT;
-}
+#include "lib/tc.h"
 
 static __always_inline int deny_reason(__u8 verdict)
 {
@@ -74,7 +69,7 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 
 			if (r.verdict == VERDICT_DENY || r.verdict == VERDICT_NONE) {
 				ct_delete(&key);
-				return drop(skb, deny_reason(r.verdict), mdir);
+				return tc_drop(skb, deny_reason(r.verdict), mdir);
 			}
 			e->policy_gen = cfg->policy_gen;
 		}
@@ -91,12 +86,12 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 
 	/* A new flow. */
 	if (cfg->flags & CFG_DRAIN)
-		return drop(skb, DROP_DRAINING, mdir);
+		return tc_drop(skb, DROP_DRAINING, mdir);
 	__u32 remote_identity = identity_of4(remote_addr);
 	struct policy_result r = endpoint_verdict(ep, dir, remote_identity, p->proto, p->dport);
 
 	if (r.verdict == VERDICT_DENY || r.verdict == VERDICT_NONE)
-		return drop(skb, deny_reason(r.verdict), mdir);
+		return tc_drop(skb, deny_reason(r.verdict), mdir);
 
 	struct ct_entry fresh = {
 		.src_identity = dir == POLICY_EGRESS ? ep->identity : remote_identity,
@@ -110,43 +105,35 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 	ct_account(&fresh, p->proto, p->tcp_flags, 0, cfg);
 	key = ct_tuple(p, own_scope);
 	if (ct_create(&key, &fresh) < 0)
-		return drop(skb, DROP_CT_FULL, mdir);
+		return tc_drop(skb, DROP_CT_FULL, mdir);
 	return pass(skb, mdir, &fresh);
 }
 
 SEC("tc")
 int tc_from_endpoint(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	struct pkt4 p;
-	int rc = parse_ipv4(data, data_end, &p);
+	int rc = tc_parse4(skb, &p, METRICS_DIR_EGRESS);
 
-	if (rc == PARSE_NOT_IPV4)
-		return TC_ACT_OK;
-	if (rc < 0)
-		return drop(skb, DROP_MALFORMED, METRICS_DIR_EGRESS);
+	if (rc != TC_INSPECT)
+		return rc;
 
 	const struct endpoint_info *ep = endpoint_lookup4(p.saddr);
 
 	/* A pod may only send from its own addresses. */
 	if (!ep || (ep->flags & EP_F_HOST))
-		return drop(skb, DROP_INVALID_SOURCE, METRICS_DIR_EGRESS);
+		return tc_drop(skb, DROP_INVALID_SOURCE, METRICS_DIR_EGRESS);
 	return endpoint_enforce(skb, &p, ep, POLICY_EGRESS);
 }
 
 SEC("tc")
 int tc_to_endpoint(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	struct pkt4 p;
-	int rc = parse_ipv4(data, data_end, &p);
+	int rc = tc_parse4(skb, &p, METRICS_DIR_INGRESS);
 
-	if (rc == PARSE_NOT_IPV4)
-		return TC_ACT_OK;
-	if (rc < 0)
-		return drop(skb, DROP_MALFORMED, METRICS_DIR_INGRESS);
+	if (rc != TC_INSPECT)
+		return rc;
 
 	const struct endpoint_info *ep = endpoint_lookup4(p.daddr);
 

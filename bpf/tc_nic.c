@@ -20,14 +20,9 @@
 #include "lib/metrics.h"
 #include "lib/nat.h"
 #include "lib/parse.h"
+#include "lib/tc.h"
 #include "lib/reject.h"
 #include "lib/snat.h"
-
-static __always_inline int drop(struct __sk_buff *skb, __u8 reason, __u8 mdir)
-{
-	metrics_account(reason, mdir, skb->len);
-	return TC_ACT_SHOT;
-}
 
 static __always_inline int nodeport_dnat(struct __sk_buff *skb, const struct pkt4 *p, const struct lb4_service *svc)
 {
@@ -48,17 +43,17 @@ static __always_inline int nodeport_dnat(struct __sk_buff *skb, const struct pkt
 	}
 	if (!be) {
 		if (cfg->flags & CFG_DRAIN)
-			return drop(skb, DROP_DRAINING, METRICS_DIR_INGRESS);
+			return tc_drop(skb, DROP_DRAINING, METRICS_DIR_INGRESS);
 		/* New flow, or its backend went away: choose (again). */
 		if (svc->count == 0) {
 			if (!p->ihl_ok)
-				return drop(skb, DROP_NO_SERVICE, METRICS_DIR_INGRESS);
+				return tc_drop(skb, DROP_NO_SERVICE, METRICS_DIR_INGRESS);
 			metrics_account(REASON_REJECT_SENT, METRICS_DIR_INGRESS, skb->len);
 			return reject_icmp4(skb);
 		}
 		be = lb4_select(p->daddr, p->dport, p->proto, svc, p->saddr, 0, &backend_id);
 		if (!be)
-			return drop(skb, DROP_NO_SERVICE, METRICS_DIR_INGRESS);
+			return tc_drop(skb, DROP_NO_SERVICE, METRICS_DIR_INGRESS);
 		struct ct_entry fresh = {
 			.backend_id = backend_id,
 			.rev_nat = svc->rev_nat,
@@ -66,7 +61,7 @@ static __always_inline int nodeport_dnat(struct __sk_buff *skb, const struct pkt
 		};
 		ct_account(&fresh, p->proto, p->tcp_flags, 0, cfg);
 		if (ct_create(&skey, &fresh) < 0)
-			return drop(skb, DROP_CT_FULL, METRICS_DIR_INGRESS);
+			return tc_drop(skb, DROP_CT_FULL, METRICS_DIR_INGRESS);
 	} else {
 		ct_account(se, p->proto, p->tcp_flags, 0, cfg);
 	}
@@ -91,14 +86,14 @@ static __always_inline int nodeport_dnat(struct __sk_buff *skb, const struct pkt
 
 		ct_account(&fresh, p->proto, p->tcp_flags, 0, cfg);
 		if (ct_create(&nkey, &fresh) < 0)
-			return drop(skb, DROP_CT_FULL, METRICS_DIR_INGRESS);
+			return tc_drop(skb, DROP_CT_FULL, METRICS_DIR_INGRESS);
 	}
 
 	__u32 addr = be->address;
 	__u16 port = be->port;
 
 	if (nat_rewrite4(skb, p, 0, addr, port) < 0)
-		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
 	metrics_account(REASON_SERVICE_DNAT, METRICS_DIR_INGRESS, skb->len);
 	if (endpoint_lookup4(addr) || !cfg->node_ip4)
 		return TC_ACT_OK;
@@ -107,18 +102,18 @@ static __always_inline int nodeport_dnat(struct __sk_buff *skb, const struct pkt
 	__u16 sport = snat_port(p->saddr, p->sport, addr, port, p->proto, cfg->node_ip4);
 
 	if (!sport)
-		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
 	struct pkt4 q = *p;
 
 	q.daddr = addr;
 	q.dport = port;
 	if (nat_rewrite4(skb, &q, 1, cfg->node_ip4, sport) < 0)
-		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
 	int ok;
 	int act = fib_redirect4(skb, &ok);
 
 	if (!ok)
-		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
 	return act;
 }
 
@@ -146,12 +141,12 @@ static __always_inline int nodeport_reply_from_remote(struct __sk_buff *skb, con
 	struct ct_entry *ne = ct_lookup(&nkey);
 
 	if (!ne || !ne->rev_nat)
-		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
 	__u16 idx = ne->rev_nat;
 	const struct lb4_reverse_nat *rn = bpf_map_lookup_elem(&weir_lb4_reverse_nat, &idx);
 
 	if (!rn)
-		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
 	struct datapath_config cfg_scratch;
 	const struct datapath_config *cfg = config_get(&cfg_scratch);
 
@@ -160,34 +155,30 @@ static __always_inline int nodeport_reply_from_remote(struct __sk_buff *skb, con
 	__u16 fe_port = rn->port;
 
 	if (nat_rewrite4(skb, p, 0, client, cport) < 0)
-		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
 	struct pkt4 q = *p;
 
 	q.daddr = client;
 	q.dport = cport;
 	if (nat_rewrite4(skb, &q, 1, fe_addr, fe_port) < 0)
-		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
 	metrics_account(REASON_SERVICE_DNAT, METRICS_DIR_EGRESS, skb->len);
 	int ok;
 	int act = fib_redirect4(skb, &ok);
 
 	if (!ok)
-		return drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
+		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
 	return act;
 }
 
 SEC("tc")
 int tc_from_netdev(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	struct pkt4 p;
-	int rc = parse_ipv4(data, data_end, &p);
+	int rc = tc_parse4(skb, &p, METRICS_DIR_INGRESS);
 
-	if (rc == PARSE_NOT_IPV4)
-		return TC_ACT_OK;
-	if (rc < 0)
-		return drop(skb, DROP_MALFORMED, METRICS_DIR_INGRESS);
+	if (rc != TC_INSPECT)
+		return rc;
 	if ((p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP) && !p.fragment) {
 		const struct lb4_service *svc = lb4_lookup_service(p.daddr, p.dport, p.proto);
 
@@ -205,15 +196,11 @@ int tc_from_netdev(struct __sk_buff *skb)
 SEC("tc")
 int tc_to_netdev(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	struct pkt4 p;
-	int rc = parse_ipv4(data, data_end, &p);
+	int rc = tc_parse4(skb, &p, METRICS_DIR_EGRESS);
 
-	if (rc == PARSE_NOT_IPV4)
-		return TC_ACT_OK;
-	if (rc < 0)
-		return drop(skb, DROP_MALFORMED, METRICS_DIR_EGRESS);
+	if (rc != TC_INSPECT)
+		return rc;
 	if ((p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP) && !p.fragment) {
 		/* A reply of a translated flow: backend -> client, tracked as client -> backend. */
 		struct ct4_key nkey = {
@@ -231,7 +218,7 @@ int tc_to_netdev(struct __sk_buff *skb)
 			const struct lb4_reverse_nat *rn = bpf_map_lookup_elem(&weir_lb4_reverse_nat, &idx);
 
 			if (!rn)
-				return drop(skb, DROP_NAT_FAILED, METRICS_DIR_EGRESS);
+				return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_EGRESS);
 			struct datapath_config cfg_scratch;
 	const struct datapath_config *cfg = config_get(&cfg_scratch);
 
@@ -250,7 +237,7 @@ int tc_to_netdev(struct __sk_buff *skb)
 			if (se)
 				ct_account(se, p.proto, p.tcp_flags, 1, cfg);
 			if (nat_rewrite4(skb, &p, 1, rn->address, rn->port) < 0)
-				return drop(skb, DROP_NAT_FAILED, METRICS_DIR_EGRESS);
+				return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_EGRESS);
 			metrics_account(REASON_SERVICE_DNAT, METRICS_DIR_EGRESS, skb->len);
 			return TC_ACT_OK;
 		}

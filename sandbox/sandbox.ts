@@ -256,6 +256,16 @@ export class Sandbox {
     return runInPod<T>(this.outside[which]?.ns ?? '', args, { timeoutMs });
   }
 
+  /** Creates the cluster's DatapathConfig `name` with this spec. */
+  async createDatapathConfig(spec: Record<string, unknown>, name = 'default'): Promise<void> {
+    await this.custom.createClusterCustomObject({
+      group: 'weir.dev',
+      version: 'v1alpha1',
+      plural: 'datapathconfigs',
+      body: { apiVersion: 'weir.dev/v1alpha1', kind: 'DatapathConfig', metadata: { name }, spec },
+    });
+  }
+
   /** An EndpointSlice for a Service, as the EndpointSlice controller would write it. */
   async setEndpoints(service: string, namespace: string, ports: Array<{ name?: string; port: number; protocol?: string }>, pods: readonly SandboxPod[]): Promise<void> {
     const body = {

@@ -61,18 +61,8 @@ export async function up(opts: UpOptions): Promise<{ state: UpState; checks: Awa
   const sb = await Sandbox.start(cluster, { prefix: SANDBOX_PREFIX, nodes: opts.nodes, detached: true, logDir: join(opts.dir, 'logs') });
   const save = () => writeFileSync(statePath(opts.dir), JSON.stringify(record(sb), null, 2));
   save();
-  await sb.custom.createClusterCustomObject({
-    group: 'weir.dev',
-    version: 'v1alpha1',
-    plural: 'datapathconfigs',
-    body: {
-      apiVersion: 'weir.dev/v1alpha1',
-      kind: 'DatapathConfig',
-      metadata: { name: 'default' },
-      // Small maps: a sandbox holds a handful of pods, and several nodes share one machine.
-      spec: { mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, neighMax: 4096, lbMax: 4096, endpointMax: 4096, policyMax: 16384, prefilterMax: 1024 } },
-    },
-  });
+  // Small maps: a sandbox holds a handful of pods, and several nodes share one machine.
+  await sb.createDatapathConfig({ mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, neighMax: 4096, lbMax: 4096, endpointMax: 4096, policyMax: 16384, prefilterMax: 1024 } });
   opts.progress('deploying the demo: frontend, intruder and a backend service on two nodes, with a policy');
   const demo = await deployDemo(sb);
   save();

@@ -53,19 +53,9 @@ describePrivileged('sandbox: operator and agents on two nodes', () => {
     await cluster.applyCrds();
     sb = await Sandbox.start(cluster, { prefix: 'wsb', nodes: 2 });
     [n1, n2] = sb.nodes as [SandboxNode, SandboxNode];
-    await sb.custom.createClusterCustomObject({
-      group: 'weir.dev',
-      version: 'v1alpha1',
-      plural: 'datapathconfigs',
-      body: {
-        apiVersion: 'weir.dev/v1alpha1',
-        kind: 'DatapathConfig',
-        metadata: { name: 'default' },
-        spec: {
-          features: { prefilter: { denyCIDRs: [`${sb.outside[1]?.ip}/32`] } },
-          mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, neighMax: 4096, lbMax: 4096, endpointMax: 4096, policyMax: 16384, prefilterMax: 1024 },
-        },
-      },
+    await sb.createDatapathConfig({
+      features: { prefilter: { denyCIDRs: [`${sb.outside[1]?.ip}/32`] } },
+      mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, neighMax: 4096, lbMax: 4096, endpointMax: 4096, policyMax: 16384, prefilterMax: 1024 },
     });
     await sb.addPod(n1, 'client', { app: 'client' });
     await sb.addPod(n1, 'web-1', { app: 'web' });

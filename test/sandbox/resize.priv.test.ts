@@ -80,12 +80,7 @@ describePrivileged('drain-aware map resize', () => {
     await cluster.applyCrds();
     sb = await Sandbox.start(cluster, { prefix: 'wrs', nodes: 2 });
     [n1, n2] = sb.nodes as [SandboxNode, SandboxNode];
-    await sb.custom.createClusterCustomObject({
-      group: 'weir.dev',
-      version: 'v1alpha1',
-      plural: 'datapathconfigs',
-      body: { apiVersion: 'weir.dev/v1alpha1', kind: 'DatapathConfig', metadata: { name: 'default' }, spec: { mapSizing: SMALL, rollout: { maxUnavailable: 1, nodeTimeoutSeconds: 10 } } },
-    });
+    await sb.createDatapathConfig({ mapSizing: SMALL, rollout: { maxUnavailable: 1, nodeTimeoutSeconds: 10 } });
     pods.client = await sb.addPod(n1, 'client', { app: 'client' });
     pods.web1 = await sb.addPod(n1, 'web-1', { app: 'web' });
     pods.web2 = await sb.addPod(n2, 'web-2', { app: 'web' });

@@ -1,0 +1,191 @@
+// Control plane at scale: time from `kubectl apply` of a policy to every affected node's maps
+// updated, with 100 nodes, 10,000 services and 50,000 pods in a real API server, the real
+// operator, the sandbox's real agents on 2 nodes, and 98 HOLLOW agents: the real agent control
+// loop (informers, desired state, encoding, map diffs, status writes) over an in-memory map
+// backend, in this process and sharing one set of cluster informers, as kubemark runs hollow
+// kubelets. Also the operator's and agents' memory at that scale.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { Agent, ClusterSources } from '../agent/agent.js';
+import type { NodeNetwork } from '../agent/datapath/backend.js';
+import type { PodInterface } from '../agent/datapath/interfaces.js';
+import { MemoryDatapath } from '../agent/datapath/memory.js';
+import { formatIp4, parseIp4 } from '../agent/maps/layout.js';
+import { LocalCluster } from '../sandbox/cluster.js';
+import { merge, Sandbox } from '../sandbox/sandbox.js';
+import { eventually } from '../sandbox/wait.js';
+import { printTable, saveResults, type Row } from './common.js';
+
+const NODES = Number(process.env.WEIR_BENCH_NODES ?? 100);
+const REAL = 2;
+const SERVICES = Number(process.env.WEIR_BENCH_SERVICES_CP ?? 10_000);
+const PODS = Number(process.env.WEIR_BENCH_PODS ?? 50_000);
+const APPS = 1000;
+const NS = 'scale';
+
+/** A hollow node's network: one veth per pod the benchmark placed on it, as CNI would have made. */
+class HollowNetwork implements NodeNetwork {
+  constructor(private readonly podIps: readonly string[]) {}
+
+  async podInterfaces(): Promise<Map<string, PodInterface>> {
+    return new Map(this.podIps.map((ip, i) => [ip, { ifname: `lxc${i}`, ifindex: 10 + i }]));
+  }
+
+  async nics(): Promise<Array<{ ifname: string; ifindex: number }>> {
+    return [{ ifname: 'eth0', ifindex: 2 }];
+  }
+}
+
+async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
+}
+
+const rssOf = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+const mib = (b: number): number => Math.round(b / 1048576);
+
+interface Ndp {
+  metadata: { name: string };
+  spec: { revision: number; endpoints: Array<{ name: string }> };
+  status?: { observedRevision?: number };
+}
+
+export async function benchControlPlane(): Promise<Row[]> {
+  const log = pino({ level: 'warn' });
+  const cluster = await LocalCluster.start({ startTimeoutMs: 120_000 });
+  let sb: Sandbox | undefined;
+  const hollow: Array<{ stop: () => void; done: Promise<void> }> = [];
+  let sources: ClusterSources | undefined;
+  const rows: Row[] = [];
+  try {
+    await cluster.applyCrds();
+    sb = await Sandbox.start(cluster, { prefix: 'wbcp', nodes: REAL, memory: '16Gi' });
+    const names = [...sb.nodes.map((n) => n.name), ...Array.from({ length: NODES - REAL }, (_, i) => `hollow-${i + 1}`)];
+    const t0 = performance.now();
+    await pool(names.slice(REAL), 32, async (name) => {
+      await sb?.core.createNode({ body: { metadata: { name, labels: { 'kubernetes.io/hostname': name, 'weir.dev/hollow': 'true' } } } });
+      await sb?.core.patchNodeStatus(
+        { name, body: { status: { capacity: { memory: '16Gi', cpu: '8' }, addresses: [{ type: 'InternalIP', address: formatIp4(parseIp4('192.168.128.0') + names.indexOf(name)) }] } } },
+        merge,
+      );
+    });
+    await sb.core.createNamespace({ body: { metadata: { name: NS } } });
+    const podIp = (i: number): string => formatIp4(parseIp4('10.128.0.0') + i + 1);
+    const nodeOfPod = (i: number): number => Math.floor((i * NODES) / PODS);
+    const podsOf = new Map<string, string[]>();
+    for (let i = 0; i < PODS; i++) {
+      const node = names[nodeOfPod(i)];
+      const ips = podsOf.get(node) ?? [];
+      ips.push(podIp(i));
+      podsOf.set(node, ips);
+    }
+    await pool(
+      Array.from({ length: PODS }, (_, i) => i),
+      64,
+      async (i) => {
+        const name = `p-${i}`;
+        const nodeName = names[nodeOfPod(i)];
+        await sb?.core.createNamespacedPod({ namespace: NS, body: { metadata: { name, labels: { app: `app-${i % APPS}` } }, spec: { nodeName, containers: [{ name: 'c', image: 'none' }] } } });
+        await sb?.core.patchNamespacedPodStatus({ name, namespace: NS, body: { status: { phase: 'Running', podIP: podIp(i), podIPs: [{ ip: podIp(i) }] } } }, merge);
+      },
+    );
+    await pool(
+      Array.from({ length: SERVICES }, (_, i) => i),
+      64,
+      async (i) => {
+        await sb?.core.createNamespacedService({ namespace: NS, body: { metadata: { name: `s-${i}` }, spec: { ports: [{ name: 'http', port: 80, targetPort: 8080 }] } } });
+        await sb?.discovery.createNamespacedEndpointSlice({
+          namespace: NS,
+          body: {
+            metadata: { name: `s-${i}-a`, labels: { 'kubernetes.io/service-name': `s-${i}` } },
+            addressType: 'IPv4',
+            ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+            endpoints: [0, 1].map((k) => ({ addresses: [podIp((i + k * APPS) % PODS)], conditions: { ready: true } })),
+          },
+        });
+      },
+    );
+    const createMs = performance.now() - t0;
+    await sb.createDatapathConfig({ mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, neighMax: 4096, lbMax: 131072, endpointMax: 131072, policyMax: 65536, prefilterMax: 1024 } });
+
+    // Operator, real agents, hollow agents.
+    const t1 = performance.now();
+    sb.startOperator();
+    for (const n of sb.nodes) sb.startAgent(n);
+    sources = new ClusterSources(cluster.kubeConfig(), log);
+    for (const name of names.slice(REAL)) {
+      const ctl = new AbortController();
+      const agent = new Agent(
+        cluster.kubeConfig(),
+        { nodeName: name, pinRoot: '', objectDir: '', netns: null, cgroupPath: '', devices: [], xdpMode: 'driver', resyncMs: 30_000, conntrackGcMs: 3_600_000 },
+        new Registry(),
+        log,
+        { backend: new MemoryDatapath(), network: new HollowNetwork(podsOf.get(name) ?? []), sources },
+      );
+      hollow.push({ stop: () => ctl.abort(), done: agent.run(ctl.signal) });
+    }
+    const list = async (): Promise<Ndp[]> => ((await sb?.custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'nodedatapaths' })) as { items: Ndp[] }).items;
+    await eventually(
+      'every node programmed',
+      async () => {
+        const all = await list();
+        return all.length === NODES && all.every((d) => d.status?.observedRevision === d.spec.revision);
+      },
+      600_000,
+      1000,
+    );
+    const convergeMs = performance.now() - t1;
+
+    // The measured change: a policy selecting one app, whose pods sit on half the nodes.
+    const before = new Map((await list()).map((d) => [d.metadata.name, d.spec.revision]));
+    const t2 = performance.now();
+    execFileSync('kubectl', ['--kubeconfig', cluster.kubeconfigPath, 'apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'weir.dev/v1alpha1',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'app-1', namespace: NS },
+        spec: { endpointSelector: { matchLabels: { app: 'app-1' } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'app-2' } }], toPorts: [{ ports: [{ port: 8080, protocol: 'TCP' }] }] }] },
+      }),
+    });
+    const affected = await eventually(
+      'every affected node updated',
+      async () => {
+        const all = await list();
+        const changed = all.filter((d) => d.spec.revision !== before.get(d.metadata.name));
+        return changed.length > 0 && changed.every((d) => d.status?.observedRevision === d.spec.revision) ? changed.length : undefined;
+      },
+      300_000,
+      100,
+    );
+    const applyMs = performance.now() - t2;
+
+    const state = sb.state();
+    const operatorPid = state.pids[0] ?? 0;
+    const agentPids = state.pids.slice(1, 1 + REAL);
+    rows.push(
+      { measure: `create ${NODES - REAL} hollow Nodes, ${PODS} Pods, ${SERVICES} Services + EndpointSlices`, value: Math.round(createMs / 1000), unit: 's' },
+      { measure: `first convergence: every one of ${NODES} NodeDatapaths programmed`, value: Math.round(convergeMs / 1000), unit: 's' },
+      { measure: `kubectl apply of a policy -> all ${affected} affected nodes report it programmed`, value: Math.round(applyMs), unit: 'ms' },
+      { measure: 'operator RSS', value: mib(rssOf(operatorPid)), unit: 'MiB' },
+      ...agentPids.map((pid, i) => ({ measure: `real agent RSS (${sb?.nodes[i]?.name})`, value: mib(rssOf(pid)), unit: 'MiB' })),
+      { measure: `hollow agents' process RSS (${NODES - REAL} agents, shared informers; in-memory maps)`, value: mib(process.memoryUsage().rss), unit: 'MiB' },
+    );
+  } finally {
+    for (const h of hollow) h.stop();
+    await Promise.all(hollow.map((h) => h.done.catch(() => undefined)));
+    await sources?.stop();
+    await sb?.stop();
+    await cluster.stop();
+  }
+  printTable(`Control plane: ${NODES} nodes (${REAL} real, ${NODES - REAL} hollow = the real agent loop over in-memory maps), ${SERVICES} services, ${PODS} pods`, rows);
+  console.log(`saved ${saveResults('controlplane', rows)}`);
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchControlPlane();
