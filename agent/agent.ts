@@ -125,6 +125,8 @@ export class Agent {
   private lastTrafficCounts = '';
   /** Set after the first complete reconcile: the datapath is programmed. */
   private programmedOnce = false;
+  /** Consecutive reconciles that found pod interfaces missing: the recheck backs off with them. */
+  private missingStreak = 0;
 
   constructor(
     kc: KubeConfig,
@@ -327,8 +329,11 @@ export class Agent {
       wanted,
     });
     if (programmed) this.programmedOnce = true;
-    // Interfaces appear without an API event (CNI runs before the pod's IP is published).
-    return { requeueAfterMs: missing.length ? 500 : this.opts.resyncMs };
+    // Interfaces appear without an API event (CNI runs before the pod's IP is published), so
+    // look again soon, backing off (0.5 s doubling to the resync period) for an interface that
+    // stays away: each look recomputes the node's whole desired state.
+    this.missingStreak = missing.length ? this.missingStreak + 1 : 0;
+    return { requeueAfterMs: missing.length ? Math.min(this.opts.resyncMs, 500 * 2 ** Math.min(this.missingStreak - 1, 10)) : this.opts.resyncMs };
   }
 
   /**

@@ -77,7 +77,9 @@ export async function benchControlPlane(): Promise<Row[]> {
     });
     await sb.core.createNamespace({ body: { metadata: { name: NS } } });
     const podIp = (i: number): string => formatIp4(parseIp4('10.128.0.0') + i + 1);
-    const nodeOfPod = (i: number): number => Math.floor((i * NODES) / PODS);
+    // Pods live on the hollow nodes: the real ones have no CNI interfaces for them. The real
+    // agents still carry every pod in their ipcache and every service in their LB maps.
+    const nodeOfPod = (i: number): number => REAL + Math.floor((i * (NODES - REAL)) / PODS);
     const podsOf = new Map<string, string[]>();
     for (let i = 0; i < PODS; i++) {
       const node = names[nodeOfPod(i)];

@@ -19,6 +19,9 @@ const GVR = { group: 'weir.dev', version: 'v1alpha1', plural: 'identities' };
 export class IdentityAllocator {
   /** Allocations not yet seen in the cache (the watch lags the create). */
   private readonly pending = new Map<string, { id: number; labels: Labels }>();
+  /** Allocations under way, by label key: concurrent callers for one label set share one. */
+  private readonly inflight = new Map<string, Promise<number>>();
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly api: CustomObjectsApi,
@@ -58,6 +61,27 @@ export class IdentityAllocator {
   /** The identity of a label set, creating it when new. */
   async ensure(labels: Labels, namespace: string): Promise<number> {
     const key = identityKey(labels);
+    const known = this.built().byKey.get(key);
+    if (known !== undefined) return known;
+    // One allocation at a time in this process: node reconciles run concurrently, and two that
+    // picked the next free number from the same index would race each other for it (409s),
+    // or create two identities for one label set.
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = this.serially(() => this.allocate(key, labels, namespace)).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    return p;
+  }
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async allocate(key: string, labels: Labels, namespace: string): Promise<number> {
+    // Another replica's allocation may have reached the cache while this one waited its turn.
     const known = this.built().byKey.get(key);
     if (known !== undefined) return known;
     const used = new Set(this.all().keys());

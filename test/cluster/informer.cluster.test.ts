@@ -35,6 +35,10 @@ describe('ResilientInformer', () => {
 
       await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'live', labels: { t: 'inf' } }, data: { a: '1' } } });
       await eventually('live add', () => inf.get('live', 'default') !== undefined, 5000);
+      // The cache drops server-side apply bookkeeping, from the list and from the watch alike.
+      expect(await core.readNamespacedConfigMap({ name: 'live', namespace: 'default' })).toHaveProperty('metadata.managedFields');
+      expect(inf.get('before', 'default')?.metadata).not.toHaveProperty('managedFields');
+      expect(inf.get('live', 'default')?.metadata).not.toHaveProperty('managedFields');
       await core.deleteNamespacedConfigMap({ name: 'before', namespace: 'default' });
       await eventually('delete', () => inf.get('before', 'default') === undefined, 5000);
 
