@@ -103,6 +103,11 @@ export interface AgentParts {
   network?: NodeNetwork;
   /** Default: the agent's own informers (started and stopped with it). */
   sources?: ClusterSources;
+  /**
+   * Runs each reconcile; default: at once. Agents sharing one process (hollow nodes) take turns
+   * through it, as agents on separate nodes would each have their own CPU.
+   */
+  turn?: <T>(reconcile: () => Promise<T>) => Promise<T>;
 }
 
 const asList = <T extends KubernetesObject>(p: Promise<unknown>): Promise<KubernetesListObject<T>> => p as Promise<KubernetesListObject<T>>;
@@ -151,7 +156,8 @@ export class Agent {
       },
       log,
     );
-    this.controller = new Controller('datapath', (_k, signal) => this.reconcile(signal), log, controllerMetrics(registry));
+    const turn = parts.turn ?? (<T>(f: () => Promise<T>) => f());
+    this.controller = new Controller('datapath', (_k, signal) => turn(() => this.reconcile(signal)), log, controllerMetrics(registry));
     this.metrics = agentMetrics(registry, this.kernel);
     for (const i of this.informers) i.onEvent(() => this.controller.enqueue(KEY));
   }
