@@ -31,6 +31,9 @@ export class CniNetwork {
     readonly opts: { name: string; bridge: string; subnet: string },
   ) {
     this.dataDir = `/run/${lab.prefix}-cni/${nodeNs}`;
+    // The node's namespace is new, so any address recorded here is a killed run's leftover and
+    // would make host-local refuse to hand it out again.
+    rmSync(this.dataDir, { recursive: true, force: true });
     mkdirSync(this.dataDir, { recursive: true });
   }
 
