@@ -6,6 +6,7 @@
 // kubelets. Also the operator's and agents' memory at that scale.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Agent, ClusterSources } from '../agent/agent.js';
@@ -17,6 +18,7 @@ import { LocalCluster } from '../sandbox/cluster.js';
 import { merge, Sandbox } from '../sandbox/sandbox.js';
 import { eventually } from '../sandbox/wait.js';
 import { printTable, saveResults, type Row } from './common.js';
+import type { WatchInput, WatchMarks } from './ndpwatch.js';
 
 const NODES = Number(process.env.WEIR_BENCH_NODES ?? 100);
 const REAL = 2;
@@ -169,8 +171,15 @@ export async function benchControlPlane(): Promise<Row[]> {
     // The measured change: a policy selecting one app. Its pods sit on about half the hollow
     // nodes, and each real node runs one of them in a real network namespace.
     const affected = new Set([...sb.nodes.map((n) => n.name), ...Array.from({ length: PODS }, (_, i) => i).filter((i) => i % APPS === 1).map((i) => names[nodeOfPod(i)])]);
-    const before = new Map((await list()).map((d) => [d.metadata.name, d.spec.revision]));
-    const t2 = performance.now();
+    const before = Object.fromEntries((await list()).map((d) => [d.metadata.name, d.spec.revision]));
+    const input: WatchInput = { kubeconfigPath: cluster.kubeconfigPath, affected: [...affected], real: sb.nodes.map((n) => n.name), before, timeoutMs: 600_000 };
+    const stopwatch = new Worker(new URL('./ndpwatch.js', import.meta.url), { workerData: input });
+    const result = new Promise<WatchMarks>((resolve, reject) => {
+      stopwatch.once('message', resolve);
+      stopwatch.once('error', reject);
+    });
+    const start = Date.now();
+    stopwatch.postMessage(start);
     execFileSync('kubectl', ['--kubeconfig', cluster.kubeconfigPath, 'apply', '-f', '-'], {
       input: JSON.stringify({
         apiVersion: 'weir.dev/v1alpha1',
@@ -179,23 +188,9 @@ export async function benchControlPlane(): Promise<Row[]> {
         spec: { endpointSelector: { matchLabels: { app: 'app-1' } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'app-2' } }], toPorts: [{ ports: [{ port: 8080, protocol: 'TCP' }] }] }] },
       }),
     });
-    const marks: { written?: number; real?: number; all?: number } = {};
-    const realNames = new Set(sb.nodes.map((n) => n.name));
-    await eventually(
-      'every affected node programmed',
-      async () => {
-        const now = (await list()).filter((d) => affected.has(d.metadata.name));
-        const changed = now.filter((d) => d.spec.revision !== before.get(d.metadata.name));
-        const done = changed.filter((d) => d.status?.observedRevision === d.spec.revision);
-        const at = performance.now() - t2;
-        if (changed.length === affected.size) marks.written ??= at;
-        if (done.filter((d) => realNames.has(d.metadata.name)).length === realNames.size) marks.real ??= at;
-        if (done.length === affected.size) marks.all ??= at;
-        return marks.all !== undefined;
-      },
-      600_000,
-      100,
-    );
+    const marks = await result;
+    await stopwatch.terminate();
+    if (marks.all === undefined) throw new Error(`affected nodes not all programmed within 10 minutes: ${JSON.stringify(marks)}`);
 
     const state = sb.state();
     const operatorPid = state.pids[0] ?? 0;
