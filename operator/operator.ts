@@ -30,7 +30,7 @@ import type { Logger } from '../common/log.js';
 import { selectConfig, type DatapathConfigLike } from './config/select.js';
 import { IdentityAllocator, type IdentityObject } from './identity/allocator.js';
 import { identityKey, securityLabels } from './identity/labels.js';
-import { buildNodeDatapath, contentHash, type LocalEndpoint } from './nodedatapath/build.js';
+import { buildNodeDatapath, contentHash, MAX_NODE_ENDPOINTS, type LocalEndpoint } from './nodedatapath/build.js';
 import { compilePolicies } from './policy/compile.js';
 import type { NormalizedPolicy } from './policy/model.js';
 import { fromK8sPolicy, fromWeirPolicy, type WeirNetworkPolicy } from './policy/translate.js';
@@ -92,6 +92,8 @@ export class Operator {
   private readonly lbEntries: Derived<number>;
   /** Maps whose demand exceeds their size, per node, from the last reconcile. */
   private readonly overflows = new Map<string, Overflow[]>();
+  /** Nodes past MAX_NODE_ENDPOINTS, with the count last reported. */
+  private readonly tooManyEndpoints = new Map<string, number>();
   private readonly allocator: IdentityAllocator;
   private readonly nodeController: Controller;
   private readonly configController: Controller;
@@ -258,6 +260,19 @@ export class Operator {
       const ips = (p.status?.podIPs?.map((i) => i.ip) ?? [p.status!.podIP!]).filter((ip): ip is string => !!ip);
       endpoints.push({ namespace: p.metadata!.namespace!, name: p.metadata!.name!, ips, identity });
     }
+
+    // A node past the NodeDatapath's bound would only get 422s from the API server: say why once
+    // and keep the node on what it was last given.
+    if (endpoints.length > MAX_NODE_ENDPOINTS) {
+      const message = `${endpoints.length} pods with addresses on node ${name}, more than the ${MAX_NODE_ENDPOINTS} one NodeDatapath holds; the node keeps its last datapath state`;
+      if (this.tooManyEndpoints.get(name) !== endpoints.length) {
+        this.tooManyEndpoints.set(name, endpoints.length);
+        this.log.error({ node: name, endpoints: endpoints.length, max: MAX_NODE_ENDPOINTS }, message);
+        this.events.emit({ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata?.uid }, 'Warning', 'TooManyEndpoints', message);
+      }
+      return { requeueAfterMs: 60_000 };
+    }
+    this.tooManyEndpoints.delete(name);
 
     const features = (config.spec.features ?? {}) as Record<string, Record<string, unknown> | undefined>;
     const l7 = features.l7Proxy;

@@ -3,7 +3,9 @@ import { compilePolicies } from '../policy/compile.js';
 import type { PolicyEntry } from '../policy/model.js';
 import { fromWeirPolicy } from '../policy/translate.js';
 import { computeMapSizes } from '../sizing/sizes.js';
-import { buildNodeDatapath, contentHash, expandEntries } from './build.js';
+import { buildNodeDatapath, contentHash, expandEntries, MAX_NODE_ENDPOINTS } from './build.js';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 
 const sortEntries = (e: PolicyEntry[]): PolicyEntry[] =>
   [...e].sort((a, b) => a.peer - b.peer || a.port - b.port || a.protocol - b.protocol || a.verdict.localeCompare(b.verdict));
@@ -58,4 +60,12 @@ describe('buildNodeDatapath', () => {
     expect(contentHash(reordered)).toBe(contentHash(content));
     expect(contentHash({ ...content, configName: 'other' })).not.toBe(contentHash(content));
   });
+});
+
+test('the endpoint bound is the CRD schema\'s', () => {
+  const crd = parse(readFileSync(new URL('../../crds/nodedatapath.yaml', import.meta.url), 'utf8')) as {
+    spec: { versions: Array<{ schema: { openAPIV3Schema: { properties: { spec: { properties: Record<string, { maxItems?: number }> } } } } }> };
+  };
+  const props = crd.spec.versions[0]?.schema.openAPIV3Schema.properties.spec.properties;
+  expect([props?.endpoints?.maxItems, props?.policies?.maxItems]).toEqual([MAX_NODE_ENDPOINTS, MAX_NODE_ENDPOINTS]);
 });

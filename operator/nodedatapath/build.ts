@@ -7,6 +7,9 @@ import type { PolicyEntry } from '../policy/model.js';
 import type { ResizeGate } from '../rollout/gate.js';
 import type { MapSizes } from '../sizing/sizes.js';
 
+/** Endpoints (and so local policies) one NodeDatapath holds: `maxItems` in crds/nodedatapath.yaml. */
+export const MAX_NODE_ENDPOINTS = 512;
+
 export interface LocalEndpoint {
   namespace: string;
   name: string;

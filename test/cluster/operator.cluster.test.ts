@@ -248,4 +248,24 @@ describe('operator', () => {
       await op.stop();
     }
   }, 60_000);
+  it('refuses a node with more pods than a NodeDatapath holds, with an event, and leaves the others alone', async () => {
+    await node('node-c', '8Gi', '2');
+    const names = Array.from({ length: 513 }, (_, i) => `crowd-${i}`);
+    for (let i = 0; i < names.length; i += 32)
+      await Promise.all(names.slice(i, i + 32).map((n, k) => pod(n, 'node-c', 'crowd', `10.245.${Math.floor((i + k) / 250)}.${((i + k) % 250) + 1}`)));
+    const op = startOperator();
+    try {
+      const events = await eventually('TooManyEndpoints event', async () => {
+        const list = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'reason=TooManyEndpoints' });
+        return list.items.length ? list.items : undefined;
+      }, 60_000);
+      expect(events.map((e) => `${e.involvedObject.kind}/${e.involvedObject.name}/${e.type}`)).toEqual(['Node/node-c/Warning']);
+      expect(events[0]?.message).toContain('513 pods with addresses on node node-c, more than the 512 one NodeDatapath holds');
+      await ndpWhen('node-a', (n) => n.spec.endpoints.length > 0);
+      await core.deleteNamespacedPod({ name: 'crowd-512', namespace: 'shop', gracePeriodSeconds: 0 });
+      await ndpWhen('node-c', (n) => n.spec.endpoints.length === 512);
+    } finally {
+      await op.stop();
+    }
+  }, 120_000);
 });
