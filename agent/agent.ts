@@ -408,7 +408,8 @@ export class Agent {
       endpoints: (ndp.spec?.endpoints.length ?? 0) - new Set(missing.map((m) => m.split(' ')[0])).size,
       conditions,
       programs,
-      maps: this.kernel.isLoaded ? this.kernel.mapStatus() : [],
+      // Rounded in status, so a few entries more or less do not make a write; metrics keep it exact.
+      maps: this.kernel.isLoaded ? this.kernel.mapStatus().map((m) => ({ ...m, pressure: Math.round(m.pressure * 1e4) / 1e4 })) : [],
       ...(this.resizeState && this.resizeState.revision > 0 ? { resize: this.resizeState } : {}),
     };
     // Entries of maps the agent writes change only with desired state: a change is written at

@@ -235,7 +235,7 @@ export class KernelDatapath implements DatapathBackend {
     return ALL_MAPS.filter((s) => s.sizing !== null).map((s) => {
       const m = dp.rawMap(s.name);
       const entries = m.count();
-      return { name: s.name, maxEntries: m.maxEntries, entries, pressure: m.maxEntries > 0 ? Math.round((entries / m.maxEntries) * 1e4) / 1e4 : 0 };
+      return { name: s.name, maxEntries: m.maxEntries, entries, pressure: m.maxEntries > 0 ? entries / m.maxEntries : 0 };
     });
   }
 

@@ -110,7 +110,7 @@ export class MemoryDatapath implements DatapathBackend {
       const m = this.maps.get(s.name);
       const entries = m?.entries.size ?? 0;
       const max = m?.max ?? 0;
-      return { name: s.name, maxEntries: max, entries, pressure: max ? Math.round((entries / max) * 1e4) / 1e4 : 0 };
+      return { name: s.name, maxEntries: max, entries, pressure: max ? entries / max : 0 };
     });
   }
 

@@ -208,6 +208,8 @@ describePrivileged('sandbox: operator and agents on two nodes', () => {
   });
 
   it('a real Prometheus scrapes every agent and PromQL returns map pressure for each node', async () => {
+    // A connection open across the nodes keeps a conntrack entry on each while Prometheus looks.
+    const hold = await sb.serve(pod('client'), ['tcp-hold', pod('web-2').ip, '8080', '30000']);
     const prom = await TestPrometheus.start(
       'weir-agent',
       sb.nodes.map((n) => ({ address: `127.0.0.1:${n.metricsPort}`, labels: { node: n.name } })),
@@ -230,6 +232,7 @@ describePrivileged('sandbox: operator and agents on two nodes', () => {
       const drops = await prom.query('sum by (node) (weir_datapath_packets_total{reason="policy_default_deny"})');
       expect(drops.length).toBeGreaterThan(0);
     } finally {
+      hold.stop();
       await prom.stop();
     }
   }, 60_000);
