@@ -18,7 +18,7 @@ import { LocalCluster } from '../sandbox/cluster.js';
 import { merge, Sandbox } from '../sandbox/sandbox.js';
 import { eventually } from '../sandbox/wait.js';
 import { printTable, saveResults, type Row } from './common.js';
-import type { WatchInput, WatchMarks } from './ndpwatch.js';
+import type { Ndp, WatchInput, WatchMarks } from './ndpwatch.js';
 
 const NODES = Number(process.env.WEIR_BENCH_NODES ?? 100);
 const REAL = 2;
@@ -58,23 +58,15 @@ function turns(width: number): <T>(f: () => Promise<T>) => Promise<T> {
   };
 }
 
+/** Runs fn over items, `width` at a time. */
 async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < items.length) await fn(items[next++]);
-    }),
-  );
+  const limit = turns(width);
+  await Promise.all(items.map((t) => limit(() => fn(t))));
 }
 
 const rssOf = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
 const mib = (b: number): number => Math.round(b / 1048576);
 
-interface Ndp {
-  metadata: { name: string };
-  spec: { revision: number; endpoints: Array<{ name: string }> };
-  status?: { observedRevision?: number };
-}
 
 export async function benchControlPlane(): Promise<Row[]> {
   const log = pino({ level: 'warn' });

@@ -18,7 +18,7 @@ export interface WatchMarks {
   all?: number;
   error?: string;
 }
-interface Ndp {
+export interface Ndp {
   metadata: { name: string };
   spec: { revision: number };
   status?: { observedRevision?: number };
@@ -44,7 +44,9 @@ parentPort?.once('message', (start: number) => {
         if (done.filter((d) => real.has(d.metadata.name)).length === real.size) marks.real ??= at;
         if (done.length === affected.size) marks.all ??= at;
       } catch (err) {
+        // An API server that refuses is asked again shortly, not in a tight loop.
         marks.error = String(err);
+        await new Promise((r) => setTimeout(r, 200));
       }
     }
     parentPort?.postMessage(marks);

@@ -235,6 +235,8 @@ export class Operator {
       await this.custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'nodedatapaths', name }).catch((e: unknown) => {
         if (apiStatus(e) !== 404) throw e;
       });
+      this.overflows.delete(name);
+      this.tooManyEndpoints.delete(name);
       return;
     }
     const sel = selectConfig(node.metadata?.labels ?? {}, this.configs.list());

@@ -159,13 +159,8 @@ export async function resizeMaps(dp: LoadedDatapath, changes: readonly ResizeCha
  * copy, so the new conntrack map gets the marks too. Returns how many sockets were moved.
  */
 function retireFastPath(dp: LoadedDatapath, changes: readonly ResizeChange[]): number {
-  let prog: BpfProgram;
-  try {
-    prog = dp.program('sk_msg_fastpath');
-  } catch {
-    return 0;
-  }
-  const used = new Set(prog.mapIds());
+  if (!dp.programNames().includes('sk_msg_fastpath')) return 0;
+  const used = new Set(dp.program('sk_msg_fastpath').mapIds());
   if (!changes.some((c) => used.has(dp.rawMap(c.map).refreshInfo().id))) return 0;
   const socks = dp.rawMap('weir_sock4');
   const ct = dp.rawMap('weir_ct4_tcp');
