@@ -38,7 +38,7 @@ export async function benchResize(): Promise<Row[]> {
 
     const ct = dp.rawMap('weir_ct4_tcp');
     const far = Number(process.hrtime.bigint() / 1_000_000_000n) + 3600;
-    const value = ctEntry.encode({ expires: far, srcIdentity: 300, backendId: 0, revNat: 0, flags: 1, policyGen: 0, txTcpFlags: 0x12, rxTcpFlags: 0x12, proxyPort: 0 });
+    const value = ctEntry.encode({ expires: far, srcIdentity: 300, backendId: 0, revNat: 0, flags: 1, policyGen: 0, txTcpFlags: 0x12, rxTcpFlags: 0x12, proxyPort: 0, path: 0 });
     const t0 = performance.now();
     for (let start = 0; start < ENTRIES; start += 100_000) {
       const n = Math.min(100_000, ENTRIES - start);

@@ -5,9 +5,9 @@
  *
  * It redirects only flows the TC path already tracked and allowed (both ends' conntrack
  * entries), under the current policy generation: after a policy change the flow is judged again
- * here, and a revoked flow's send fails (SK_DROP: EACCES) instead of sneaking past TC. Once any
- * payload has gone through the stack, the flow stays there: mixing the two paths could reorder
- * bytes at the receiver.
+ * here, and a revoked flow's send fails (SK_DROP: EACCES) instead of sneaking past TC. Which path
+ * each direction takes is fixed by its first payload and kept to the end (enum ct_path): a
+ * receiver must never hold redirected and stack bytes at once.
  */
 #include "lib/common.h"
 #include "lib/config.h"
@@ -90,6 +90,14 @@ static __always_inline __u8 flow_verdict(const struct ct4_key *k)
 	return VERDICT_ALLOW;
 }
 
+/* This direction's payload goes through the stack from now on. */
+static __always_inline int take_stack(struct ct_entry *out, struct ct_entry *in, __u32 stack_bit)
+{
+	ct_path_set(out, stack_bit);
+	ct_path_set(in, stack_bit);
+	return SK_PASS;
+}
+
 SEC("sk_msg")
 int sk_msg_fastpath(struct sk_msg_md *msg)
 {
@@ -102,6 +110,7 @@ int sk_msg_fastpath(struct sk_msg_md *msg)
 	struct ct4_key k = { .saddr = local, .daddr = remote, .sport = lport, .dport = rport,
 			     .proto = IPPROTO_TCP, .scope = CT_SCOPE_EGRESS };
 	struct ct_entry *out = ct_lookup(&k);
+	int initiator = out != NULL;
 
 	if (!out) {
 		k.saddr = remote;
@@ -117,13 +126,26 @@ int sk_msg_fastpath(struct sk_msg_md *msg)
 
 	if (!in)
 		return SK_PASS;
-	if ((out->flags | in->flags) & (CT_F_SLOWPATH | CT_F_PROXY | CT_F_CLOSING))
+
+	__u16 flags = out->flags | in->flags;
+	__u32 path = out->path | in->path;
+	__u32 stack_bit = initiator ? CT_PATH_TX_STACK : CT_PATH_RX_STACK;
+	__u32 fast_bit = initiator ? CT_PATH_TX_FAST : CT_PATH_RX_FAST;
+
+	if ((flags & CT_F_PROXY) || (path & stack_bit))
 		return SK_PASS;
+	/* A direction's first payload: join the fast path only on a live, current flow. */
+	if (!(path & fast_bit) && ((flags & CT_F_CLOSING) || (path & CT_PATH_RETIRED)))
+		return take_stack(out, in, stack_bit);
 
 	struct datapath_config cfg_scratch;
 	const struct datapath_config *cfg = config_get(&cfg_scratch);
 
 	if (out->policy_gen != cfg->policy_gen || in->policy_gen != cfg->policy_gen) {
+		/* This program's policy maps were replaced: the TC programs judge with the live ones. */
+		if (path & CT_PATH_RETIRED)
+			return take_stack(out, in, stack_bit);
+
 		__u8 v = flow_verdict(&k);
 
 		if (v == VERDICT_DENY || v == VERDICT_NONE) {
@@ -131,21 +153,26 @@ int sk_msg_fastpath(struct sk_msg_md *msg)
 					msg->size);
 			return SK_DROP;
 		}
-		if (v == VERDICT_REDIRECT) {
-			out->flags |= CT_F_SLOWPATH;
-			return SK_PASS;
-		}
+		/*
+		 * A proxy verdict takes effect for new connections only, as on the TC path (an L7
+		 * proxy cannot join a byte stream in the middle): this flow stays allowed at L4.
+		 */
 		out->policy_gen = cfg->policy_gen;
 		in->policy_gen = cfg->policy_gen;
 	}
 
 	/* No packets refresh the entries while the fast path carries the flow: refresh them here. */
-	__u32 expires = mono_now() + cfg->ct_tcp_established_s;
+	__u32 lifetime = (flags & CT_F_CLOSING) ? cfg->ct_tcp_close_s : cfg->ct_tcp_established_s;
+	__u32 expires = mono_now() + lifetime;
 
-	if (out->expires != expires)
+	if (out->expires < expires)
 		out->expires = expires;
-	if (in->expires != expires)
+	if (in->expires < expires)
 		in->expires = expires;
+
+	/* Marked before the redirect, so no concurrent writer sees this direction unclaimed. */
+	ct_path_set(out, fast_bit);
+	ct_path_set(in, fast_bit);
 
 	struct sock4_key peer = { .sip = remote, .dip = local, .sport = rport, .dport = lport };
 
@@ -153,9 +180,12 @@ int sk_msg_fastpath(struct sk_msg_md *msg)
 		metrics_account(REASON_SOCKMAP_REDIRECT, METRICS_DIR_EGRESS, msg->size);
 		return SK_PASS;
 	}
-	/* The peer socket is not in the map yet: this payload takes the stack, and so must the rest. */
-	out->flags |= CT_F_SLOWPATH;
-	return SK_PASS;
+	/*
+	 * The peer socket is not in the sockhash: not there yet (this is the direction's first
+	 * payload), or gone (closed: nobody can read what was redirected to it any more). Either
+	 * way its receive side holds no redirected bytes this payload could be read ahead of.
+	 */
+	return take_stack(out, in, stack_bit);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

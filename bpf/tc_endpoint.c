@@ -74,9 +74,9 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 			e->policy_gen = cfg->policy_gen;
 		}
 		ct_account(e, p->proto, p->tcp_flags, reply, cfg);
-		/* Payload through the stack: sk_msg must not start redirecting behind it (reordering). */
-		if (p->proto == IPPROTO_TCP && p->payload && !(e->flags & CT_F_SLOWPATH))
-			e->flags |= CT_F_SLOWPATH;
+		/* Payload through the stack: this direction stays there (see enum ct_path). */
+		if (p->proto == IPPROTO_TCP && p->payload)
+			ct_path_set(e, reply ? CT_PATH_RX_STACK : CT_PATH_TX_STACK);
 		if (reply) {
 			metrics_account(REASON_FORWARDED, mdir, skb->len);
 			return TC_ACT_OK;
@@ -96,6 +96,8 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 	struct ct_entry fresh = {
 		.src_identity = dir == POLICY_EGRESS ? ep->identity : remote_identity,
 		.policy_gen = cfg->policy_gen,
+		/* Data on a SYN (TCP Fast Open) took the stack. */
+		.path = p->proto == IPPROTO_TCP && p->payload ? CT_PATH_TX_STACK : 0,
 	};
 
 	if (r.verdict == VERDICT_REDIRECT) {

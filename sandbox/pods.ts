@@ -1,5 +1,5 @@
 // Processes "in a pod": inside the pod's network namespace and, when given, a cgroup v2 directory
-// (where the socket-level programs are attached), running sandbox/traffic.mjs.
+// (where the socket-level programs are attached), running sandbox/traffic.mjs (or another tool).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from './paths.js';
@@ -12,10 +12,12 @@ export interface PodProcessOptions {
   timeoutMs?: number;
   /** Outlives this process (`weir up`): own process group, not waited for. */
   detached?: boolean;
+  /** The program and its first arguments, instead of `node sandbox/traffic.mjs`. */
+  command?: string[];
 }
 
 function spawnIn(ns: string, args: string[], opts: PodProcessOptions): ChildProcess {
-  const cmd = ['ip', 'netns', 'exec', ns, process.execPath, TOOL, ...args];
+  const cmd = ['ip', 'netns', 'exec', ns, ...(opts.command ?? [process.execPath, TOOL]), ...args];
   const detached = opts.detached ?? false;
   if (!opts.cgroup) return spawn(cmd[0] ?? 'ip', cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached });
   // Join the cgroup first, then exec: no socket of the tool exists outside it.

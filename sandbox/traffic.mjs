@@ -198,6 +198,106 @@ const modes = {
   },
 };
 
+/**
+ * One side of a close sequence (test/sandbox/datapath.priv.test.ts): what each side sends, when it
+ * ends its half, when it resets. `io` tracks what was sent and received; both sides report digests
+ * of both, so the test can prove no byte was lost, duplicated or reordered.
+ */
+const CLOSE_SCRIPTS = {
+  // The client streams and half-closes; the server answers once it has read to the end.
+  'client-half-close': {
+    client: async (io, n) => (await io.send(n), io.end()),
+    server: async (io) => (await io.send(64), await io.eof, await io.send(80), io.end()),
+  },
+  // The server streams and half-closes; the client answers once it has read to the end.
+  'server-half-close': {
+    client: async (io) => (await io.eof, await io.send(80), io.end()),
+    server: async (io, n) => (await io.send(n), io.end()),
+  },
+  'both-close': {
+    client: async (io, n) => (await io.send(n), io.end()),
+    server: async (io, n) => (await io.send(n), io.end()),
+  },
+  // Every byte is acknowledged before the reset, so what each side must have read is exact.
+  'client-reset': {
+    client: async (io, n) => (await io.send(n), await io.waitFor(16), io.reset()),
+    server: async (io, n) => (await io.waitFor(n), await io.send(16)),
+  },
+  'server-reset': {
+    client: async (io, n) => (await io.waitFor(n), await io.send(16)),
+    server: async (io, n) => (await io.send(n), await io.waitFor(16), io.reset()),
+  },
+  // The server (sandbox/closepeer.py) shuts down reading and says so; the client writes after that.
+  'peer-shut-rd': {
+    client: async (io, n) => (await io.waitFor(16), await io.send(n), io.end()),
+  },
+  // The server (sandbox/closepeer.py) never reads what it was sent and closes with it queued.
+  'close-unread': {
+    client: async (io, n) => (await io.send(n), await io.eof, io.end()),
+  },
+};
+
+function closeSide(s, role, scenario, bytes) {
+  const script = CLOSE_SCRIPTS[scenario]?.[role];
+  if (!script) throw new Error(`unknown close scenario ${scenario}`);
+  const sentHash = createHash('sha256');
+  const gotHash = createHash('sha256');
+  const r = { sent: 0, received: 0, end: null, localPort: s.localPort };
+  let seq = role === 'client' ? 0 : 1 << 20;
+  let waiter = null;
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    out({ ...r, sentDigest: sentHash.digest('hex'), receivedDigest: gotHash.digest('hex') });
+    process.exit(0);
+  };
+  let eofSeen;
+  const eof = new Promise((resolve) => (eofSeen = resolve));
+  const io = {
+    eof,
+    async send(n) {
+      for (let left = n; left > 0; ) {
+        const b = chunkAt(seq++, Math.min(65536, left));
+        left -= b.length;
+        sentHash.update(b);
+        r.sent += b.length;
+        if (!s.write(b)) await new Promise((res) => s.once('drain', res));
+      }
+      await new Promise((res) => s.write(Buffer.alloc(0), res));
+    },
+    end: () => s.end(),
+    reset: () => ((r.end ??= 'reset'), s.resetAndDestroy()),
+    waitFor: (n) => (r.received >= n ? Promise.resolve() : new Promise((res) => (waiter = { n, res }))),
+  };
+  s.on('data', (d) => {
+    gotHash.update(d);
+    r.received += d.length;
+    if (waiter && r.received >= waiter.n) waiter.res();
+  });
+  s.on('end', () => ((r.end ??= 'eof'), eofSeen()));
+  s.on('error', (e) => (r.end ??= e.code));
+  s.on('close', finish);
+  setTimeout(() => ((r.end ??= 'timeout'), finish()), 20_000);
+  script(io, Number(bytes)).catch((e) => ((r.end ??= `script: ${e.message}`), finish()));
+}
+
+Object.assign(modes, {
+  // One connection on `port`, playing the server side of a close scenario; reports at close.
+  'close-serve'(port, scenario, bytes) {
+    const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+      srv.close();
+      closeSide(s, 'server', scenario, bytes);
+    });
+    srv.listen(Number(port), () => console.log('ready'));
+  },
+  'close-client'(host, port, scenario, bytes) {
+    const s = net.connect({ host, port: Number(port), allowHalfOpen: true });
+    s.on('connect', () => closeSide(s, 'client', scenario, bytes));
+    s.on('error', (e) => !s.localPort && out({ end: e.code }));
+  },
+});
+
 const fn = modes[mode];
 if (!fn) {
   console.error(`unknown mode ${mode}`);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { BpfLink, BpfMap, BpfProgram, MapType, UpdateFlags } from 'libbpfjs';
 import type { Logger } from '../../common/log.js';
 import { configMap, ConfigFlags } from '../maps/config.js';
-import { ct4Key, CtFlags, CtScope, ctEntry } from '../maps/conntrack.js';
+import { ct4Key, CtPath, CtScope, ctEntry } from '../maps/conntrack.js';
 import { mapSpec } from '../maps/index.js';
 import { sock4Key } from '../maps/sockmap.js';
 import type { LinkSet } from './links.js';
@@ -32,7 +32,7 @@ export class ResizeRefused extends Error {
 export interface ResizeReport {
   changes: ResizeChange[];
   copied: Record<string, number>;
-  /** Fast-path sockets moved to the stack because a map their sk_msg program reads was replaced. */
+  /** Fast-path sockets whose flows were retired because a map their sk_msg program reads was replaced. */
   fastPathRetired: number;
   /** Bulk copy while traffic flows. */
   copyMs: number;
@@ -151,12 +151,14 @@ export async function resizeMaps(dp: LoadedDatapath, changes: readonly ResizeCha
 /**
  * A socket keeps the sk_msg program its sockhash had when it joined (the kernel copies the
  * programs into the socket's psock), and with it the maps that program was loaded against. When a
- * resize replaces one of those maps, live fast-path sockets would go on reading and refreshing the
- * old one. Instead their flows leave the fast path: CT_F_SLOWPATH on their conntrack entries makes
- * the old program pass payload to the stack, where the new TC programs see it. Leaving is safe for
- * byte order (the receiver reads what was redirected into its socket before what the stack
- * delivers); joining mid-flow is not, so the mark stays. Runs under the drain, before the final
- * copy, so the new conntrack map gets the marks too. Returns how many sockets were moved.
+ * resize replaces one of those maps, live fast-path sockets run a program bound to the old one.
+ * Their flows are retired (CT_PATH_RETIRED): no direction of theirs joins the fast path any more,
+ * and a direction already on it leaves for the stack, where the new TC programs judge it, at the
+ * next policy change, since the old program's policy view may be stale. A redirected direction is
+ * not moved at the switch itself: its receiver may still hold redirected bytes, and a read that
+ * finds both queues filled is short (enum ct_path in bpf/lib/conntrack.h). Runs under the drain,
+ * before the final copy, so the new conntrack map gets the marks too. Returns how many sockets'
+ * flows were retired.
  */
 function retireFastPath(dp: LoadedDatapath, changes: readonly ResizeChange[]): number {
   if (!dp.programNames().includes('sk_msg_fastpath')) return 0;
@@ -179,8 +181,8 @@ function retireFastPath(dp: LoadedDatapath, changes: readonly ResizeChange[]): n
         if (!v) continue;
         found = true;
         const e = ctEntry.decode(v);
-        if (e.flags & CtFlags.Slowpath) continue;
-        ct.update(key, ctEntry.encode({ ...e, flags: e.flags | CtFlags.Slowpath }), UpdateFlags.Exist);
+        if (e.path & CtPath.Retired) continue;
+        ct.update(key, ctEntry.encode({ ...e, path: e.path | CtPath.Retired }), UpdateFlags.Exist);
       }
     }
     if (found) moved++;

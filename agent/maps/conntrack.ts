@@ -3,7 +3,9 @@ import { be16, ip4, struct, u8, u16, u32 } from './layout.js';
 import type { MapSpec } from './spec.js';
 
 export const CtScope = { Egress: 1, Ingress: 2, Service: 3, NodePort: 4 } as const;
-export const CtFlags = { SeenReply: 1 << 0, TxClosing: 1 << 1, RxClosing: 1 << 2, Proxy: 1 << 3, Slowpath: 1 << 4 } as const;
+export const CtFlags = { SeenReply: 1 << 0, TxClosing: 1 << 1, RxClosing: 1 << 2, Proxy: 1 << 3 } as const;
+/** enum ct_path: which way each direction's TCP payload travels (socket fast path or stack). */
+export const CtPath = { TxStack: 1 << 0, RxStack: 1 << 1, TxFast: 1 << 2, RxFast: 1 << 3, Retired: 1 << 4 } as const;
 
 export const ct4Key = struct('ct4_key', 16, {
   saddr: ip4(0),
@@ -16,7 +18,7 @@ export const ct4Key = struct('ct4_key', 16, {
 });
 export type Ct4Key = ReturnType<typeof ct4Key.decode>;
 
-export const ctEntry = struct('ct_entry', 24, {
+export const ctEntry = struct('ct_entry', 28, {
   expires: u32(0),
   srcIdentity: u32(4),
   backendId: u32(8),
@@ -26,6 +28,7 @@ export const ctEntry = struct('ct_entry', 24, {
   txTcpFlags: u8(20),
   rxTcpFlags: u8(21),
   proxyPort: u16(22),
+  path: u32(24),
 });
 export type CtEntry = ReturnType<typeof ctEntry.decode>;
 

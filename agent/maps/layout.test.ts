@@ -11,8 +11,8 @@ describe('layout codecs', () => {
   });
 
   it('writes host-order integers little-endian and zero-fills what no field covers', () => {
-    const b = ctEntry.encode({ expires: 1, srcIdentity: 256, backendId: 0, revNat: 2, flags: 1, policyGen: 3, txTcpFlags: 2, rxTcpFlags: 0x12, proxyPort: 0 });
-    expect(b.toString('hex')).toBe('01000000' + '00010000' + '00000000' + '0200' + '0100' + '03000000' + '02' + '12' + '0000');
+    const b = ctEntry.encode({ expires: 1, srcIdentity: 256, backendId: 0, revNat: 2, flags: 1, policyGen: 3, txTcpFlags: 2, rxTcpFlags: 0x12, proxyPort: 0, path: 5 });
+    expect(b.toString('hex')).toBe('01000000' + '00010000' + '00000000' + '0200' + '0100' + '03000000' + '02' + '12' + '0000' + '05000000');
   });
 
   it('masks a CIDR into its LPM key and keeps the IPv6-sized address slot', () => {

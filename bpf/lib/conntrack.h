@@ -26,10 +26,35 @@ enum ct_flags {
 	CT_F_TX_CLOSING = 1 << 1, /* FIN or RST from the initiator */
 	CT_F_RX_CLOSING = 1 << 2, /* FIN or RST from the responder */
 	CT_F_PROXY = 1 << 3,      /* goes through the L7 proxy */
-	CT_F_SLOWPATH = 1 << 4,   /* TCP payload went through the stack: sk_msg must not redirect */
 };
 
 #define CT_F_CLOSING (CT_F_TX_CLOSING | CT_F_RX_CLOSING)
+
+/*
+ * How each direction's TCP payload travels (ct_entry.path). A receiving socket in the sockhash
+ * has two queues: its psock's (payload sk_msg redirected into it) and TCP's own. A read returns
+ * bytes from one queue only, so while both hold data a read is short though more is queued, and
+ * an event loop that takes "short read + POLLHUP" for end of stream (libuv before 1.52: libuv
+ * issue 2319) drops the rest. So a direction never changes path while its receiver can hold
+ * redirected bytes: once redirected it stays redirected, through FIN, for as long as the peer
+ * socket is in the sockhash (it leaves at close, when nobody reads any more); once on the stack
+ * it stays there, since redirected bytes would overtake stack bytes still in flight.
+ *
+ * Bits are only ever set, with an atomic OR: the TC and sk_msg programs write them concurrently,
+ * and a lost "fast" bit would move a direction to the stack behind its receiver's queue.
+ */
+enum ct_path {
+	CT_PATH_TX_STACK = 1 << 0, /* initiator's payload went through the stack */
+	CT_PATH_RX_STACK = 1 << 1, /* responder's payload went through the stack */
+	CT_PATH_TX_FAST = 1 << 2,  /* initiator's payload was redirected socket to socket */
+	CT_PATH_RX_FAST = 1 << 3,  /* responder's payload was redirected socket to socket */
+	/*
+	 * A resize replaced maps the flow's sk_msg program reads (a socket keeps the program it
+	 * joined with): no new direction starts on the fast path, and a fast one leaves for the
+	 * stack, where the new TC programs judge it, at the next policy change.
+	 */
+	CT_PATH_RETIRED = 1 << 4,
+};
 
 struct ct4_key {
 	__u32 saddr; /* initiator */
@@ -51,6 +76,7 @@ struct ct_entry {
 	__u8 tx_tcp_flags;  /* TCP flags seen from the initiator */
 	__u8 rx_tcp_flags;  /* ... and from the responder */
 	__u16 proxy_port;
+	__u32 path;         /* enum ct_path bits; set with ct_path_set only */
 };
 
 struct {
@@ -166,6 +192,12 @@ static __always_inline void ct_account(struct ct_entry *e, __u8 proto, __u8 tcp_
 
 	if (e->expires != expires)
 		e->expires = expires;
+}
+
+static __always_inline void ct_path_set(struct ct_entry *e, __u32 bits)
+{
+	if ((e->path & bits) != bits)
+		__sync_fetch_and_or(&e->path, bits);
 }
 
 /* A new SYN on a closing tuple starts a new connection (port reuse), not more of the old one. */

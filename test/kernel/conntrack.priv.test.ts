@@ -3,7 +3,7 @@
 import { TcAction } from 'libbpfjs';
 import { collectConntrack, monotonicSeconds } from '../../agent/conntrack/gc.js';
 import { DEFAULT_CONFIG } from '../../agent/maps/config.js';
-import { CtFlags, CtScope, type Ct4Key } from '../../agent/maps/conntrack.js';
+import { CtFlags, CtPath, CtScope, type Ct4Key } from '../../agent/maps/conntrack.js';
 import { PolicyDir } from '../../agent/maps/policy.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { TestDatapath } from '../harness/datapath.js';
@@ -88,13 +88,19 @@ describePrivileged('tc_endpoint.o: conntrack', () => {
     expect(t.ctTcp.get(egressKey)?.policyGen).toBe(2);
   });
 
-  it('marks a flow whose payload went through the stack as slow-path (no sk_msg redirect later)', async () => {
+  it('marks each direction whose payload went through the stack, and only that one (no sk_msg redirect later)', async () => {
+    const path = () => t.ctTcp.get(egressKey)?.path ?? 0;
     await out({ flags: Flags.SYN });
     await back({ flags: Flags.SYN | Flags.ACK });
     await out({ flags: Flags.ACK });
-    expect((t.ctTcp.get(egressKey)?.flags ?? 0) & CtFlags.Slowpath).toBe(0);
+    expect(path()).toBe(0);
+    await back({ flags: Flags.ACK | Flags.PSH, payload: Buffer.from('greeting') });
+    expect(path()).toBe(CtPath.RxStack);
     await out({ flags: Flags.ACK | Flags.PSH, payload: Buffer.from('hello') });
-    expect((t.ctTcp.get(egressKey)?.flags ?? 0) & CtFlags.Slowpath).toBe(CtFlags.Slowpath);
+    expect(path()).toBe(CtPath.RxStack | CtPath.TxStack);
+    // A FIN without payload changes no path.
+    await out({ flags: Flags.ACK | Flags.FIN });
+    expect(path()).toBe(CtPath.RxStack | CtPath.TxStack);
   });
 
   it('tracks UDP in the non-TCP table with its own timeout', async () => {
@@ -111,7 +117,7 @@ describePrivileged('tc_endpoint.o: conntrack', () => {
     await out({ flags: Flags.SYN });
     const now = monotonicSeconds();
     for (let i = 0; i < 100; i++)
-      t.ctTcp.set({ ...egressKey, sport: 1000 + i }, { expires: now - 5, srcIdentity: 300, backendId: 0, revNat: 0, flags: 0, policyGen: 1, txTcpFlags: 2, rxTcpFlags: 0, proxyPort: 0 });
+      t.ctTcp.set({ ...egressKey, sport: 1000 + i }, { expires: now - 5, srcIdentity: 300, backendId: 0, revNat: 0, flags: 0, policyGen: 1, txTcpFlags: 2, rxTcpFlags: 0, proxyPort: 0, path: 0 });
     expect(t.ctTcp.count()).toBe(101);
     const r = await collectConntrack(t.ctTcp, now, 16);
     expect(r).toEqual({ scanned: 101, deleted: 100 });

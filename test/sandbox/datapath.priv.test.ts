@@ -5,6 +5,8 @@
 import { withNetns } from 'libbpfjs';
 import { attachCgroup, attachEndpoint, attachSockmap, type CgroupLinks, type EndpointLinks } from '../../agent/datapath/attach.js';
 import { ConfigFlags } from '../../agent/maps/config.js';
+import { CtFlags, CtPath, CtScope } from '../../agent/maps/conntrack.js';
+import { sock4Key, sockMap } from '../../agent/maps/sockmap.js';
 import { ServiceFlags } from '../../agent/maps/lb.js';
 import { Direction, Reason, readCounter } from '../../agent/maps/metrics.js';
 import { PolicyDir } from '../../agent/maps/policy.js';
@@ -15,6 +17,8 @@ import { TestDatapath } from '../harness/datapath.js';
 import { Lab } from '../../sandbox/netns.js';
 import { PodProcess, runInPod } from '../../sandbox/pods.js';
 import { describePrivileged } from '../harness/privileged.js';
+import { repoRoot } from '../../sandbox/paths.js';
+import { join } from 'node:path';
 import type { MapAttachment } from 'libbpfjs';
 
 const TCP = 6;
@@ -128,6 +132,8 @@ describePrivileged('datapath sandbox: one node, real traffic', () => {
   it('the sockmap fast path carries a long stream byte-exact, and its counters show it', async () => {
     const before = counter(Reason.SockmapRedirect, Direction.Egress).bytes;
     const size = 64 * 1024 * 1024;
+    // The client half-closes after its stream and reads the server's digest after the FIN: the
+    // close sequence that lost the digest (see the close sequences below).
     const r = await client<{ greeting: string; sent: number; localDigest: string; remoteDigest: string; remoteBytes: number }>(
       ['tcp-stream', ip('server'), '7000', String(size)],
       120_000,
@@ -135,6 +141,87 @@ describePrivileged('datapath sandbox: one node, real traffic', () => {
     expect(r).toMatchObject({ greeting: 'server', sent: size, remoteBytes: size });
     expect(r.remoteDigest).toBe(r.localDigest);
     expect(Number(counter(Reason.SockmapRedirect, Direction.Egress).bytes - before)).toBeGreaterThanOrEqual(size);
+  });
+
+  /**
+   * Close sequences on the socket fast path. Each runs once with the fast path and once on the
+   * plain stack (the fast path off), and each side reports digests of what it sent and received
+   * and how its reading ended: the two runs must agree with each other and with the script. The
+   * receivers are Node (libuv), whose "short read + POLLHUP = end of stream" shortcut turned a
+   * read split across the psock and TCP queues into lost bytes (enum ct_path, bpf/lib/conntrack.h).
+   */
+  describe('close sequences keep every byte on the fast path as on the stack', () => {
+    interface Side { sent: number; received: number; end: string | null; sentDigest: string; receivedDigest: string; localPort?: number }
+    interface Run { client: Side; server: Side; path: number; flags: number; sockets: number }
+    const KiB = 1024;
+    // [scenario, bytes each streaming side sends, how the client's and the server's reading end]
+    const cases: Array<[string, number, string, string]> = [
+      ['client-half-close', 8 * 1024 * KiB, 'eof', 'eof'],
+      ['server-half-close', 8 * 1024 * KiB, 'eof', 'eof'],
+      ['both-close', 4 * 1024 * KiB, 'eof', 'eof'],
+      ['client-reset', 1024 * KiB, 'reset', 'ECONNRESET'],
+      ['server-reset', 1024 * KiB, 'ECONNRESET', 'reset'],
+      ['peer-shut-rd', 16 * KiB, 'eof', 'eof'],
+    ];
+    let port = 7100;
+    const server = () => pods.be2?.ns ?? '';
+
+    const run = async (scenario: string, bytes: number, fast: boolean): Promise<Run> => {
+      t.config({ flags: fast ? ConfigFlags.SockmapFastpath : 0, policyGen: gen });
+      const p = String(port++);
+      // Sides Node cannot play (shut down reading, leave bytes unread) are Python.
+      const python: Record<string, string> = { 'peer-shut-rd': 'shut-rd', 'close-unread': 'close-unread' };
+      const mode = python[scenario];
+      const srv = mode
+        ? await PodProcess.start(server(), [mode, p], { cgroup: cg.path, command: ['python3', join(repoRoot, 'sandbox', 'closepeer.py')] })
+        : await PodProcess.start(server(), ['close-serve', p, scenario, String(bytes)], { cgroup: cg.path });
+      servers.push(srv);
+      const clientSide = await client<Side>(['close-client', ip('be2'), p, scenario, String(bytes)], 30_000);
+      const serverSide = await srv.result<Side>();
+      // The flow's conntrack entry at the client's egress, and what is left in the sockhash.
+      const key = { saddr: ip('client'), daddr: ip('be2'), sport: clientSide.localPort ?? 0, dport: Number(p), proto: TCP, scope: CtScope.Egress, pad: 0 };
+      const e = t.ctTcp.get(key);
+      const sockets = [...t.dp.rawMap(sockMap.name).keys()].map((k) => sock4Key.decode(k)).filter((k) => k.sport === Number(p) || k.dport === Number(p)).length;
+      return { client: clientSide, server: serverSide, path: e?.path ?? -1, flags: e?.flags ?? -1, sockets };
+    };
+    const exact = (r: Run) => ({
+      clientGotAllServerSent: r.client.receivedDigest === r.server.sentDigest && r.client.received === r.server.sent,
+      serverGotAllClientSent: r.server.receivedDigest === r.client.sentDigest && r.server.received === r.client.sent,
+      clientEnd: r.client.end,
+      serverEnd: r.server.end,
+    });
+    afterAll(() => t.config({ flags: ConfigFlags.SockmapFastpath, policyGen: gen }));
+
+    it.each(cases)('%s', async (scenario, bytes, clientEnd, serverEnd) => {
+      const stack = await run(scenario, bytes, false);
+      const fast = await run(scenario, bytes, true);
+      const want = { clientGotAllServerSent: true, serverGotAllClientSent: true, clientEnd, serverEnd };
+      expect({ stack: exact(stack), fast: exact(fast) }).toEqual({ stack: want, fast: want });
+      // The stack run never touched the fast path. The fast run redirected, and no direction
+      // travelled both ways (a direction's first payload after a FIN may take the stack).
+      expect(stack.path & (CtPath.TxFast | CtPath.RxFast)).toBe(0);
+      expect(fast.path & (CtPath.TxFast | CtPath.RxFast)).not.toBe(0);
+      expect(fast.path & CtPath.TxFast && fast.path & CtPath.TxStack).toBeFalsy();
+      expect(fast.path & CtPath.RxFast && fast.path & CtPath.RxStack).toBeFalsy();
+      // Both runs end with the flow closing in conntrack and neither socket left in the sockhash.
+      for (const r of [stack, fast]) {
+        expect(r.flags & CtFlags.TxClosing || r.flags & CtFlags.RxClosing).toBeTruthy();
+        expect(r.sockets).toBe(0);
+      }
+    }, 60_000);
+
+    // The one difference the kernel leaves: a socket closed with redirected bytes unread drops
+    // them with its psock (sock_map_close) and sends FIN, where TCP would answer unread data with
+    // a reset. The sender still learns: its next write after the close is reset.
+    it('close-unread: the reader closes with bytes queued; the sender sees a reset on the stack, a FIN on the fast path', async () => {
+      const stack = await run('close-unread', 64 * KiB, false);
+      const fast = await run('close-unread', 64 * KiB, true);
+      expect(stack.client).toMatchObject({ sent: 64 * KiB, end: 'ECONNRESET' });
+      expect(fast.client).toMatchObject({ sent: 64 * KiB, end: 'eof' });
+      for (const r of [stack, fast]) expect(r.server).toMatchObject({ received: 0, end: 'closed' });
+      expect(fast.path & (CtPath.TxStack | CtPath.RxStack)).toBe(0);
+      expect(fast.sockets).toBe(0);
+    }, 60_000);
   });
 
   it('a policy change that revokes a connection stops it on the fast path too', async () => {

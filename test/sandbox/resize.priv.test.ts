@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap } from 'libbpfjs';
-import { ct4Key, CtFlags, CtScope, ctEntry } from '../../agent/maps/conntrack.js';
+import { ct4Key, CtPath, CtScope, ctEntry } from '../../agent/maps/conntrack.js';
 import { sock4Key } from '../../agent/maps/sockmap.js';
 import { LocalCluster } from '../../sandbox/cluster.js';
 import type { PodProcess } from '../../sandbox/pods.js';
@@ -51,15 +51,15 @@ describePrivileged('drain-aware map resize', () => {
     m.close();
     return size;
   };
-  /** Conntrack flags of the client's flows to web-1:8080 on n1 (the socket fast-path pair). */
-  const fastPairFlags = async (): Promise<number[]> => {
+  /** Conntrack path bits of the client's flows to web-1:8080 on n1 (the socket fast-path pair). */
+  const fastPairPaths = async (): Promise<number[]> => {
     const ct = BpfMap.openPinned(join(n1.pinRoot, 'weir_ct4_tcp'));
     const all = await ct.lookupAll();
     ct.close();
     return all
       .map((e) => ({ k: ct4Key.decode(e.key), v: ctEntry.decode(e.value) }))
       .filter(({ k }) => k.saddr === pods.client?.ip && k.daddr === pods.web1?.ip && k.dport === 8080 && k.scope === CtScope.Egress)
-      .map(({ v }) => v.flags);
+      .map(({ v }) => v.path);
   };
   const fastPairSockets = (): number => {
     const m = BpfMap.openPinned(join(n1.pinRoot, 'weir_sock4'));
@@ -113,15 +113,20 @@ describePrivileged('drain-aware map resize', () => {
     const outside = sb.runOutside<Flow>(0, ['tcp-flow', n2.ip, String(NODE_PORT), '25'], 60_000);
 
     await new Promise((r) => setTimeout(r, 1000));
-    // The same-node pair runs on the socket fast path: its sockets are in the sockhash and no
-    // payload has taken the stack.
+    // The same-node pair runs on the socket fast path: its sockets are in the sockhash and both
+    // directions' payload was redirected, none took the stack.
+    const bothFast = CtPath.TxFast | CtPath.RxFast;
+    const stack = CtPath.TxStack | CtPath.RxStack;
     expect(fastPairSockets()).toBeGreaterThan(0);
-    expect((await fastPairFlags()).some((f) => (f & CtFlags.Slowpath) === 0)).toBe(true);
+    expect((await fastPairPaths()).some((p) => (p & bothFast) === bothFast && (p & stack) === 0)).toBe(true);
     await setSizes(BIG);
     await complete(BIG.ctTCPMax);
-    // The new conntrack map replaced one the fast path's sk_msg program reads: the pair left the
-    // fast path for the stack (and the new programs) at the switch, and kept flowing (below).
-    expect((await fastPairFlags()).every((f) => (f & CtFlags.Slowpath) !== 0)).toBe(true);
+    // The new conntrack map replaced one the fast path's sk_msg program reads: the pair is
+    // retired (it leaves for the stack at the next policy change), but its directions stay on
+    // the fast path, where its receivers' queues hold redirected bytes, and it kept flowing (below).
+    const after = await fastPairPaths();
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.every((p) => (p & CtPath.Retired) !== 0 && (p & stack) === 0)).toBe(true);
     for (const n of sb.nodes) expect(pinnedSize(n, 'weir_lb4_services')).toBe(BIG.lbMax);
     // The flows' conntrack entries live on in the new maps.
     const entries = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', join(n1.pinRoot, 'weir_ct4_tcp')], { encoding: 'utf8' })) as Array<{ key: string[] }>;
@@ -145,7 +150,7 @@ describePrivileged('drain-aware map resize', () => {
     const far = Math.floor(Number(process.hrtime.bigint() / 1_000_000_000n)) + 3600;
     const fake = Array.from({ length: 5000 }, (_, i) => ({
       key: ct4Key.encode({ saddr: '10.99.0.1', daddr: '10.99.0.2', sport: 1 + i, dport: 9, proto: 6, scope: 1, pad: 0 }),
-      value: ctEntry.encode({ expires: far, srcIdentity: 0, backendId: 0, revNat: 0, flags: 1, policyGen: 0, txTcpFlags: 0x10, rxTcpFlags: 0x10, proxyPort: 0 }),
+      value: ctEntry.encode({ expires: far, srcIdentity: 0, backendId: 0, revNat: 0, flags: 1, policyGen: 0, txTcpFlags: 0x10, rxTcpFlags: 0x10, proxyPort: 0, path: 0 }),
     }));
     await ct.updateBatch(fake);
     await setSizes({ ...SMALL, ctTCPMax: 4096 });
@@ -167,7 +172,7 @@ describePrivileged('drain-aware map resize', () => {
     const far = Math.floor(Number(process.hrtime.bigint() / 1_000_000_000n)) + 3600;
     const fake = Array.from({ length: count }, (_, i) => ({
       key: ct4Key.encode({ saddr: base, daddr: '10.98.0.2', sport: 1 + (i % 60000), dport: 9 + Math.floor(i / 60000), proto: 6, scope: 1, pad: 0 }),
-      value: ctEntry.encode({ expires: far, srcIdentity: 0, backendId: 0, revNat: 0, flags: 1, policyGen: 0, txTcpFlags: 0x10, rxTcpFlags: 0x10, proxyPort: 0 }),
+      value: ctEntry.encode({ expires: far, srcIdentity: 0, backendId: 0, revNat: 0, flags: 1, policyGen: 0, txTcpFlags: 0x10, rxTcpFlags: 0x10, proxyPort: 0, path: 0 }),
     }));
     await ct.updateBatch(fake);
     ct.close();
