@@ -3,9 +3,7 @@
 // level-based, with one key: the node. The kernel keeps its last state whenever the API server
 // is away; the informers resync with backoff and the next reconcile catches up.
 import {
-  CoreV1Api,
   CustomObjectsApi,
-  DiscoveryV1Api,
   PatchStrategy,
   setHeaderOptions,
   type KubeConfig,
@@ -20,6 +18,7 @@ import {
 import type { Registry } from 'prom-client';
 import { condition, type Condition } from '../common/conditions.js';
 import { ResilientInformer } from '../common/informer.js';
+import { kubeInformers } from '../common/kinds.js';
 import type { Logger } from '../common/log.js';
 import { Controller, controllerMetrics, type ReconcileResult } from '../operator/runtime/controller.js';
 import { HostNetwork, type DatapathBackend, type NodeNetwork } from './datapath/backend.js';
@@ -57,16 +56,18 @@ export class ClusterSources {
   private started?: Promise<void>;
 
   constructor(kc: KubeConfig, log: Logger) {
-    const core = kc.makeApiClient(CoreV1Api);
     const custom = kc.makeApiClient(CustomObjectsApi);
-    const discovery = kc.makeApiClient(DiscoveryV1Api);
-    const inf = <T extends KubernetesObject>(name: string, path: string, list: () => Promise<KubernetesListObject<T>>) => new ResilientInformer<T>(kc, { name, path, list }, log);
-    this.nodes = inf('nodes', '/api/v1/nodes', () => core.listNode());
-    this.pods = inf('pods', '/api/v1/pods', () => core.listPodForAllNamespaces());
-    this.namespaces = inf('namespaces', '/api/v1/namespaces', () => core.listNamespace());
-    this.identities = inf('identities', `/apis/${GROUP}/${VERSION}/identities`, () => asList(custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'identities' })));
-    this.services = inf('services', '/api/v1/services', () => core.listServiceForAllNamespaces());
-    this.slices = inf('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces());
+    const kube = kubeInformers(kc, log);
+    this.nodes = kube.nodes;
+    this.pods = kube.pods;
+    this.namespaces = kube.namespaces;
+    this.services = kube.services;
+    this.slices = kube.endpointSlices;
+    this.identities = new ResilientInformer<IdentityRecord & KubernetesObject>(
+      kc,
+      { name: 'identities', path: `/apis/${GROUP}/${VERSION}/identities`, list: () => asList(custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'identities' })) },
+      log,
+    );
   }
 
   get all(): Array<ResilientInformer<KubernetesObject>> {
@@ -256,18 +257,26 @@ export class Agent {
     const ifOf = (ip: string): PodInterface | undefined => podIfs.get(ip);
 
     // Maps.
-    const frontends = features.serviceLB.enabled ? serviceFrontends(this.services.list(), this.slices.list(), { nodeAddresses: addrs, sessionAffinity: features.serviceLB.sessionAffinity }) : [];
-    const lb = lbEntries(frontends, this.ids);
     const enforce = features.endpointPolicy.enabled && !features.endpointPolicy.auditMode;
-    const counts = await this.kernel.syncMaps({
-      endpoints: endpointEntries(spec, addrs, (ip) => ifOf(ip)?.ifindex, enforce),
-      ipcache: ipcacheEntries({ nodeName: this.opts.nodeName, spec, pods: this.pods.list(), namespaces: this.namespaces.list(), identities: this.identities.list(), nodes: this.nodes.list() }),
-      policy: enforce ? policyMapContents(spec) : [],
-      prefilter: features.prefilter.enabled ? features.prefilter.denyCIDRs.filter((c) => !c.includes(':')).map((c) => ({ key: cidrKey(c), value: { flags: 0 } })) : [],
-      services: lb.services,
-      backends: lb.backends,
-      revNat: lb.revNat,
-    });
+    let counts: Awaited<ReturnType<KernelDatapath['syncMaps']>>;
+    try {
+      const frontends = features.serviceLB.enabled ? serviceFrontends(this.services.list(), this.slices.list(), { nodeAddresses: addrs, sessionAffinity: features.serviceLB.sessionAffinity }) : [];
+      const lb = lbEntries(frontends, this.ids);
+      counts = await this.kernel.syncMaps({
+        endpoints: endpointEntries(spec, addrs, (ip) => ifOf(ip)?.ifindex, enforce),
+        ipcache: ipcacheEntries({ nodeName: this.opts.nodeName, spec, pods: this.pods.list(), namespaces: this.namespaces.list(), identities: this.identities.list(), nodes: this.nodes.list() }, problems),
+        policy: enforce ? policyMapContents(spec) : [],
+        prefilter: features.prefilter.enabled ? features.prefilter.denyCIDRs.filter((c) => !c.includes(':')).map((c) => ({ key: cidrKey(c), value: { flags: 0 } })) : [],
+        services: lb.services,
+        backends: lb.backends,
+        revNat: lb.revNat,
+      });
+    } catch (err) {
+      // The node cannot apply its state: say so, keep what the kernel holds, retry with backoff.
+      const message = `revision ${spec.revision} not applied: ${err instanceof Error ? err.message : String(err)}`;
+      await this.writeStatus(ndp, { programmed: false, reason: 'SyncFailed', message, problems: [...problems, message] });
+      throw err;
+    }
     for (const c of counts) {
       if (c.added) this.metrics.mapSyncOps.inc({ map: c.map, op: 'add' }, c.added);
       if (c.changed) this.metrics.mapSyncOps.inc({ map: c.map, op: 'update' }, c.changed);
@@ -362,7 +371,7 @@ export class Agent {
       this.metrics.resizes.inc({ result: 'done' });
       this.metrics.resizeDrain.observe(r.drainMs / 1000);
       const copied = Object.entries(r.copied).map(([m, n]) => `${m} ${n}`).join(', ');
-      this.resizeState = { revision, phase: 'Done', message: `${changes.join('; ')}; copied ${copied || 'nothing'}${r.fastPathRetired ? `; ${r.fastPathRetired} fast-path sockets moved to the stack` : ''}; new flows held ${Math.round(r.drainMs)} ms, total ${Math.round(r.totalMs)} ms` };
+      this.resizeState = { revision, phase: 'Done', message: `${changes.join('; ')}; copied ${copied || 'nothing'}${r.fastPathRetired ? `; ${r.fastPathRetired} fast-path sockets' flows retired` : ''}; new flows held ${Math.round(r.drainMs)} ms, total ${Math.round(r.totalMs)} ms` };
       this.log.info({ revision, copyMs: Math.round(r.copyMs), drainMs: Math.round(r.drainMs), totalMs: Math.round(r.totalMs), copied: r.copied, fastPathRetired: r.fastPathRetired }, 'maps resized');
     } catch (err) {
       const refused = err instanceof ResizeRefused;

@@ -3,6 +3,7 @@
 // resourceVersion; a 410 Gone makes client-node relist, reporting deletions it missed.
 import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ListPromise } from '@kubernetes/client-node';
 import type { Logger } from './log.js';
+import { fromWire, type ModelName } from './wire.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 export type InformerHandler<T> = (event: InformerEvent, obj: T) => void;
@@ -20,6 +21,12 @@ export interface InformerOptions<T extends KubernetesObject> {
   maxBackoffMs?: number;
   /** Applied to every object before it is cached; the default drops metadata.managedFields. */
   transform?: (obj: T) => T;
+  /**
+   * The client-node model `list` returns objects as (its typed list calls do; custom objects come
+   * as plain JSON and need none). Watch events arrive as the API server's JSON and are converted
+   * to it (common/wire.ts), so the cache holds one form.
+   */
+  model?: ModelName;
 }
 
 /**
@@ -65,10 +72,12 @@ export class ResilientInformer<T extends KubernetesObject> {
   ) {
     // The cache is filled synchronously right after the list resolves, so "listed" marks a
     // cache that holds a complete snapshot.
-    const transform = opts.transform ?? stripManagedFields;
+    const trim = opts.transform ?? stripManagedFields;
+    const model = opts.model;
+    const transform = model ? (obj: T): T => trim(fromWire<T>(obj, model)) : trim;
     const list = async (): Promise<KubernetesListObject<T>> => {
       const r = await opts.list();
-      r.items = r.items.map(transform);
+      r.items = r.items.map(trim);
       queueMicrotask(() => this.markListed());
       return r;
     };

@@ -5,13 +5,11 @@
 import {
   CoreV1Api,
   CustomObjectsApi,
-  NetworkingV1Api,
   PatchStrategy,
   setHeaderOptions,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
-  DiscoveryV1Api,
   type V1EndpointSlice,
   type V1Namespace,
   type V1Service,
@@ -25,14 +23,15 @@ import { EventRecorder } from '../common/events.js';
 import { condition, type Condition } from '../common/conditions.js';
 import { decide, slots, type MapSize, type NodeState, type ResizeAnswer, type ResizeGate } from './rollout/gate.js';
 import { ResilientInformer } from '../common/informer.js';
+import { kubeInformers } from '../common/kinds.js';
 import { apiStatus } from '../common/kube.js';
 import type { Logger } from '../common/log.js';
 import { selectConfig, type DatapathConfigLike } from './config/select.js';
 import { IdentityAllocator, type IdentityObject } from './identity/allocator.js';
 import { identityKey, securityLabels } from './identity/labels.js';
 import { buildNodeDatapath, contentHash, MAX_NODE_ENDPOINTS, type LocalEndpoint } from './nodedatapath/build.js';
-import { compilePolicies } from './policy/compile.js';
-import type { NormalizedPolicy } from './policy/model.js';
+import { compilePolicies, type NamedPort } from './policy/compile.js';
+import type { NormalizedPolicy, Protocol } from './policy/model.js';
 import { fromK8sPolicy, fromWeirPolicy, type WeirNetworkPolicy } from './policy/translate.js';
 import { Controller, controllerMetrics, type ReconcileResult } from './runtime/controller.js';
 import { Derived } from './runtime/derived.js';
@@ -90,6 +89,7 @@ export class Operator {
   private readonly policies: Derived<NormalizedPolicy[]>;
   /** LB entries the cluster's Services need; the same for every node. */
   private readonly lbEntries: Derived<number>;
+  private readonly podFacts: Derived<{ addresses: Map<number, string[]>; namedPorts: Map<number, NamedPort[]> }>;
   /** Maps whose demand exceeds their size, per node, from the last reconcile. */
   private readonly overflows = new Map<string, Overflow[]>();
   /** Nodes past MAX_NODE_ENDPOINTS, with the count last reported. */
@@ -110,26 +110,25 @@ export class Operator {
   ) {
     this.core = kc.makeApiClient(CoreV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
-    const net = kc.makeApiClient(NetworkingV1Api);
     const crd =
       <T extends KubernetesObject>(plural: string) =>
       (): Promise<KubernetesListObject<T>> =>
         asList<T>(this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }));
     const inf = <T extends KubernetesObject>(name: string, path: string, list: () => Promise<KubernetesListObject<T>>) =>
       new ResilientInformer<T>(kc, { name, path, list }, log);
-    this.nodes = inf('nodes', '/api/v1/nodes', () => this.core.listNode());
-    this.pods = inf('pods', '/api/v1/pods', () => this.core.listPodForAllNamespaces());
-    this.namespaces = inf('namespaces', '/api/v1/namespaces', () => this.core.listNamespace());
+    const kube = kubeInformers(kc, log);
+    this.nodes = kube.nodes;
+    this.pods = kube.pods;
+    this.namespaces = kube.namespaces;
+    this.services = kube.services;
+    this.endpointSlices = kube.endpointSlices;
+    this.k8sPolicies = kube.networkPolicies;
     this.configs = inf('datapathconfigs', `/apis/${GROUP}/${VERSION}/datapathconfigs`, crd<DatapathConfig>('datapathconfigs'));
     this.weirPolicies = inf('networkpolicies.weir.dev', `/apis/${GROUP}/${VERSION}/networkpolicies`, () =>
       asList(this.custom.listCustomObjectForAllNamespaces({ group: GROUP, version: VERSION, plural: 'networkpolicies' })),
     );
-    this.k8sPolicies = inf('networkpolicies', '/apis/networking.k8s.io/v1/networkpolicies', () => net.listNetworkPolicyForAllNamespaces());
     this.identities = inf('identities', `/apis/${GROUP}/${VERSION}/identities`, crd<IdentityObject & KubernetesObject>('identities'));
     this.nodeDatapaths = inf('nodedatapaths', `/apis/${GROUP}/${VERSION}/nodedatapaths`, crd<NodeDatapathObject>('nodedatapaths'));
-    const discovery = kc.makeApiClient(DiscoveryV1Api);
-    this.services = inf('services', '/api/v1/services', () => this.core.listServiceForAllNamespaces());
-    this.endpointSlices = inf('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces());
     this.allocator = new IdentityAllocator(this.custom, () => this.identities.list(), log);
     this.events = new EventRecorder(this.core, FIELD_MANAGER, log);
     this.identities.onEvent(() => this.allocator.invalidate());
@@ -137,6 +136,7 @@ export class Operator {
       () => [...this.weirPolicies.list().map((p) => fromWeirPolicy(p)), ...this.k8sPolicies.list().map((p) => fromK8sPolicy(p))],
       [this.weirPolicies, this.k8sPolicies],
     );
+    this.podFacts = new Derived(() => this.identityPodFacts(), [this.pods, this.namespaces, this.identities]);
     this.lbEntries = new Derived(() => lbDemand(this.services.list(), this.endpointSlices.list()), [this.services, this.endpointSlices]);
 
     const metrics = controllerMetrics(registry);
@@ -147,8 +147,9 @@ export class Operator {
       this.weirPolicies
         .list()
         .filter((p) => p.metadata.namespace === ns)
-        .forEach((p) => this.policyController.enqueue(`${ns}/${p.metadata.name}`));
-    this.weirPolicies.onEvent((_e, p) => this.policyController.enqueue(`${p.metadata.namespace}/${p.metadata.name}`));
+        .forEach((p) => this.policyController.enqueue(`weir/${ns}/${p.metadata.name}`));
+    this.weirPolicies.onEvent((_e, p) => this.policyController.enqueue(`weir/${p.metadata.namespace}/${p.metadata.name}`));
+    this.k8sPolicies.onEvent((e, p) => e !== 'delete' && this.policyController.enqueue(`k8s/${p.metadata?.namespace}/${p.metadata?.name}`));
 
     const allNodes = (): void => this.nodes.list().forEach((n) => this.nodeController.enqueue(n.metadata!.name!));
     const allConfigs = (): void => this.configs.list().forEach((c) => this.configController.enqueue(c.metadata.name));
@@ -156,8 +157,15 @@ export class Operator {
       this.nodeController.enqueue(n.metadata!.name!);
       allConfigs();
     });
+    // Any pod's address or named ports enter other nodes' policy when a policy's ipBlock covers
+    // pods or a rule names a port: then a pod change recomputes every node.
+    const podsInPolicy = new Derived(
+      () => this.policies.get().some((p) => [...p.ingress, ...p.egress].some((r) => (r.peers.kind === 'cidr' && r.peers.podAddresses) || r.ports.some((x) => x.name !== undefined))),
+      [this.weirPolicies, this.k8sPolicies],
+    );
     this.pods.onEvent((_e, p) => {
-      if (p.spec?.nodeName) this.nodeController.enqueue(p.spec.nodeName);
+      if (podsInPolicy.get()) allNodes();
+      else if (p.spec?.nodeName) this.nodeController.enqueue(p.spec.nodeName);
       if (p.metadata?.namespace) policiesIn(p.metadata.namespace);
     });
     // LB demand is the same for every node: a change re-checks every node's LB map size.
@@ -223,6 +231,22 @@ export class Operator {
       .filter((p) => p.spec?.nodeName === node && !p.spec.hostNetwork && p.status?.podIP && p.status.phase !== 'Succeeded' && p.status.phase !== 'Failed');
   }
 
+  /** Per identity, its pods' addresses and named container ports, cluster-wide (for policy). */
+  private identityPodFacts(): { addresses: Map<number, string[]>; namedPorts: Map<number, NamedPort[]> } {
+    const addresses = new Map<number, string[]>();
+    const namedPorts = new Map<number, NamedPort[]>();
+    for (const p of this.pods.list()) {
+      if (p.spec?.hostNetwork || !p.spec?.nodeName || p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
+      const id = this.allocator.lookup(this.podLabels(p));
+      if (id === undefined) continue;
+      const ips = (p.status?.podIPs ?? []).map((i) => i.ip).filter((ip) => !ip.includes(':'));
+      addresses.set(id, [...(addresses.get(id) ?? []), ...ips]);
+      const ports = (p.spec.containers ?? []).flatMap((c) => (c.ports ?? []).filter((cp) => cp.name).map((cp) => ({ name: cp.name!, port: cp.containerPort, protocol: (cp.protocol ?? 'TCP') as Protocol })));
+      if (ports.length) namedPorts.set(id, [...(namedPorts.get(id) ?? []), ...ports]);
+    }
+    return { addresses, namedPorts };
+  }
+
   private podLabels(p: V1Pod): Record<string, string> {
     const ns = p.metadata!.namespace!;
     return securityLabels(p.metadata?.labels, ns, this.namespaces.get(ns)?.metadata?.labels);
@@ -285,6 +309,8 @@ export class Operator {
       {
         defaultDeny: features.endpointPolicy?.defaultDeny === true,
         proxyPort: l7?.enabled === true ? ((l7.port as number | undefined) ?? 15001) : undefined,
+        podAddresses: this.podFacts.get().addresses,
+        namedPorts: this.podFacts.get().namedPorts,
       },
     );
     for (const w of compiled.warnings) this.log.warn({ node: name }, w);
@@ -481,17 +507,34 @@ export class Operator {
   }
 
   /** weir.dev NetworkPolicy status: how many endpoints it selects, and whether it compiled cleanly. */
+  /**
+   * One policy's report: what it selects and whether the datapath enforces it as written. A
+   * weir.dev policy carries it in status (Ready, Enforced); a networking.k8s.io policy has no
+   * status, so what it cannot have enforced is said in Warning events on it. Keys: `weir/ns/name`
+   * or `k8s/ns/name`.
+   */
   async reconcilePolicy(key: string): Promise<ReconcileResult> {
-    const [namespace, name] = key.split('/') as [string, string];
-    const p = this.weirPolicies.get(name, namespace);
-    if (!p) return;
-    const normalized = fromWeirPolicy(p);
+    const [kind, namespace, name] = key.split('/') as ['weir' | 'k8s', string, string];
+    const obj = kind === 'weir' ? this.weirPolicies.get(name, namespace) : this.k8sPolicies.get(name, namespace);
+    if (!obj) return;
+    const normalized = kind === 'weir' ? fromWeirPolicy(obj as WeirNetworkPolicy) : fromK8sPolicy(obj as V1NetworkPolicy);
+    const notEnforced = normalized.warnings;
+    const ref = {
+      apiVersion: kind === 'weir' ? `${GROUP}/${VERSION}` : 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      name,
+      namespace,
+      uid: obj.metadata?.uid,
+    };
+    for (const w of notEnforced) this.events.emit(ref, 'Warning', 'NotEnforced', w);
+    if (kind === 'k8s') return;
+
     const selected = this.pods
       .list()
       .filter((pod) => pod.metadata?.namespace === namespace && pod.spec?.nodeName && pod.status?.podIP && matchesSelector(normalized.endpointSelector, pod.metadata?.labels ?? {}));
-    const generation = (p.metadata as { generation?: number }).generation ?? 0;
-    const prevConditions = (p as { status?: { conditions?: Condition[] } }).status?.conditions ?? [];
-    const warnings = normalized.warnings;
+    const generation = obj.metadata?.generation ?? 0;
+    const prevConditions = (obj as { status?: { conditions?: Condition[] } }).status?.conditions ?? [];
+    const full = notEnforced.length === 0;
     await this.custom.patchNamespacedCustomObjectStatus(
       {
         group: GROUP,
@@ -507,7 +550,8 @@ export class Operator {
             observedGeneration: generation,
             selectedEndpoints: selected.length,
             conditions: [
-              condition(prevConditions, 'Ready', 'True', warnings.length > 0 ? 'CompiledWithWarnings' : 'Compiled', warnings.length > 0 ? warnings.join('; ') : `selects ${selected.length} endpoint(s)`, generation),
+              condition(prevConditions, 'Ready', 'True', full ? 'Compiled' : 'PartiallyEnforced', `selects ${selected.length} endpoint(s)`, generation),
+              condition(prevConditions, 'Enforced', full ? 'True' : 'False', full ? 'Compiled' : 'NotFullyEnforced', full ? 'every rule is enforced as written' : notEnforced.join('; '), generation),
             ],
           },
         },

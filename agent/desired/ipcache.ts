@@ -29,11 +29,19 @@ export interface IpcacheInput {
   nodes: readonly V1Node[];
 }
 
-export function ipcacheEntries(input: IpcacheInput): Array<{ key: LpmIpKey; value: IpcacheEntry }> {
+/** Entries for every address; a CIDR identity this datapath cannot hold is left out and said in `problems`. */
+export function ipcacheEntries(input: IpcacheInput, problems: string[] = []): Array<{ key: LpmIpKey; value: IpcacheEntry }> {
   const byAddr = new Map<string, IpcacheEntry>();
   const put = (addr: string, e: IpcacheEntry, prefix = 32) => byAddr.set(`${addr}/${prefix}`, e);
 
-  for (const c of input.spec.cidrIdentities) put(c.cidr.split('/')[0] ?? '', { identity: c.identity, tunnelIp4: 0, flags: 0 }, Number(c.cidr.split('/')[1] ?? 32));
+  for (const c of input.spec.cidrIdentities) {
+    const [addr = '', prefix = '32'] = c.cidr.split('/');
+    if (!IPV4.test(addr) || !/^\d{1,2}$/.test(prefix) || Number(prefix) > 32) {
+      problems.push(`CIDR identity ${c.identity} for ${c.cidr} left out: not an IPv4 CIDR`);
+      continue;
+    }
+    put(addr, { identity: c.identity, tunnelIp4: 0, flags: 0 }, Number(prefix));
+  }
 
   const idByLabels = new Map<string, number>();
   for (const i of input.identities) if (i.spec && i.metadata?.name) idByLabels.set(identityKey(i.spec.labels), Number(i.metadata.name));

@@ -83,6 +83,14 @@ static __always_inline int parse_ipv4(void *data, void *data_end, struct pkt4 *p
 		p->dport = udp->dest;
 		if (tot >= ihl + sizeof(*udp))
 			p->payload = tot - ihl - sizeof(*udp);
+	} else if (p->proto == IPPROTO_SCTP) {
+		/* SCTP's common header starts with both ports, as UDP's does. */
+		__be16 *ports = l4;
+
+		if ((void *)(ports + 2) > data_end)
+			return PARSE_MALFORMED;
+		p->sport = ports[0];
+		p->dport = ports[1];
 	} else if (p->proto == IPPROTO_ICMP) {
 		struct icmp4hdr *icmp = l4;
 

@@ -58,6 +58,11 @@ export class IdentityAllocator {
     return this.built().all;
   }
 
+  /** The identity of a label set, if one was allocated. */
+  lookup(labels: Labels): number | undefined {
+    return this.built().byKey.get(identityKey(labels));
+  }
+
   /** The identity of a label set, creating it when new. */
   async ensure(labels: Labels, namespace: string): Promise<number> {
     const key = identityKey(labels);

@@ -1,4 +1,5 @@
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
+import { fromWire } from '../../common/wire.js';
 import { securityLabels } from '../identity/labels.js';
 import { FIRST_CIDR_IDENTITY, ReservedIdentity } from '../identity/reserved.js';
 import { compilePolicies } from './compile.js';
@@ -107,7 +108,10 @@ describe('compilePolicies', () => {
     expect(of(withProxy, API).ingress).toEqual([{ peer: WEB, port: 80, protocol: 6, verdict: 'redirect', proxyPort: 15001 }]);
     const without = compilePolicies([API], identities, [p], { defaultDeny: false });
     expect(of(without, API).ingress).toEqual([{ peer: WEB, port: 80, protocol: 6, verdict: 'allow' }]);
-    expect(without.warnings).toEqual(['shop/l7: L7 rules need the L7 proxy (features.l7Proxy); allowing at L4 only']);
+    expect(without.warnings).toEqual([
+      'shop/l7: ingress[0].toPorts: HTTP rules are not enforced (no L7 proxy runs in this version); the rule applies at L4 only',
+      'shop/l7: L7 rules need the L7 proxy (features.l7Proxy); allowing at L4 only',
+    ]);
   });
 
   it('unions several policies selecting one endpoint', () => {
@@ -120,44 +124,116 @@ describe('compilePolicies', () => {
 });
 
 describe('standard NetworkPolicy', () => {
-  const np = (spec: V1NetworkPolicy['spec']): V1NetworkPolicy => ({ metadata: { name: 'np', namespace: 'shop' }, spec });
+  // Written as the API server sends it (`from`, not client-node's `_from`) and converted as the
+  // informer converts watch events (common/wire.ts): the form the operator really sees.
+  const np = (spec: Record<string, unknown>): V1NetworkPolicy =>
+    fromWire<V1NetworkPolicy>({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'np', namespace: 'shop' }, spec }, 'V1NetworkPolicy');
+  const compile = (spec: Record<string, unknown>, subjects: number[], opts: Parameters<typeof compilePolicies>[3] = { defaultDeny: false }) =>
+    compilePolicies(subjects, identities, [fromK8sPolicy(np(spec))], opts);
 
   it('compiles like the weir form', () => {
-    const p = fromK8sPolicy(np({ podSelector: { matchLabels: { app: 'api' } }, ingress: [{ _from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ port: 8080 }] }] }));
-    expect(of(compilePolicies([API], identities, [p], { defaultDeny: false }), API)).toMatchObject({
-      ingress: [{ peer: WEB, port: 8080, protocol: 6, verdict: 'allow' }],
-      egress: [allowAll],
-    });
+    const r = compile({ podSelector: { matchLabels: { app: 'api' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ port: 8080 }] }] }, [API]);
+    expect(of(r, API)).toMatchObject({ ingress: [{ peer: WEB, port: 8080, protocol: 6, verdict: 'allow' }], egress: [allowAll] });
+  });
+
+  it('reads `from` peers in the wire form: a UDP port open to one peer is not open to every source', () => {
+    const r = compile({ podSelector: { matchLabels: { app: 'db' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ protocol: 'UDP', port: 5353 }] }] }, [DB]);
+    expect(of(r, DB).ingress).toEqual([{ peer: WEB, port: 5353, protocol: 17, verdict: 'allow' }]);
   });
 
   it('denies all ingress with an empty rule list, and all egress when Egress is listed', () => {
-    const p = fromK8sPolicy(np({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] }));
-    expect(of(compilePolicies([WEB], identities, [p], { defaultDeny: false }), WEB)).toMatchObject({ ingress: [], egress: [] });
+    expect(of(compile({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] }, [WEB]), WEB)).toMatchObject({ ingress: [], egress: [] });
   });
 
   it('allows every source for a rule without from, and matches namespaces by label', () => {
-    const p = fromK8sPolicy(
-      np({
-        podSelector: { matchLabels: { app: 'db' } },
-        ingress: [{ ports: [{ port: 5432, protocol: 'TCP' }] }, { _from: [{ namespaceSelector: { matchLabels: { team: 'b' } }, podSelector: { matchLabels: { app: 'api' } } }] }],
-      }),
+    const r = compile(
+      { podSelector: { matchLabels: { app: 'db' } }, ingress: [{ ports: [{ port: 5432, protocol: 'TCP' }] }, { from: [{ namespaceSelector: { matchLabels: { team: 'b' } }, podSelector: { matchLabels: { app: 'api' } } }] }] },
+      [DB],
     );
-    expect(of(compilePolicies([DB], identities, [p], { defaultDeny: false }), DB).ingress).toEqual([
+    expect(of(r, DB).ingress).toEqual([
       { peer: 0, port: 5432, protocol: 6, verdict: 'allow' },
       { peer: OTHER_API, port: 0, protocol: 0, verdict: 'allow' },
     ]);
   });
 
-  it('carries ipBlock excepts and reports named ports it cannot use', () => {
-    const p = fromK8sPolicy(
-      np({
+  it('carries ipBlock excepts, and an SCTP port as protocol 132', () => {
+    const r = compile(
+      { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '192.0.2.0/24', except: ['192.0.2.128/25'] } }], ports: [{ protocol: 'SCTP', port: 9000 }] }] },
+      [WEB],
+    );
+    expect(of(r, WEB).egress).toEqual([{ peer: FIRST_CIDR_IDENTITY, port: 9000, protocol: 132, verdict: 'allow' }]);
+    expect(r.warnings).toEqual([]);
+  });
+
+  it('leaves an IPv6 ipBlock out of its rule alone, says so, and never widens the rule to every peer', () => {
+    const r = compile(
+      {
         podSelector: { matchLabels: { app: 'web' } },
         policyTypes: ['Egress'],
-        egress: [{ to: [{ ipBlock: { cidr: '192.0.2.0/24', except: ['192.0.2.128/25'] } }] }, { ports: [{ port: 'http' }] }],
-      }),
+        egress: [{ to: [{ ipBlock: { cidr: '::/0' } }] }, { to: [{ ipBlock: { cidr: '198.51.100.0/24' } }, { ipBlock: { cidr: '2001:db8::/32' } }], ports: [{ port: 443 }] }],
+      },
+      [WEB],
     );
-    const r = compilePolicies([WEB], identities, [p], { defaultDeny: false });
-    expect(of(r, WEB).egress).toEqual([{ peer: FIRST_CIDR_IDENTITY, port: 0, protocol: 0, verdict: 'allow' }]);
-    expect(r.warnings).toEqual(['shop/np: named port http is not supported; use the port number']);
+    expect(r.cidrIdentities).toEqual([{ cidr: '198.51.100.0/24', identity: FIRST_CIDR_IDENTITY }]);
+    expect(of(r, WEB).egress).toEqual([{ peer: FIRST_CIDR_IDENTITY, port: 443, protocol: 6, verdict: 'allow' }]);
+    expect(r.warnings).toEqual([
+      'shop/np: egress[0].to[0].ipBlock: ::/0 is IPv6, which the datapath does not enforce yet; this peer is left out',
+      'shop/np: egress[1].to[1].ipBlock: 2001:db8::/32 is IPv6, which the datapath does not enforce yet; this peer is left out',
+    ]);
+  });
+
+  it('covers pod addresses with ipBlock only for identities whose every pod is inside and outside the excepts', () => {
+    const podAddresses = new Map([
+      [API, ['10.244.1.5']],
+      [DB, ['10.244.1.6', '10.244.2.9']],
+      [OTHER_API, ['10.244.1.7']],
+    ]);
+    const r = compile(
+      { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '10.244.1.0/24', except: ['10.244.1.7/32'] } }] }] },
+      [WEB],
+      { defaultDeny: false, podAddresses },
+    );
+    const peers = of(r, WEB).egress.map((e) => e.peer);
+    expect(peers).toContain(API);
+    // One DB pod lies outside the block, OTHER_API's only pod inside the except.
+    expect(peers).not.toContain(DB);
+    expect(peers).not.toContain(OTHER_API);
+  });
+
+  it('resolves named ports on the selected pod for ingress and on the destination for egress, never to every port', () => {
+    const namedPorts = new Map([
+      [API, [{ name: 'http', port: 8080, protocol: 'TCP' as const }]],
+      [DB, [{ name: 'sql', port: 5432, protocol: 'TCP' as const }, { name: 'http', port: 9090, protocol: 'TCP' as const }]],
+    ]);
+    const opts = { defaultDeny: false, namedPorts };
+    const ingress = compile({ podSelector: {}, ingress: [{ ports: [{ port: 'http' }] }] }, [API, DB, WEB], opts);
+    expect(of(ingress, API).ingress).toEqual([{ peer: 0, port: 8080, protocol: 6, verdict: 'allow' }]);
+    expect(of(ingress, DB).ingress).toEqual([{ peer: 0, port: 9090, protocol: 6, verdict: 'allow' }]);
+    // WEB has no port named http: nothing is open, rather than every port.
+    expect(of(ingress, WEB).ingress).toEqual([]);
+    const egress = compile({ podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Egress'], egress: [{ ports: [{ port: 'http' }] }] }, [WEB], opts);
+    expect(of(egress, WEB).egress).toEqual([
+      { peer: API, port: 8080, protocol: 6, verdict: 'allow' },
+      { peer: DB, port: 9090, protocol: 6, verdict: 'allow' },
+    ]);
+    // A UDP port named http does not match a TCP one.
+    const udp = compile({ podSelector: {}, ingress: [{ ports: [{ port: 'http', protocol: 'UDP' }] }] }, [API], opts);
+    expect(of(udp, API).ingress).toEqual([]);
+  });
+});
+
+describe('CIDR rules compose across policies', () => {
+  it('a block covers every CIDR identity inside it, whichever policy named it, except its except ranges', () => {
+    const broad = weir('broad', { endpointSelector: { matchLabels: { app: 'web' } }, egress: [{ toCIDRSet: [{ cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] }] }] });
+    // Another policy, for another endpoint, names narrower blocks: each gets its own identity.
+    const narrow = weir('narrow', { endpointSelector: { matchLabels: { app: 'db' } }, egress: [{ toCIDR: ['10.2.0.0/16', '10.1.5.0/24', '192.0.2.0/24'] }] });
+    const r = compilePolicies([WEB], identities, [broad, narrow], { defaultDeny: false });
+    const id = (c: string) => r.cidrIdentities.find((x) => x.cidr === c)!.identity;
+    const peers = of(r, WEB).egress.map((e) => e.peer);
+    expect(peers).toEqual(expect.arrayContaining([id('10.0.0.0/8'), id('10.2.0.0/16')]));
+    // Inside the except (10.1.5.0/24 within 10.1.0.0/16) and outside the block stay out.
+    expect(peers).not.toContain(id('10.1.0.0/16'));
+    expect(peers).not.toContain(id('10.1.5.0/24'));
+    expect(peers).not.toContain(id('192.0.2.0/24'));
   });
 });

@@ -2,7 +2,8 @@
 // list of (peer identity, ports, protocol) -> verdict entries the endpoint policy map holds.
 import { NAMESPACE_LABEL, podPart, type Labels } from '../identity/labels.js';
 import { FIRST_CIDR_IDENTITY, LAST_CIDR_IDENTITY, ReservedIdentity } from '../identity/reserved.js';
-import { PROTOCOL_NUMBER, type CompiledIdentityPolicy, type NormalizedPolicy, type PolicyEntry, type Rule, type Verdict } from './model.js';
+import { addressIn, cidrWithin, parseCidr4 } from './cidr.js';
+import { PROTOCOL_NUMBER, type CompiledIdentityPolicy, type NormalizedPolicy, type PolicyEntry, type PortSpec, type Protocol, type Rule, type Verdict } from './model.js';
 import { matchesPeer, matchesSelector } from './selector.js';
 
 export interface CompileOptions {
@@ -10,6 +11,16 @@ export interface CompileOptions {
   defaultDeny: boolean;
   /** The node's L7 proxy port; without it, L7 rules compile to plain allows (with a warning). */
   proxyPort?: number;
+  /** Every identity's pod addresses in the cluster (for ipBlocks that cover pods). */
+  podAddresses?: ReadonlyMap<number, readonly string[]>;
+  /** Every identity's named container ports (for `port: http`). */
+  namedPorts?: ReadonlyMap<number, readonly NamedPort[]>;
+}
+
+export interface NamedPort {
+  name: string;
+  port: number;
+  protocol: Protocol;
 }
 
 export interface CompileResult {
@@ -56,6 +67,26 @@ export function compilePolicies(
   const cidrId = new Map(cidrList.map((c, i) => [c, FIRST_CIDR_IDENTITY + i]));
   const clusterIds = [...identities.keys()];
 
+  // Every CIDR any policy names, parsed once: a rule's block covers each one inside it.
+  const parsed = cidrList.map((c) => ({ id: cidrId.get(c)!, cidr: parseCidr4(c) }));
+  const cidrPeers = (sets: ReadonlyArray<{ cidr: string; except: string[] }>, podAddresses: boolean): number[] => {
+    const out = new Set<number>();
+    for (const s of sets) {
+      const block = parseCidr4(s.cidr);
+      const excepts = s.except.map(parseCidr4);
+      // The ipcache resolves an address to the longest CIDR named anywhere, and every except
+      // range is named: so a CIDR inside the block and inside no except is exactly covered.
+      for (const p of parsed) if (cidrWithin(p.cidr, block) && !excepts.some((e) => cidrWithin(p.cidr, e))) out.add(p.id);
+      // Pods keep their own identity in the ipcache. An identity is covered only when all its
+      // pods are: one identity may hold pods inside and outside the block, and covering it for
+      // the ones inside would let the others through too.
+      if (podAddresses)
+        for (const [id, addrs] of opts.podAddresses ?? [])
+          if (addrs.length > 0 && addrs.every((a) => addressIn(a, block) && !excepts.some((e) => addressIn(a, e)))) out.add(id);
+    }
+    return [...out];
+  };
+
   const peersOf = (r: Rule, policyNamespace: string): number[] => {
     switch (r.peers.kind) {
       case 'any':
@@ -65,9 +96,7 @@ export function compilePolicies(
         return clusterIds.filter((id) => sels.some((s) => matchesPeer(s, identities.get(id)!, policyNamespace)));
       }
       case 'cidr':
-        // Except ranges keep their own identity, which no entry here allows: the ipcache's
-        // longest-prefix match hands their addresses that identity, so they stay out.
-        return r.peers.sets.map((s) => cidrId.get(s.cidr)!);
+        return cidrPeers(r.peers.sets, r.peers.podAddresses === true);
       case 'entities':
         return r.peers.entities.flatMap((e) => {
           switch (e) {
@@ -84,7 +113,16 @@ export function compilePolicies(
     }
   };
 
-  const entriesOf = (rules: Rule[], verdict: 'allow' | 'deny', ns: string, label: string): PolicyEntry[] => {
+  /** A named port on one identity's pods: every number it stands for there, with the protocol. */
+  const named = (id: number, p: PortSpec): number[] =>
+    [...new Set((opts.namedPorts?.get(id) ?? []).filter((n) => n.name === p.name && n.protocol === p.protocol).map((n) => n.port))].sort((a, b) => a - b);
+
+  /**
+   * Entries for one subject identity. A named port resolves on the pod it names: the subject's
+   * own pods for ingress, each destination's for egress (a destination that is no pod, or has no
+   * such port, gets no entry: a named port never widens to every port).
+   */
+  const entriesOf = (subject: number, rules: Rule[], dir: 'ingress' | 'egress', verdict: 'allow' | 'deny', ns: string, label: string): PolicyEntry[] => {
     const out: PolicyEntry[] = [];
     for (const r of rules) {
       let v: Verdict = verdict;
@@ -93,16 +131,26 @@ export function compilePolicies(
         else warnings.push(`${label}: L7 rules need the L7 proxy (features.l7Proxy); allowing at L4 only`);
       }
       const ports = r.ports.length > 0 ? r.ports : [{ port: 0, protocol: 'ANY' as const }];
-      for (const peer of peersOf(r, ns))
-        for (const p of ports)
-          out.push({
-            peer,
-            port: p.port,
-            ...(p.endPort !== undefined ? { endPort: p.endPort } : {}),
-            protocol: PROTOCOL_NUMBER[p.protocol],
-            verdict: v,
-            ...(v === 'redirect' ? { proxyPort: opts.proxyPort } : {}),
-          });
+      const entry = (peer: number, port: number, p: PortSpec): PolicyEntry => ({
+        peer,
+        port,
+        ...(p.endPort !== undefined && p.name === undefined ? { endPort: p.endPort } : {}),
+        protocol: PROTOCOL_NUMBER[p.protocol],
+        verdict: v,
+        ...(v === 'redirect' ? { proxyPort: opts.proxyPort } : {}),
+      });
+      const peers = peersOf(r, ns);
+      for (const p of ports) {
+        if (p.name === undefined) {
+          for (const peer of peers) out.push(entry(peer, p.port, p));
+        } else if (dir === 'ingress') {
+          for (const port of named(subject, p)) for (const peer of peers) out.push(entry(peer, port, p));
+        } else {
+          // "Any destination" with a named port: every identity whose pods have that port.
+          const targets = peers.includes(ReservedIdentity.Any) ? [...(opts.namedPorts?.keys() ?? [])] : peers;
+          for (const peer of targets) for (const port of named(peer, p)) out.push(entry(peer, port, p));
+        }
+      }
     }
     return out;
   };
@@ -118,8 +166,8 @@ export function compilePolicies(
       const entries: PolicyEntry[] = [];
       for (const p of selecting) {
         const label = `${p.namespace}/${p.name}`;
-        entries.push(...entriesOf(d === 'ingress' ? p.ingress : p.egress, 'allow', p.namespace, label));
-        entries.push(...entriesOf(d === 'ingress' ? p.ingressDeny : p.egressDeny, 'deny', p.namespace, label));
+        entries.push(...entriesOf(id, d === 'ingress' ? p.ingress : p.egress, d, 'allow', p.namespace, label));
+        entries.push(...entriesOf(id, d === 'ingress' ? p.ingressDeny : p.egressDeny, d, 'deny', p.namespace, label));
       }
       // Not enforced and not default-deny: everything is allowed, but deny rules still apply.
       if (!enforced && !opts.defaultDeny) entries.push(ALLOW_ALL);

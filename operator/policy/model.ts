@@ -10,12 +10,18 @@ export interface PortSpec {
   port: number;
   endPort?: number;
   protocol: Protocol;
+  /**
+   * A named port (`port: http`): resolved at compile time from the container ports of the pod
+   * it names (the selected pod for ingress, the destination pod for egress); `port` is then 0.
+   */
+  name?: string;
 }
 
 export type Peers =
   | { kind: 'any' }
   | { kind: 'endpoints'; selectors: PeerSelector[] }
-  | { kind: 'cidr'; sets: Array<{ cidr: string; except: string[] }> }
+  /** podAddresses: the block selects pods whose addresses fall in it too (networking.k8s.io semantics). */
+  | { kind: 'cidr'; sets: Array<{ cidr: string; except: string[] }>; podAddresses?: boolean }
   | { kind: 'entities'; entities: Entity[] };
 
 export interface Rule {
@@ -38,7 +44,11 @@ export interface NormalizedPolicy {
   egress: Rule[];
   ingressDeny: Rule[];
   egressDeny: Rule[];
-  /** What the translation could not carry over, for the policy's status. */
+  /**
+   * What the datapath does not enforce as written, each naming the rule and the part left out,
+   * for the policy's status and events. A part left out never widens the rule: a peer or port
+   * that cannot be honoured drops out of that rule alone.
+   */
   warnings: string[];
 }
 

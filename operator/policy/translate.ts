@@ -1,10 +1,14 @@
 // weir.dev NetworkPolicy and networking.k8s.io/v1 NetworkPolicy objects into NormalizedPolicy.
+// What the datapath cannot honour (IPv6 peers, an unparsable CIDR, HTTP rules without the L7
+// proxy) is left out of the rule that names it, and said in `warnings`: a part left out of an
+// allow rule allows less, never more; one left out of a deny rule is said loudly, since the
+// traffic it names is dropped anyway for a selected pod (non-IPv4 fails closed).
 import type { V1NetworkPolicy, V1NetworkPolicyPeer, V1NetworkPolicyPort } from '@kubernetes/client-node';
 import type { Entity, NormalizedPolicy, PortSpec, Protocol, Rule } from './model.js';
 import type { LabelSelector, PeerSelector } from './selector.js';
 
 interface WeirPorts {
-  ports: Array<{ port?: number; endPort?: number; protocol?: Protocol }>;
+  ports: Array<{ port?: number | string; endPort?: number; protocol?: Protocol }>;
   rules?: { http?: unknown[] };
 }
 
@@ -31,7 +35,37 @@ export interface WeirNetworkPolicy {
   };
 }
 
-function weirRule(r: WeirRule, dir: 'from' | 'to'): Rule {
+const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(\/(\d{1,2}))?$/;
+
+/** Why the datapath cannot use this CIDR, or undefined when it can (IPv4, well-formed). */
+export function cidrProblem(cidr: string): string | undefined {
+  if (cidr.includes(':')) return 'IPv6, which the datapath does not enforce yet';
+  const m = IPV4_CIDR.exec(cidr);
+  if (!m || [m[1], m[2], m[3], m[4]].some((o) => Number(o) > 255) || (m[6] !== undefined && Number(m[6]) > 32)) return 'not an IPv4 CIDR';
+  return undefined;
+}
+
+/** The usable CIDR sets, each except filtered too; what is left out goes to `warn`. */
+function cidrSets(sets: Array<{ cidr: string; except: string[] }>, where: string, warn: (m: string) => void): Array<{ cidr: string; except: string[] }> {
+  const out: Array<{ cidr: string; except: string[] }> = [];
+  for (const s of sets) {
+    const problem = cidrProblem(s.cidr);
+    if (problem) {
+      warn(`${where}: ${s.cidr} is ${problem}; this peer is left out`);
+      continue;
+    }
+    const except = s.except.filter((e) => {
+      const p = cidrProblem(e);
+      // An IPv6 except inside an IPv4 block cannot overlap it; anything else unusable is said.
+      if (p && !e.includes(':')) warn(`${where}: except ${e} is ${p}; ignored`);
+      return !p;
+    });
+    out.push({ cidr: s.cidr, except });
+  }
+  return out;
+}
+
+function weirRule(r: WeirRule, dir: 'from' | 'to', where: string, warn: (m: string) => void): Rule {
   const endpoints = dir === 'from' ? r.fromEndpoints : r.toEndpoints;
   const cidrs = dir === 'from' ? r.fromCIDR : r.toCIDR;
   const sets = dir === 'from' ? r.fromCIDRSet : r.toCIDRSet;
@@ -39,20 +73,32 @@ function weirRule(r: WeirRule, dir: 'from' | 'to'): Rule {
   let peers: Rule['peers'] = { kind: 'any' };
   if (endpoints) peers = { kind: 'endpoints', selectors: endpoints };
   else if (cidrs || sets)
-    peers = { kind: 'cidr', sets: [...(cidrs ?? []).map((cidr) => ({ cidr, except: [] })), ...(sets ?? []).map((s) => ({ cidr: s.cidr, except: s.except ?? [] }))] };
+    peers = {
+      kind: 'cidr',
+      sets: cidrSets([...(cidrs ?? []).map((cidr) => ({ cidr, except: [] })), ...(sets ?? []).map((s) => ({ cidr: s.cidr, except: s.except ?? [] }))], `${where}.${dir}CIDR`, warn),
+    };
   else if (entities) peers = { kind: 'entities', entities };
   const ports: PortSpec[] = [];
   let l7 = false;
   for (const tp of r.toPorts ?? []) {
     if ((tp.rules?.http?.length ?? 0) > 0) l7 = true;
-    for (const p of tp.ports) ports.push({ port: p.port ?? 0, endPort: p.endPort, protocol: p.protocol ?? 'ANY' });
+    if (l7) warn(`${where}.toPorts: HTTP rules are not enforced (no L7 proxy runs in this version); the rule applies at L4 only`);
+    for (const p of tp.ports) ports.push(portSpec(p.port, p.endPort, p.protocol ?? 'ANY'));
   }
   return { peers, ports, l7 };
 }
 
+function portSpec(port: number | string | undefined, endPort: number | undefined, protocol: Protocol): PortSpec {
+  if (typeof port === 'string' && !/^\d+$/.test(port)) return { port: 0, protocol, name: port };
+  return { port: Number(port ?? 0), ...(endPort !== undefined ? { endPort } : {}), protocol };
+}
+
 export function fromWeirPolicy(p: WeirNetworkPolicy): NormalizedPolicy {
   const s = p.spec;
+  const warnings: string[] = [];
+  const warn = (m: string): void => void warnings.push(m);
   const has = (rules?: WeirRule[]): boolean => rules !== undefined && rules.length > 0;
+  const rules = (section: 'ingress' | 'egress' | 'ingressDeny' | 'egressDeny', dir: 'from' | 'to'): Rule[] => (s[section] ?? []).map((r, i) => weirRule(r, dir, `${section}[${i}]`, warn));
   return {
     source: 'weir',
     namespace: p.metadata.namespace,
@@ -62,42 +108,36 @@ export function fromWeirPolicy(p: WeirNetworkPolicy): NormalizedPolicy {
     // "allow all" rule next to deny rules keeps the rest open).
     enforceIngress: has(s.ingress) || has(s.ingressDeny),
     enforceEgress: has(s.egress) || has(s.egressDeny),
-    ingress: (s.ingress ?? []).map((r) => weirRule(r, 'from')),
-    egress: (s.egress ?? []).map((r) => weirRule(r, 'to')),
-    ingressDeny: (s.ingressDeny ?? []).map((r) => weirRule(r, 'from')),
-    egressDeny: (s.egressDeny ?? []).map((r) => weirRule(r, 'to')),
-    warnings: [],
+    ingress: rules('ingress', 'from'),
+    egress: rules('egress', 'to'),
+    ingressDeny: rules('ingressDeny', 'from'),
+    egressDeny: rules('egressDeny', 'to'),
+    warnings,
   };
 }
 
-function k8sPorts(ports: V1NetworkPolicyPort[] | undefined, warnings: string[]): PortSpec[] {
-  const out: PortSpec[] = [];
-  for (const p of ports ?? []) {
-    const protocol = (p.protocol ?? 'TCP') as Protocol;
-    if (typeof p.port === 'string') {
-      warnings.push(`named port ${p.port} is not supported; use the port number`);
-      continue;
-    }
-    out.push({ port: p.port ?? 0, endPort: p.endPort, protocol });
-  }
-  return out;
+function k8sPorts(ports: V1NetworkPolicyPort[] | undefined): PortSpec[] {
+  // The API defaults protocol to TCP; a port without a number means every port of the protocol.
+  return (ports ?? []).map((p) => portSpec(p.port, p.endPort, (p.protocol ?? 'TCP') as Protocol));
 }
 
-function k8sPeers(peers: V1NetworkPolicyPeer[] | undefined): Array<Rule['peers']> {
+function k8sPeers(peers: V1NetworkPolicyPeer[] | undefined, where: string, warn: (m: string) => void): Array<Rule['peers']> {
   // An absent or empty peer list means every source or destination.
   if (!peers || peers.length === 0) return [{ kind: 'any' }];
   const out: Array<Rule['peers']> = [];
   const selectors: PeerSelector[] = [];
-  for (const peer of peers) {
+  peers.forEach((peer, i) => {
     if (peer.ipBlock) {
-      out.push({ kind: 'cidr', sets: [{ cidr: peer.ipBlock.cidr, except: peer.ipBlock.except ?? [] }] });
+      const sets = cidrSets([{ cidr: peer.ipBlock.cidr, except: peer.ipBlock.except ?? [] }], `${where}[${i}].ipBlock`, warn);
+      // ipBlock selects pod addresses too (the upstream conformance cases rely on it).
+      if (sets.length > 0) out.push({ kind: 'cidr', sets, podAddresses: true });
     } else {
       selectors.push({
         ...(peer.podSelector as LabelSelector | undefined),
         ...(peer.namespaceSelector ? { namespaceSelector: peer.namespaceSelector as LabelSelector } : {}),
       });
     }
-  }
+  });
   if (selectors.length > 0) out.push({ kind: 'endpoints', selectors });
   return out;
 }
@@ -105,13 +145,13 @@ function k8sPeers(peers: V1NetworkPolicyPeer[] | undefined): Array<Rule['peers']
 export function fromK8sPolicy(p: V1NetworkPolicy): NormalizedPolicy {
   const spec = p.spec ?? {};
   const warnings: string[] = [];
+  const warn = (m: string): void => void warnings.push(m);
   const types = spec.policyTypes ?? (spec.egress && spec.egress.length > 0 ? ['Ingress', 'Egress'] : ['Ingress']);
-  const rules = (items: Array<{ peers?: V1NetworkPolicyPeer[]; ports?: V1NetworkPolicyPort[] }>): Rule[] =>
-    items.flatMap((r) => {
-      const ports = k8sPorts(r.ports, warnings);
-      // Every port of a rule was a named port: nothing left to allow, rather than allowing all.
-      if ((r.ports?.length ?? 0) > 0 && ports.length === 0) return [];
-      return k8sPeers(r.peers).map((peers) => ({ peers, ports, l7: false }));
+  const rules = (section: string, items: Array<{ peers?: V1NetworkPolicyPeer[]; ports?: V1NetworkPolicyPort[] }>, peersField: string): Rule[] =>
+    items.flatMap((r, i) => {
+      const ports = k8sPorts(r.ports);
+      // Every peer left out: the rule allows nothing (an empty list would mean "every peer").
+      return k8sPeers(r.peers, `${section}[${i}].${peersField}`, warn).map((peers) => ({ peers, ports, l7: false }));
     });
   return {
     source: 'k8s',
@@ -120,8 +160,10 @@ export function fromK8sPolicy(p: V1NetworkPolicy): NormalizedPolicy {
     endpointSelector: (spec.podSelector ?? {}) as LabelSelector,
     enforceIngress: types.includes('Ingress'),
     enforceEgress: types.includes('Egress'),
-    ingress: rules((spec.ingress ?? []).map((r) => ({ peers: r._from, ports: r.ports }))),
-    egress: rules((spec.egress ?? []).map((r) => ({ peers: r.to, ports: r.ports }))),
+    // client-node's model names the ingress peers `_from` (the API server's `from`): objects
+    // reach here as models, converted once in common/wire.ts.
+    ingress: rules('ingress', (spec.ingress ?? []).map((r) => ({ peers: r._from, ports: r.ports })), 'from'),
+    egress: rules('egress', (spec.egress ?? []).map((r) => ({ peers: r.to, ports: r.ports })), 'to'),
     ingressDeny: [],
     egressDeny: [],
     warnings,
