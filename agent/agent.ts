@@ -25,7 +25,7 @@ import { HostNetwork, type DatapathBackend, type NodeNetwork } from './datapath/
 import type { PodInterface } from './datapath/interfaces.js';
 import { KernelDatapath } from './datapath/kernel.js';
 import { cgroupLinks, type WantedLink } from './datapath/links.js';
-import { endpointEntries } from './desired/endpoints.js';
+import { endpointEntries, endpointIfEntries } from './desired/endpoints.js';
 import { IdAllocator } from './desired/ids.js';
 import { ipcacheEntries, nodeAddresses, type IdentityRecord } from './desired/ipcache.js';
 import { policyMapContents } from './desired/policy.js';
@@ -253,6 +253,9 @@ export class Agent {
 
     const nodeObj = this.nodes.get(this.opts.nodeName);
     const addrs = nodeAddresses(nodeObj);
+    // The node reaches its pods from any of its own addresses (a CNI bridge's gateway among
+    // them): all of them are the host identity.
+    const hostAddrs = [...new Set([...addrs, ...(await this.network.hostAddresses())])];
     const podIfs = await this.network.podInterfaces();
     const ifOf = (ip: string): PodInterface | undefined => podIfs.get(ip);
 
@@ -262,9 +265,11 @@ export class Agent {
     try {
       const frontends = features.serviceLB.enabled ? serviceFrontends(this.services.list(), this.slices.list(), { nodeAddresses: addrs, sessionAffinity: features.serviceLB.sessionAffinity }) : [];
       const lb = lbEntries(frontends, this.ids);
+      const endpoints = endpointEntries(spec, hostAddrs, (ip) => ifOf(ip)?.ifindex, enforce);
       counts = await this.kernel.syncMaps({
-        endpoints: endpointEntries(spec, addrs, (ip) => ifOf(ip)?.ifindex, enforce),
-        ipcache: ipcacheEntries({ nodeName: this.opts.nodeName, spec, pods: this.pods.list(), namespaces: this.namespaces.list(), identities: this.identities.list(), nodes: this.nodes.list() }, problems),
+        endpoints,
+        endpointIfs: endpointIfEntries(endpoints),
+        ipcache: ipcacheEntries({ nodeName: this.opts.nodeName, spec, pods: this.pods.list(), namespaces: this.namespaces.list(), identities: this.identities.list(), nodes: this.nodes.list(), hostAddresses: hostAddrs }, problems),
         policy: enforce ? policyMapContents(spec) : [],
         prefilter: features.prefilter.enabled ? features.prefilter.denyCIDRs.filter((c) => !c.includes(':')).map((c) => ({ key: cidrKey(c), value: { flags: 0 } })) : [],
         services: lb.services,

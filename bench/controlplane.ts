@@ -38,6 +38,10 @@ class HollowNetwork implements NodeNetwork {
   async nics(): Promise<Array<{ ifname: string; ifindex: number }>> {
     return [{ ifname: 'eth0', ifindex: 2 }];
   }
+
+  async hostAddresses(): Promise<string[]> {
+    return [];
+  }
 }
 
 /** At most `width` of the hollow agents reconcile at once: one process stands in for 98 nodes' CPUs. */

@@ -111,19 +111,33 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 	return pass(skb, mdir, &fresh);
 }
 
+/*
+ * Policy covers IPv4 only, so an enforced endpoint's other traffic (IPv6, link-local included)
+ * fails closed until IPv6 is supported; ARP keeps working, or IPv4 would not.
+ */
+static __always_inline int not_ipv4(struct __sk_buff *skb, const struct endpoint_if *ifs, __u32 enforce, __u8 mdir)
+{
+	if (skb->protocol == bpf_htons(ETH_P_ARP) || !ifs || !(ifs->flags & enforce))
+		return TC_ACT_OK;
+	return tc_drop(skb, DROP_NOT_IPV4, mdir);
+}
+
 SEC("tc")
 int tc_from_endpoint(struct __sk_buff *skb)
 {
+	const struct endpoint_if *ifs = endpoint_if_lookup(skb->ifindex);
 	struct pkt4 p;
 	int rc = tc_parse4(skb, &p, METRICS_DIR_EGRESS);
 
+	if (rc == TC_NOT_IPV4)
+		return not_ipv4(skb, ifs, EP_F_ENFORCE_EGRESS, METRICS_DIR_EGRESS);
 	if (rc != TC_INSPECT)
 		return rc;
 
+	/* A pod may only send from its own address (another pod's included: no spoofing). */
 	const struct endpoint_info *ep = endpoint_lookup4(p.saddr);
 
-	/* A pod may only send from its own addresses. */
-	if (!ep || (ep->flags & EP_F_HOST))
+	if (!ep || (ep->flags & EP_F_HOST) || (ifs && ifs->addr != p.saddr))
 		return tc_drop(skb, DROP_INVALID_SOURCE, METRICS_DIR_EGRESS);
 	return endpoint_enforce(skb, &p, ep, POLICY_EGRESS);
 }
@@ -131,17 +145,23 @@ int tc_from_endpoint(struct __sk_buff *skb)
 SEC("tc")
 int tc_to_endpoint(struct __sk_buff *skb)
 {
+	const struct endpoint_if *ifs = endpoint_if_lookup(skb->ifindex);
 	struct pkt4 p;
 	int rc = tc_parse4(skb, &p, METRICS_DIR_INGRESS);
 
+	if (rc == TC_NOT_IPV4)
+		return not_ipv4(skb, ifs, EP_F_ENFORCE_INGRESS, METRICS_DIR_INGRESS);
 	if (rc != TC_INSPECT)
 		return rc;
 
 	const struct endpoint_info *ep = endpoint_lookup4(p.daddr);
 
-	/* Not addressed to the endpoint itself (broadcast, multicast): not policy's business. */
+	/* Not addressed to an endpoint (broadcast, multicast): not policy's business. */
 	if (!ep || (ep->flags & EP_F_HOST))
 		return TC_ACT_OK;
+	/* Another endpoint's traffic (a bridge flooding an unknown MAC) is not this pod's to see. */
+	if (ifs && ifs->addr != p.daddr)
+		return tc_drop(skb, DROP_WRONG_ENDPOINT, METRICS_DIR_INGRESS);
 	return endpoint_enforce(skb, &p, ep, POLICY_INGRESS);
 }
 

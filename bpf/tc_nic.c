@@ -178,7 +178,7 @@ int tc_from_netdev(struct __sk_buff *skb)
 	int rc = tc_parse4(skb, &p, METRICS_DIR_INGRESS);
 
 	if (rc != TC_INSPECT)
-		return rc;
+		return rc == TC_NOT_IPV4 ? TC_ACT_OK : rc;
 	if ((p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP) && !p.fragment) {
 		const struct lb4_service *svc = lb4_lookup_service(p.daddr, p.dport, p.proto);
 
@@ -200,7 +200,7 @@ int tc_to_netdev(struct __sk_buff *skb)
 	int rc = tc_parse4(skb, &p, METRICS_DIR_EGRESS);
 
 	if (rc != TC_INSPECT)
-		return rc;
+		return rc == TC_NOT_IPV4 ? TC_ACT_OK : rc;
 	if ((p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP) && !p.fragment) {
 		/* A reply of a translated flow: backend -> client, tracked as client -> backend. */
 		struct ct4_key nkey = {

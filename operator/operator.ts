@@ -308,6 +308,7 @@ export class Operator {
       this.policies.get(),
       {
         defaultDeny: features.endpointPolicy?.defaultDeny === true,
+        allowFromHost: features.endpointPolicy?.allowFromHost !== false,
         proxyPort: l7?.enabled === true ? ((l7.port as number | undefined) ?? 15001) : undefined,
         podAddresses: this.podFacts.get().addresses,
         namedPorts: this.podFacts.get().namedPorts,

@@ -225,10 +225,38 @@ export class Sandbox {
     );
   }
 
-  async addPod(node: SandboxNode, name: string, labels: Record<string, string>, namespace = 'default'): Promise<SandboxPod> {
+  /**
+   * A pod as a kubelet with a CNI plugin would run it: its network namespace made by CNI, its
+   * status (address, ready container) written. `ports` are its container ports (named ports).
+   */
+  async addPod(
+    node: SandboxNode,
+    name: string,
+    labels: Record<string, string>,
+    namespace = 'default',
+    ports: Array<{ name: string; containerPort: number; protocol: 'TCP' | 'UDP' | 'SCTP' }> = [],
+  ): Promise<SandboxPod> {
     const net = node.cni.addPod(name);
-    await this.core.createNamespacedPod({ namespace, body: { metadata: { name, labels }, spec: { nodeName: node.name, containers: [{ name: 'c', image: 'registry.invalid/none' }] } } });
-    await this.core.patchNamespacedPodStatus({ name, namespace, body: { status: { phase: 'Running', podIP: net.ip, podIPs: [{ ip: net.ip }] } } }, merge);
+    const image = 'registry.invalid/none';
+    await this.core.createNamespacedPod({ namespace, body: { metadata: { name, labels }, spec: { nodeName: node.name, containers: [{ name: 'c', image, ports }] } } });
+    const now = new Date();
+    const ready = ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map((type) => ({ type, status: 'True', lastTransitionTime: now }));
+    await this.core.patchNamespacedPodStatus(
+      {
+        name,
+        namespace,
+        body: {
+          status: {
+            phase: 'Running',
+            podIP: net.ip,
+            podIPs: [{ ip: net.ip }],
+            conditions: ready,
+            containerStatuses: [{ name: 'c', image, imageID: '', ready: true, started: true, restartCount: 0, state: { running: { startedAt: now } } }],
+          },
+        },
+      },
+      merge,
+    );
     const pod = { name, namespace, node, ip: net.ip, net, labels };
     this.pods.set(name, pod);
     return pod;

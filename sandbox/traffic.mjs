@@ -99,6 +99,56 @@ const modes = {
     s.on('message', (m, r) => s.send(`${name}:${m}`, r.port, r.address));
     s.bind(Number(port), () => console.log('ready'));
   },
+  // Listens on UDP (family 4 or 6) for `ms` and reports every datagram: who sent what.
+  'udp-log'(family, port, ms) {
+    const s = dgram.createSocket(family === '6' ? 'udp6' : 'udp4');
+    const got = [];
+    s.on('message', (m, r) => got.push({ from: r.address, msg: m.toString() }));
+    s.bind(Number(port), () => {
+      console.log('ready');
+      setTimeout(() => (out({ got }), process.exit(0)), Number(ms));
+    });
+  },
+  // One UDP datagram over IPv6 (a link-local address with its %interface works).
+  'udp6-send'(host, port, msg) {
+    const s = dgram.createSocket('udp6');
+    s.send(msg, Number(port), host, (err) => (out({ error: err ? err.code : null }), s.close()));
+  },
+  // What a netpol conformance pod serves: TCP and UDP on each port given (UDP answers each
+  // datagram), as the upstream suite's agnhost pods do.
+  'serve-ports'(...ports) {
+    let pending = ports.length * 2;
+    const ready = () => --pending === 0 && console.log('ready');
+    for (const port of ports.map(Number)) {
+      net.createServer((s) => (s.on('error', () => s.destroy()), s.end('ok\n'))).listen(port, ready);
+      const u = dgram.createSocket('udp4');
+      u.on('message', (m, r) => u.send('ok', r.port, r.address));
+      u.bind(port, ready);
+    }
+  },
+  // Probes every target (ip:port) with one protocol at once; reports which answered in time: a
+  // TCP connect, or a UDP reply.
+  async probe(protocol, timeoutMs, ...targets) {
+    const ms = Number(timeoutMs);
+    const one = (target) =>
+      new Promise((resolve) => {
+        const [host, port] = target.split(':');
+        if (protocol === 'TCP') {
+          const s = net.connect(Number(port), host);
+          const done = (ok) => (s.destroy(), resolve(ok));
+          s.on('connect', () => done(true));
+          s.on('error', () => done(false));
+          s.setTimeout(ms, () => done(false));
+        } else {
+          const s = dgram.createSocket('udp4');
+          const timer = setTimeout(() => (s.close(), resolve(false)), ms);
+          s.on('message', () => (clearTimeout(timer), s.close(), resolve(true)));
+          s.on('error', () => (clearTimeout(timer), s.close(), resolve(false)));
+          s.send('probe', Number(port), host);
+        }
+      });
+    out(await Promise.all(targets.map(one)));
+  },
   // n sequential connections; counts the names the servers greet with.
   async 'tcp-names'(host, port, n) {
     const seen = {};

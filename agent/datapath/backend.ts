@@ -5,7 +5,7 @@ import type { Logger } from '../../common/log.js';
 import type { GcResult } from '../conntrack/gc.js';
 import type { DatapathConfig } from '../maps/config.js';
 import type { MetricsKey, MetricsValue } from '../maps/metrics.js';
-import { discoverPodInterfaces, interfaceIndex, interfaceWithAddress, type PodInterface } from './interfaces.js';
+import { discoverPodInterfaces, hostAddresses, interfaceIndex, interfaceWithAddress, type PodInterface } from './interfaces.js';
 import type { DesiredMaps, MapStatus, MapSyncCount } from './kernel.js';
 import type { LinkReport, WantedLink } from './links.js';
 import type { ResizeReport } from './resize.js';
@@ -38,6 +38,8 @@ export interface NodeNetwork {
   podInterfaces(): Promise<Map<string, PodInterface>>;
   /** Node interfaces: the named devices, else the one holding the first of `addresses`. */
   nics(devices: readonly string[], addresses: readonly string[]): Promise<Array<{ ifname: string; ifindex: number }>>;
+  /** IPv4 addresses on the node's own interfaces: the host identity's, besides the Node object's. */
+  hostAddresses(): Promise<string[]>;
 }
 
 /** The node's real interfaces, in `netns` (a path) or the agent's own namespace. */
@@ -46,6 +48,10 @@ export class HostNetwork implements NodeNetwork {
 
   podInterfaces(): Promise<Map<string, PodInterface>> {
     return discoverPodInterfaces(this.netns);
+  }
+
+  hostAddresses(): Promise<string[]> {
+    return hostAddresses(this.netns);
   }
 
   async nics(devices: readonly string[], addresses: readonly string[]): Promise<Array<{ ifname: string; ifindex: number }>> {

@@ -80,6 +80,15 @@ export async function interfaceIndex(nodeNetns: string | null, ifname: string): 
   }
 }
 
+/**
+ * Every IPv4 address on the node's own interfaces (loopback aside): what the node sends from to
+ * reach its pods (a CNI bridge's gateway address, not only the Node object's InternalIP).
+ */
+export async function hostAddresses(nodeNetns: string | null): Promise<string[]> {
+  const links = await ipJson<IpAddrLink[]>(nodeNetns ? basename(nodeNetns) : null, ['-4', 'addr', 'show']);
+  return links.filter((l) => l.ifname !== 'lo').flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local));
+}
+
 /** The interface holding `address` in the node's namespace (the node's NIC by default). */
 export async function interfaceWithAddress(nodeNetns: string | null, address: string): Promise<{ ifname: string; ifindex: number } | undefined> {
   const links = await ipJson<IpAddrLink[]>(nodeNetns ? basename(nodeNetns) : null, ['addr', 'show']);

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap } from 'libbpfjs';
 import { configMap, type DatapathConfig } from '../maps/config.js';
-import { endpointsMap } from '../maps/endpoints.js';
+import { endpointIfsMap, endpointsMap } from '../maps/endpoints.js';
 import { ALL_MAPS } from '../maps/index.js';
 import { ipcacheMap } from '../maps/ipcache.js';
 import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../maps/lb.js';
@@ -28,6 +28,7 @@ type EntriesOf<S> = S extends MapSpec<infer K, infer V> ? Entries<K, V> : never;
 
 export interface DesiredMaps {
   endpoints: EntriesOf<typeof endpointsMap>;
+  endpointIfs: EntriesOf<typeof endpointIfsMap>;
   ipcache: EntriesOf<typeof ipcacheMap>;
   policy: EntriesOf<typeof policyMap>;
   prefilter: EntriesOf<typeof prefilterMap>;
@@ -188,6 +189,7 @@ export class KernelDatapath implements DatapathBackend {
     const out: MapSyncCount[] = [];
     out.push(await this.syncMap(ipcacheMap, m.ipcache));
     out.push(await this.syncMap(endpointsMap, m.endpoints));
+    out.push(await this.syncMap(endpointIfsMap, m.endpointIfs));
     out.push(await this.syncMap(policyMap, m.policy));
     out.push(await this.syncMap(prefilterMap, m.prefilter));
     const backends = this.need().map(lb4BackendsMap);

@@ -4,7 +4,7 @@
 import type { Logger } from '../../common/log.js';
 import type { GcResult } from '../conntrack/gc.js';
 import { configMap, datapathConfig, type DatapathConfig } from '../maps/config.js';
-import { endpointsMap } from '../maps/endpoints.js';
+import { endpointIfsMap, endpointsMap } from '../maps/endpoints.js';
 import { ALL_MAPS } from '../maps/index.js';
 import { ipcacheMap } from '../maps/ipcache.js';
 import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../maps/lb.js';
@@ -64,6 +64,7 @@ export class MemoryDatapath implements DatapathBackend {
     return [
       this.sync(ipcacheMap, m.ipcache),
       this.sync(endpointsMap, m.endpoints),
+      this.sync(endpointIfsMap, m.endpointIfs),
       this.sync(policyMap, m.policy),
       this.sync(prefilterMap, m.prefilter),
       this.sync(lb4BackendsMap, m.backends),

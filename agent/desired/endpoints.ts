@@ -1,7 +1,7 @@
 // weir_endpoints4 contents: the node's pods (with the host-side veth the agent found for each)
 // and the node's own addresses.
 import { ReservedIdentity } from '../../operator/identity/reserved.js';
-import { EndpointFlags, type EndpointInfo } from '../maps/endpoints.js';
+import { EndpointFlags, type EndpointIf, type EndpointInfo } from '../maps/endpoints.js';
 import type { NodeDatapathSpec } from '../nodedatapath.js';
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
@@ -19,4 +19,11 @@ export function endpointEntries(
     for (const a of e.ips) if (IPV4.test(a)) out.set(a, { ifindex: ifindexOf(a) ?? 0, identity: e.identity, flags, reserved: 0 });
   }
   return [...out].map(([addr, value]) => ({ key: { addr }, value }));
+}
+
+/** weir_endpoint_ifs contents: each local endpoint whose interface was found, by that interface. */
+export function endpointIfEntries(endpoints: ReadonlyArray<{ key: { addr: string }; value: EndpointInfo }>): Array<{ key: { ifindex: number }; value: EndpointIf }> {
+  return endpoints
+    .filter((e) => e.value.ifindex !== 0 && !(e.value.flags & EndpointFlags.Host))
+    .map((e) => ({ key: { ifindex: e.value.ifindex }, value: { addr: e.key.addr, identity: e.value.identity, flags: e.value.flags, reserved: 0 } }));
 }

@@ -17,3 +17,18 @@ export const endpointsMap: MapSpec<{ addr: string }, EndpointInfo> = {
   defaultMaxEntries: 65536,
   sizing: { from: 'endpoints' },
 };
+
+// weir_endpoint_ifs: the same endpoints by the ifindex of their host-side veth.
+export const endpointIfKey = struct('__u32', 4, { ifindex: u32(0) });
+export const endpointIf = struct('endpoint_if', 16, { addr: ip4(0), identity: u32(4), flags: u32(8), reserved: u32(12) });
+export type EndpointIf = ReturnType<typeof endpointIf.decode>;
+
+export const endpointIfsMap: MapSpec<{ ifindex: number }, EndpointIf> = {
+  name: 'weir_endpoint_ifs',
+  header: 'bpf/lib/endpoints.h',
+  key: endpointIfKey,
+  value: endpointIf,
+  defaultMaxEntries: 65536,
+  // One entry per local endpoint with an interface: never more than weir_endpoints4 holds.
+  sizing: { from: 'endpoints' },
+};

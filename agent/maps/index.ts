@@ -1,7 +1,7 @@
 // Every BPF map of the datapath, as the agent sizes, syncs and reports them.
 import { configMap } from './config.js';
 import { ct4AnyMap, ct4TcpMap } from './conntrack.js';
-import { endpointsMap } from './endpoints.js';
+import { endpointIfsMap, endpointsMap } from './endpoints.js';
 import { ipcacheMap } from './ipcache.js';
 import { lb4AffinityMap, lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap, lb4SockRevNatMap } from './lb.js';
 import { metricsMap } from './metrics.js';
@@ -16,6 +16,7 @@ export const ALL_MAPS: ReadonlyArray<MapSpec<unknown, unknown>> = [
   metricsMap,
   ipcacheMap,
   endpointsMap,
+  endpointIfsMap,
   policyMap,
   ct4TcpMap,
   ct4AnyMap,

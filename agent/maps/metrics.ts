@@ -23,6 +23,8 @@ export const Reason = {
   Malformed: 137,
   NatFailed: 138,
   Draining: 139,
+  NotIpv4: 140,
+  WrongEndpoint: 141,
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

@@ -32,6 +32,8 @@ enum metrics_reason {
 	DROP_MALFORMED = 137,        /* truncated or unparsable header */
 	DROP_NAT_FAILED = 138,       /* packet rewrite failed */
 	DROP_DRAINING = 139,         /* a new flow while the node's maps switch (the client retries) */
+	DROP_NOT_IPV4 = 140,         /* an enforced endpoint's traffic that is neither IPv4 nor ARP */
+	DROP_WRONG_ENDPOINT = 141,   /* IPv4 for one endpoint arriving at another endpoint's interface */
 };
 
 struct metrics_key {

@@ -8,6 +8,8 @@
 
 /* tc_parse4's answer when the packet is IPv4 and the program should look at it. */
 #define TC_INSPECT (-2)
+/* ... and when it is not IPv4: the program decides (a NIC passes it, an enforced pod does not). */
+#define TC_NOT_IPV4 (-3)
 
 static __always_inline int tc_drop(struct __sk_buff *skb, __u8 reason, __u8 mdir)
 {
@@ -23,7 +25,7 @@ static __always_inline int tc_parse4(struct __sk_buff *skb, struct pkt4 *p, __u8
 	int rc = parse_ipv4(data, data_end, p);
 
 	if (rc == PARSE_NOT_IPV4)
-		return TC_ACT_OK;
+		return TC_NOT_IPV4;
 	if (rc < 0)
 		return tc_drop(skb, DROP_MALFORMED, mdir);
 	return TC_INSPECT;

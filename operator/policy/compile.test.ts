@@ -114,6 +114,17 @@ describe('compilePolicies', () => {
     ]);
   });
 
+  it("lets the node's own addresses in to enforced endpoints when allowFromHost, unless a rule denies the host", () => {
+    const only = weir('only-web', { endpointSelector: { matchLabels: { app: 'api' } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'web' } }] }] });
+    const host = { peer: ReservedIdentity.Host, port: 0, protocol: 0, verdict: 'allow' };
+    expect(of(compilePolicies([API], identities, [only], { defaultDeny: false, allowFromHost: true }), API).ingress).toContainEqual(host);
+    expect(of(compilePolicies([API], identities, [only], { defaultDeny: false }), API).ingress).not.toContainEqual(host);
+    // Default-deny endpoints no policy selects get it too; an explicit deny of the host wins.
+    expect(of(compilePolicies([WEB], identities, [], { defaultDeny: true, allowFromHost: true }), WEB).ingress).toEqual([host]);
+    const deny = weir('no-host', { endpointSelector: { matchLabels: { app: 'api' } }, ingressDeny: [{ fromEntities: ['host'] }] });
+    expect(of(compilePolicies([API], identities, [only, deny], { defaultDeny: false, allowFromHost: true }), API).ingress).toContainEqual({ ...host, verdict: 'deny' });
+  });
+
   it('unions several policies selecting one endpoint', () => {
     const a = weir('a', { endpointSelector: { matchLabels: { app: 'db' } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'api' } }] }] });
     const b = weir('b', { endpointSelector: {}, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'web' } }], toPorts: [{ ports: [{ port: 5432, protocol: 'TCP' }] }] }] });

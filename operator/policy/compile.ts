@@ -9,6 +9,11 @@ import { matchesPeer, matchesSelector } from './selector.js';
 export interface CompileOptions {
   /** Endpoints no policy selects are default-deny too. */
   defaultDeny: boolean;
+  /**
+   * The node's own addresses reach its pods whatever policy allows (kubelet probes, host-network
+   * agents), as Cilium's allow-localhost=always; an explicit deny of the host still wins.
+   */
+  allowFromHost?: boolean;
   /** The node's L7 proxy port; without it, L7 rules compile to plain allows (with a warning). */
   proxyPort?: number;
   /** Every identity's pod addresses in the cluster (for ipBlocks that cover pods). */
@@ -31,6 +36,7 @@ export interface CompileResult {
 }
 
 const ALLOW_ALL: PolicyEntry = { peer: ReservedIdentity.Any, port: 0, protocol: 0, verdict: 'allow' };
+const FROM_HOST: PolicyEntry = { peer: ReservedIdentity.Host, port: 0, protocol: 0, verdict: 'allow' };
 
 function entryKey(e: PolicyEntry): string {
   return `${e.peer}/${e.port}-${e.endPort ?? ''}/${e.protocol}`;
@@ -171,6 +177,7 @@ export function compilePolicies(
       }
       // Not enforced and not default-deny: everything is allowed, but deny rules still apply.
       if (!enforced && !opts.defaultDeny) entries.push(ALLOW_ALL);
+      else if (d === 'ingress' && opts.allowFromHost) entries.push(FROM_HOST);
       return merge(entries);
     };
     compiled.push({ identity: id, ingress: dir('ingress'), egress: dir('egress'), selectedBy: selecting.map((p) => `${p.namespace}/${p.name}`).sort() });

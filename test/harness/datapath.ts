@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { LoadedDatapath, type DatapathObject } from '../../agent/datapath/objects.js';
 import { configMap, DEFAULT_CONFIG, type DatapathConfig } from '../../agent/maps/config.js';
 import { ct4AnyMap, ct4TcpMap } from '../../agent/maps/conntrack.js';
-import { endpointsMap, EndpointFlags } from '../../agent/maps/endpoints.js';
+import { endpointIfsMap, endpointsMap, EndpointFlags } from '../../agent/maps/endpoints.js';
 import { cidrKey, ipcacheMap } from '../../agent/maps/ipcache.js';
 import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../../agent/maps/lb.js';
 import { metricsMap, readCounter, type Direction } from '../../agent/maps/metrics.js';
@@ -52,6 +52,8 @@ export class TestDatapath {
   endpoint(addr: string, identity: number, opts: { enforce?: boolean; host?: boolean; ifindex?: number } = {}): void {
     const flags = (opts.enforce ? EndpointFlags.EnforceIngress | EndpointFlags.EnforceEgress : 0) | (opts.host ? EndpointFlags.Host : 0);
     this.dp.map(endpointsMap).set({ addr }, { ifindex: opts.ifindex ?? 0, identity, flags, reserved: 0 });
+    // As the agent writes it: an endpoint whose interface is known is found by it too.
+    if (opts.ifindex) this.dp.map(endpointIfsMap).set({ ifindex: opts.ifindex }, { addr, identity, flags, reserved: 0 });
     this.ipcache(`${addr}/32`, identity);
   }
 

@@ -9,8 +9,11 @@ import { describePrivileged } from '../harness/privileged.js';
 import { TestPrometheus } from '../harness/prometheus.js';
 import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../../sandbox/sandbox.js';
 import { eventually } from '../harness/wait.js';
+import { runInPod } from '../../sandbox/pods.js';
+import { hostAddresses } from '../../agent/datapath/interfaces.js';
 
 const VIP = '10.96.10.10';
+const DNS_VIP = '10.96.10.53';
 const NODE_PORT = 30080;
 
 interface Stream {
@@ -110,6 +113,62 @@ describePrivileged('sandbox: operator and agents on two nodes', () => {
     expect(await tryTcp('client-2', pod('db').ip, 5432)).toBe('connected');
   });
 
+  it('a standard NetworkPolicy applied while the operator runs: its peer reaches UDP 5353, an intruder does not, directly or by ClusterIP', async () => {
+    // Objects that arrive by watch, as a user's kubectl apply does once Weir runs (the list at
+    // start gave client-node models, the watch raw JSON: \`from\` was read as absent).
+    const backends = [await sb.addPod(n1, 'backend-1', { app: 'backend' }), await sb.addPod(n2, 'backend-2', { app: 'backend' })];
+    const frontend = await sb.addPod(n2, 'frontend', { app: 'frontend' });
+    const intruder = await sb.addPod(n1, 'intruder', { app: 'intruder' });
+    for (const b of backends) await sb.serve(b, ['serve-udp', '5353', b.name]);
+    await sb.core.createNamespacedService({ namespace: 'default', body: { metadata: { name: 'dns' }, spec: { clusterIP: DNS_VIP, ports: [{ name: 'dns', port: 53, targetPort: 5353, protocol: 'UDP' }] } } });
+    await sb.setEndpoints('dns', 'default', [{ name: 'dns', port: 5353, protocol: 'UDP' }], backends);
+    execFileSync('kubectl', ['--kubeconfig', cluster.kubeconfigPath, 'apply', '-f', '-'], {
+      input: `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: backend, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: backend}}
+  ingress:
+    - from: [{podSelector: {matchLabels: {app: frontend}}}]
+      ports: [{protocol: UDP, port: 5353}]
+`,
+    });
+    const ask = (from: SandboxPod, ip: string, port: number) => sb.run<{ reply?: string; error?: string }>(from, ['udp-ask', ip, String(port), '0']);
+    try {
+      // The intruder is refused everywhere once the policy is in (it had been open before).
+      await eventually('intruder refused', async () => ((await Promise.all(backends.map((b) => ask(intruder, b.ip, 5353)))).every((r) => r.error === 'timeout') ? true : undefined), 30_000);
+      for (const b of backends) {
+        expect(await ask(frontend, b.ip, 5353)).toMatchObject({ reply: `${b.name}:hi` });
+        expect(await ask(intruder, b.ip, 5353)).toEqual({ error: 'timeout' });
+      }
+      // Through the ClusterIP the intruder's datagrams reach a backend's address and are refused there.
+      for (let i = 0; i < 3; i++) expect(await ask(intruder, DNS_VIP, 53)).toEqual({ error: 'timeout' });
+      expect((await ask(frontend, DNS_VIP, 53)).reply).toMatch(/^backend-[12]:hi$/);
+    } finally {
+      execFileSync('kubectl', ['--kubeconfig', cluster.kubeconfigPath, 'delete', 'networkpolicy/backend', 'service/dns', '--ignore-not-found']);
+      for (const p of [...backends, frontend, intruder]) await sb.deletePod(p);
+    }
+  }, 120_000);
+
+  it('the node reaches its pods whatever policy allows (kubelet probes), unless allowFromHost is off', async () => {
+    // db admits only clients on 5432; the node itself reaches 5433 too, another pod does not.
+    const fromNode = (ms = 1500) => runInPod<string>(n2.ns, ['tcp-try', pod('db').ip, '5433', String(ms)]);
+    expect(await fromNode()).toBe('connected');
+    expect(await tryTcp('client-2', pod('db').ip, 5433)).toBe('timeout');
+    const setHost = (allowFromHost: boolean) =>
+      sb.custom.patchClusterCustomObject(
+        { group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default', body: { spec: { features: { endpointPolicy: { allowFromHost } } } } },
+        merge,
+      );
+    await setHost(false);
+    try {
+      await eventually('host refused', async () => ((await fromNode(1000)) === 'timeout' ? true : undefined), 30_000);
+    } finally {
+      await setHost(true);
+    }
+    await eventually('host allowed again', async () => ((await fromNode(1000)) === 'connected' ? true : undefined), 30_000);
+  }, 90_000);
+
   it('a policy change takes effect quickly and leaves allowed established connections alone', async () => {
     const hold = await sb.serve(pod('client'), ['tcp-hold', pod('web-2').ip, '8080', '4000']);
     const t0 = Date.now();
@@ -184,22 +243,32 @@ describePrivileged('sandbox: operator and agents on two nodes', () => {
     const d = await sb.programmed(n2);
     expect(d.spec.endpoints.map((e) => e.name).sort()).toEqual(['client-2', 'db', 'web-2']);
     const endpoints = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', join(n2.pinRoot, 'weir_endpoints4')], { encoding: 'utf8' })) as unknown[];
-    // Three pods and the node's own address.
-    expect(endpoints).toHaveLength(4);
+    // Three pods and the node's own addresses (its InternalIP and the CNI bridge's gateway).
+    expect(endpoints).toHaveLength(3 + (await hostAddresses(n2.nsPath)).length);
   });
 
   it('NodeDatapath status and the metrics agree with bpftool on each node', async () => {
+    const maps = ['weir_endpoints4', 'weir_endpoint_ifs', 'weir_ipcache', 'weir_policy', 'weir_lb4_services', 'weir_lb4_backends'];
     for (const n of sb.nodes) {
-      const d = await sb.programmed(n);
-      const metrics = await sb.metrics(n);
-      for (const name of ['weir_endpoints4', 'weir_ipcache', 'weir_policy', 'weir_lb4_services', 'weir_lb4_backends']) {
-        const path = join(n.pinRoot, name);
-        const info = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'show', 'pinned', path], { encoding: 'utf8' })) as { max_entries: number };
-        const entries = (JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', path], { encoding: 'utf8' })) as unknown[]).length;
-        const status = d.status?.maps?.find((m) => m.name === name);
-        expect({ name, maxEntries: status?.maxEntries, entries: status?.entries }).toEqual({ name, maxEntries: info.max_entries, entries });
-        expect(metrics).toContain(`weir_bpf_map_entries{map="${name}"} ${entries}\n`);
-        expect(metrics).toContain(`weir_bpf_map_capacity{map="${name}"} ${info.max_entries}`);
+      // Status follows the kernel within a reconcile: the previous test changed a Service's
+      // endpoints, and a node may still be writing that down. Compare once they have settled.
+      const { d, metrics, kernel } = await eventually(`${n.name} status settled`, async () => {
+        const d = await sb.programmed(n);
+        const metrics = await sb.metrics(n);
+        const kernel = maps.map((name) => {
+          const path = join(n.pinRoot, name);
+          const info = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'show', 'pinned', path], { encoding: 'utf8' })) as { max_entries: number };
+          const entries = (JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', path], { encoding: 'utf8' })) as unknown[]).length;
+          return { name, maxEntries: info.max_entries, entries };
+        });
+        const reported = maps.map((name) => d.status?.maps?.find((m) => m.name === name)).map((m) => ({ name: m?.name, maxEntries: m?.maxEntries, entries: m?.entries }));
+        const counted = kernel.every((k) => metrics.includes(`weir_bpf_map_entries{map="${k.name}"} ${k.entries}\n`));
+        return counted && JSON.stringify(reported) === JSON.stringify(kernel) ? { d, metrics, kernel } : undefined;
+      }, 15_000);
+      for (const k of kernel) {
+        expect(d.status?.maps?.find((m) => m.name === k.name)).toMatchObject({ maxEntries: k.maxEntries, entries: k.entries });
+        expect(metrics).toContain(`weir_bpf_map_entries{map="${k.name}"} ${k.entries}\n`);
+        expect(metrics).toContain(`weir_bpf_map_capacity{map="${k.name}"} ${k.maxEntries}`);
       }
       // Every program status names is loaded in the kernel under that id.
       const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as Array<{ id: number; name: string }>;

@@ -19,6 +19,8 @@ import { PodProcess, runInPod } from '../../sandbox/pods.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { repoRoot } from '../../sandbox/paths.js';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { eventually } from '../harness/wait.js';
 import type { MapAttachment } from 'libbpfjs';
 
 const TCP = 6;
@@ -58,9 +60,10 @@ describePrivileged('datapath sandbox: one node, real traffic', () => {
 
     t = await TestDatapath.load(undefined, 'wsd-');
     t.config({ flags: ConfigFlags.SockmapFastpath, policyGen: gen });
-    t.endpoint(ip('client'), ID.client);
-    t.endpoint(ip('server'), ID.server, { enforce: true });
-    for (const b of ['be1', 'be2', 'be3']) t.endpoint(ip(b), ID.backend);
+    const ifindex = (pod: string) => pods[pod]?.hostIfindex ?? 0;
+    t.endpoint(ip('client'), ID.client, { ifindex: ifindex('client') });
+    t.endpoint(ip('server'), ID.server, { enforce: true, ifindex: ifindex('server') });
+    for (const b of ['be1', 'be2', 'be3']) t.endpoint(ip(b), ID.backend, { ifindex: ifindex(b) });
     t.policy(ID.server, PolicyDir.Ingress, [
       { peer: ID.client, port: 8080, protocol: TCP, verdict: 'allow' },
       { peer: ID.client, port: 7000, protocol: TCP, verdict: 'allow' },
@@ -222,6 +225,47 @@ describePrivileged('datapath sandbox: one node, real traffic', () => {
       expect(fast.path & (CtPath.TxStack | CtPath.RxStack)).toBe(0);
       expect(fast.sockets).toBe(0);
     }, 60_000);
+  });
+
+  it('a pod sends only from its own address: a raw packet forged as its neighbour is dropped and counted', async () => {
+    const logger = await PodProcess.start(pods.be2?.ns ?? '', ['udp-log', '4', '6100', '2000']);
+    servers.push(logger);
+    const spoofed = counter(Reason.InvalidSource, Direction.Egress).packets;
+    const raw = (src: string, msg: string) => runInPod(pods.client?.ns ?? '', [src, ip('be2'), '6100', msg], { command: ['python3', join(repoRoot, 'sandbox', 'rawsend.py')] });
+    // The same tool with the client's own address gets through: the deny is the forged source.
+    await raw(ip('client'), 'own');
+    await raw(ip('be1'), 'forged');
+    const r = await logger.result<{ got: Array<{ from: string; msg: string }> }>();
+    expect(r.got).toEqual([{ from: ip('client'), msg: 'own' }]);
+    expect(counter(Reason.InvalidSource, Direction.Egress).packets).toBe(spoofed + 1n);
+  });
+
+  it("an enforced endpoint's IPv6 (link-local too) fails closed and is counted; an unenforced one's passes; IPv4 and ARP work", async () => {
+    const linkLocal = async (pod: string): Promise<string> =>
+      eventually(`${pod} link-local address`, () => {
+        const addrs = JSON.parse(execFileSync('ip', ['-n', pods[pod]?.ns ?? '', '-j', '-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'link'], { encoding: 'utf8' })) as Array<{
+          addr_info: Array<{ local: string; tentative?: boolean }>;
+        }>;
+        const a = addrs[0]?.addr_info.find((x) => !x.tentative);
+        return a ? `${a.local}%eth0` : undefined;
+      }, 10_000);
+    const [clientLL, serverLL] = [await linkLocal('client'), await linkLocal('server')];
+    const send = (from: string, to: string, msg: string) => runInPod(pods[from]?.ns ?? '', ['udp6-send', to, '6200', msg], { cgroup: cg.path });
+    const out = counter(Reason.NotIpv4, Direction.Egress).packets;
+    const into = counter(Reason.NotIpv4, Direction.Ingress).packets;
+
+    const atClient = await PodProcess.start(pods.client?.ns ?? '', ['udp-log', '6', '6200', '2500']);
+    const atServer = await PodProcess.start(pods.server?.ns ?? '', ['udp-log', '6', '6200', '2500']);
+    servers.push(atClient, atServer);
+    await send('be1', clientLL, 'from be1'); // neither end enforced: passes
+    await send('server', clientLL, 'from server'); // enforced sender: dropped leaving it
+    await send('client', serverLL, 'to server'); // enforced receiver: dropped reaching it
+    expect((await atClient.result<{ got: Array<{ msg: string }> }>()).got.map((g) => g.msg)).toEqual(['from be1']);
+    expect((await atServer.result<{ got: unknown[] }>()).got).toEqual([]);
+    expect(counter(Reason.NotIpv4, Direction.Egress).packets).toBeGreaterThan(out);
+    expect(counter(Reason.NotIpv4, Direction.Ingress).packets).toBeGreaterThan(into);
+    // IPv4 to the enforced pod still resolves its neighbour (ARP) and connects.
+    expect(await client(['tcp-try', ip('server'), '8080', '3000'])).toBe('connected');
   });
 
   it('a policy change that revokes a connection stops it on the fast path too', async () => {
