@@ -12,6 +12,7 @@ COPY . .
 RUN npx node-gyp rebuild --directory libbpfjs \
     && npm run build -w libbpfjs \
     && make -C bpf \
+    && make -C cni \
     && npx tsc -p tsconfig.build.json \
     && npm prune --omit=dev
 
@@ -27,6 +28,7 @@ COPY --from=build /src/libbpfjs/dist libbpfjs/dist
 COPY --from=build /src/libbpfjs/build/Release/bpf_binding.node libbpfjs/build/Release/
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/build/bpf ./build/bpf
+COPY --from=build /src/build/cni ./build/cni
 # The operator runs as nobody (the chart sets it); the agent needs root-owned capabilities.
 ENTRYPOINT ["node", "/app/dist/cli/weir.js"]
 CMD ["--help"]

@@ -15,10 +15,13 @@ import {
   type V1Pod,
   type V1Service,
 } from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import { condition, type Condition } from '../common/conditions.js';
 import { ResilientInformer } from '../common/informer.js';
 import { kubeInformers } from '../common/kinds.js';
+import { CniRegistry } from './cni/registry.js';
+import { serveCni } from './cni/server.js';
 import type { Logger } from '../common/log.js';
 import { Controller, controllerMetrics, type ReconcileResult } from '../operator/runtime/controller.js';
 import { HostNetwork, type DatapathBackend, type NodeNetwork } from './datapath/backend.js';
@@ -95,6 +98,11 @@ export interface AgentOptions {
   xdpMode: 'driver' | 'generic';
   resyncMs: number;
   conntrackGcMs: number;
+  /**
+   * weir-cni's socket (cni/weir-cni.c) and where the pods it reported are kept; without them the
+   * agent enforces only the pods NodeDatapath names.
+   */
+  cni?: { socket: string; stateDir: string };
 }
 
 export interface AgentParts {
@@ -133,6 +141,10 @@ export class Agent {
   private programmedOnce = false;
   /** Consecutive reconciles that found pod interfaces missing: the recheck backs off with them. */
   private missingStreak = 0;
+  private readonly cniRegistry: CniRegistry | undefined;
+  /** Pods (by address) whose interface the last reconcile left attached, and CNI ADDs waiting. */
+  private attachedIps = new Set<string>();
+  private readonly attachWaiters: Array<{ ip: string; resolve: () => void }> = [];
 
   constructor(
     kc: KubeConfig,
@@ -161,6 +173,33 @@ export class Agent {
     this.controller = new Controller('datapath', (_k, signal) => turn(() => this.reconcile(signal)), log, controllerMetrics(registry));
     this.metrics = agentMetrics(registry, this.kernel);
     for (const i of this.informers) i.onEvent(() => this.controller.enqueue(KEY));
+    this.cniRegistry = opts.cni ? new CniRegistry(opts.cni.stateDir) : undefined;
+  }
+
+  /** Records which pod interfaces are attached now, and answers the CNI ADDs waiting for them. */
+  private noteAttached(wanted: readonly WantedLink[], failed: readonly string[], podIfs: ReadonlyMap<string, PodInterface>): void {
+    const bad = new Set(failed);
+    const perIf = new Map<number, number>();
+    for (const w of wanted) if (w.name.startsWith('endpoint-') && !bad.has(w.name) && w.ifindex !== undefined) perIf.set(w.ifindex, (perIf.get(w.ifindex) ?? 0) + 1);
+    // Both directions attached, or the pod is not enforced yet.
+    this.attachedIps = new Set([...podIfs].filter(([, i]) => perIf.get(i.ifindex) === 2).map(([ip]) => ip));
+    for (const w of this.attachWaiters.splice(0)) {
+      if (this.attachedIps.has(w.ip)) w.resolve();
+      else this.attachWaiters.push(w);
+    }
+  }
+
+  /** Resolves once a reconcile has attached the interface of the pod with address `ip`. */
+  private enforced(ip: string, timeoutMs: number): Promise<void> {
+    if (this.attachedIps.has(ip)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const w = { ip, resolve: () => (clearTimeout(timer), resolve()) };
+      const timer = setTimeout(() => {
+        this.attachWaiters.splice(this.attachWaiters.indexOf(w), 1);
+        reject(new Error(`the interface of ${ip} not attached after ${timeoutMs} ms (${this.programmedOnce ? 'interface not found' : 'datapath not programmed yet'})`));
+      }, timeoutMs);
+      this.attachWaiters.push(w);
+    });
   }
 
   private get informers(): Array<ResilientInformer<KubernetesObject>> {
@@ -195,6 +234,10 @@ export class Agent {
   async run(signal: AbortSignal): Promise<void> {
     await Promise.all([this.nodeDatapaths.start(), this.sources.start()]);
     this.controller.enqueue(KEY);
+    const cni = this.opts.cni && this.cniRegistry
+      ? serveCni(this.opts.cni.socket, { registry: this.cniRegistry, enforced: (i, t) => this.enforced(i, t), changed: () => this.controller.enqueue(KEY) }, this.log)
+      : undefined;
+    signal.addEventListener('abort', () => cni?.close(), { once: true });
     const gc = setInterval(() => void this.collectGarbage(), this.opts.conntrackGcMs);
     try {
       await this.controller.run(1, signal);
@@ -258,6 +301,13 @@ export class Agent {
     const hostAddrs = [...new Set([...addrs, ...(await this.network.hostAddresses())])];
     const podIfs = await this.network.podInterfaces();
     const ifOf = (ip: string): PodInterface | undefined => podIfs.get(ip);
+    // Pods weir-cni reported that NodeDatapath does not name yet: enforced at once with the init
+    // identity, which no policy allows anything (cni/weir-cni.c: no unenforced window).
+    const specIps = new Set(spec.endpoints.flatMap((e) => e.ips));
+    const cniPods = this.cniRegistry?.list() ?? [];
+    // A pod whose namespace is gone without a DEL (a runtime crash) is forgotten.
+    for (const e of cniPods) if (e.netns && !existsSync(e.netns)) this.cniRegistry?.remove(e.containerId);
+    const initIps = cniPods.map((e) => e.ip).filter((ip) => !specIps.has(ip) && ifOf(ip));
 
     // Maps.
     const enforce = features.endpointPolicy.enabled && !features.endpointPolicy.auditMode;
@@ -265,11 +315,11 @@ export class Agent {
     try {
       const frontends = features.serviceLB.enabled ? serviceFrontends(this.services.list(), this.slices.list(), { nodeAddresses: addrs, sessionAffinity: features.serviceLB.sessionAffinity }) : [];
       const lb = lbEntries(frontends, this.ids);
-      const endpoints = endpointEntries(spec, hostAddrs, (ip) => ifOf(ip)?.ifindex, enforce);
+      const endpoints = endpointEntries(spec, hostAddrs, (ip) => ifOf(ip)?.ifindex, enforce, initIps);
       counts = await this.kernel.syncMaps({
         endpoints,
         endpointIfs: endpointIfEntries(endpoints),
-        ipcache: ipcacheEntries({ nodeName: this.opts.nodeName, spec, pods: this.pods.list(), namespaces: this.namespaces.list(), identities: this.identities.list(), nodes: this.nodes.list(), hostAddresses: hostAddrs }, problems),
+        ipcache: ipcacheEntries({ nodeName: this.opts.nodeName, spec, pods: this.pods.list(), namespaces: this.namespaces.list(), identities: this.identities.list(), nodes: this.nodes.list(), hostAddresses: hostAddrs, initAddresses: initIps }, problems),
         policy: enforce ? policyMapContents(spec) : [],
         prefilter: features.prefilter.enabled ? features.prefilter.denyCIDRs.filter((c) => !c.includes(':')).map((c) => ({ key: cidrKey(c), value: { flags: 0 } })) : [],
         services: lb.services,
@@ -311,6 +361,13 @@ export class Agent {
           { name: `endpoint-${i.ifindex}-egress`, program: 'tc_to_endpoint', kind: 'tcx-egress', ifindex: i.ifindex, describe: `tcx egress ${i.ifname}` },
         );
       }
+    for (const ip of initIps) {
+      const i = ifOf(ip)!;
+      wanted.push(
+        { name: `endpoint-${i.ifindex}-ingress`, program: 'tc_from_endpoint', kind: 'tcx-ingress', ifindex: i.ifindex, describe: `tcx ingress ${i.ifname} (init)` },
+        { name: `endpoint-${i.ifindex}-egress`, program: 'tc_to_endpoint', kind: 'tcx-egress', ifindex: i.ifindex, describe: `tcx egress ${i.ifname} (init)` },
+      );
+    }
     const nics = await this.nics(addrs);
     if (nics.length === 0) problems.push(`no node interface found (devices ${JSON.stringify(this.opts.devices)}, addresses ${addrs.join(', ') || 'none'})`);
     for (const n of nics) {
@@ -333,6 +390,7 @@ export class Agent {
     if (report.created.length + report.adopted.length + report.removed.length > 0)
       this.log.info({ created: report.created, adopted: report.adopted, removed: report.removed }, 'attachments reconciled');
     for (const f of report.failed) problems.push(`attach ${f.name}: ${f.error}`);
+    this.noteAttached(wanted, report.failed.map((f) => f.name), podIfs);
     if (features.socketEnforcement.enabled && !this.sockmapAttached && this.kernel.isLoaded) {
       this.kernel.attachSockmap();
       this.sockmapAttached = true;

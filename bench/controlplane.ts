@@ -92,7 +92,6 @@ export async function benchControlPlane(): Promise<Row[]> {
       );
     });
     await sb.core.createNamespace({ body: { metadata: { name: NS } } });
-    for (const [k, n] of sb.nodes.entries()) await sb.addPod(n, `real-${k}`, { app: 'app-1' }, NS);
     const podIp = (i: number): string => formatIp4(parseIp4('10.128.0.0') + i + 1);
     // Pods live on the hollow nodes: the real ones have no CNI interfaces for them. The real
     // agents still carry every pod in their ipcache and every service in their LB maps.
@@ -163,6 +162,9 @@ export async function benchControlPlane(): Promise<Row[]> {
       1000,
     );
     const convergeMs = performance.now() - t1;
+    // The real nodes' own pods, once their agents run (weir-cni holds a pod until it is enforced).
+    for (const [k, n] of sb.nodes.entries()) await sb.addPod(n, `real-${k}`, { app: 'app-1' }, NS);
+    await sb.settled(120_000);
 
     // The measured change: a policy selecting one app. Its pods sit on about half the hollow
     // nodes, and each real node runs one of them in a real network namespace.

@@ -8,6 +8,7 @@ import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { Agent } from '../agent/agent.js';
 import { KernelDatapath } from '../agent/datapath/kernel.js';
+import { install as installCni, uninstall as uninstallCni } from '../agent/cni/install.js';
 import { runPreflight } from '../agent/preflight/checks.js';
 import { CGROUP2_ROOT } from '../sandbox/cgroup.js';
 import { defaultSandboxDir, down, readState, up } from '../sandbox/up.js';
@@ -117,6 +118,7 @@ async function operator(opts: Record<string, unknown>): Promise<void> {
 }
 
 /** Where the compiled BPF objects are: absolute, or relative to the package (dist/cli/..). */
+/** A path relative to the install (the repository, or /app in the image). */
 function objectDir(dir: string): string {
   return isAbsolute(dir) ? dir : join(fileURLToPath(new URL('../..', import.meta.url)), dir);
 }
@@ -134,6 +136,8 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
       devices: opts.device,
       xdpMode: opts.xdpMode,
       bpfObjectDir: opts.bpfObjectDir,
+      cniSocket: opts.cniSocket,
+      cniStateDir: opts.cniStateDir,
     },
   });
   const log = createLogger('agent', cfg.logLevel);
@@ -147,6 +151,7 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
     xdpMode: cfg.xdpMode,
     resyncMs: cfg.resyncSeconds * 1000,
     conntrackGcMs: cfg.conntrackGcSeconds * 1000,
+    cni: { socket: cfg.cniSocket, stateDir: cfg.cniStateDir },
   };
   if (opts.uninstall) {
     const removed = new KernelDatapath({ pinRoot: agentOpts.pinRoot, objectDir: agentOpts.objectDir, netns: agentOpts.netns }).uninstall();
@@ -188,8 +193,28 @@ common(program.command('agent').description('run the node agent'))
   .option('--device <name...>', 'node interfaces for the prefilter and NodePort (default: the one with the InternalIP)')
   .addOption(new Option('--xdp-mode <mode>', 'XDP attach mode').choices(['driver', 'generic']))
   .option('--bpf-object-dir <dir>', 'compiled BPF objects')
+  .option('--cni-socket <path>', 'where weir-cni reaches this agent (default /run/weir/cni.sock)')
+  .option('--cni-state-dir <dir>', 'where the pods weir-cni reported are kept (default /run/weir/cni)')
   .option('--uninstall', 'remove every program, link and pin this agent made, then exit')
   .action(agent);
+
+program
+  .command('cni-install')
+  .description("chain weir-cni into this node's CNI configuration (the agent DaemonSet's init container)")
+  .option('--binary <path>', 'the weir-cni shim to install', objectDir('build/cni/weir-cni'))
+  .option('--cni-bin-dir <dir>', "the runtime's CNI plugin directory", '/opt/cni/bin')
+  .option('--cni-conf-dir <dir>', "the runtime's CNI configuration directory", '/etc/cni/net.d')
+  .option('--cni-socket <path>', 'where weir-cni reaches the agent', '/run/weir/cni.sock')
+  .option('--uninstall', 'take weir-cni out of the configuration and remove the shim')
+  .action((opts: { binary: string; cniBinDir: string; cniConfDir: string; cniSocket: string; uninstall?: boolean }) => {
+    if (opts.uninstall) {
+      uninstallCni({ binDir: opts.cniBinDir, confDir: opts.cniConfDir });
+      console.log(`weir-cni removed from ${opts.cniConfDir} and ${opts.cniBinDir}`);
+      return;
+    }
+    const file = installCni({ binary: opts.binary, binDir: opts.cniBinDir, confDir: opts.cniConfDir, socket: opts.cniSocket });
+    console.log(`weir-cni chained in ${file}, reaching the agent at ${opts.cniSocket}`);
+  });
 
 /** The kubeconfig to use: the flag, else the sandbox's while one is up, else the usual lookup. */
 function commandKubeConfig(opts: { kubeconfig?: string; dir?: string }): KubeConfig {

@@ -67,6 +67,10 @@ export const agentConfigSchema = z.object({
   resyncSeconds: z.number().positive().max(3600).default(5),
   /** Conntrack garbage collection interval. */
   conntrackGcSeconds: z.number().positive().max(3600).default(30),
+  /** Where weir-cni (chained after the interface plugin) reaches this agent. */
+  cniSocket: z.string().startsWith('/').default('/run/weir/cni.sock'),
+  /** The pods weir-cni reported, kept across agent restarts (a tmpfs: pods do not outlive a reboot). */
+  cniStateDir: z.string().startsWith('/').default('/run/weir/cni'),
 });
 
 export type OperatorConfig = z.infer<typeof operatorConfigSchema>;

@@ -1,11 +1,18 @@
-// Pod networking as a container runtime does it: the standard CNI plugins (Debian's
-// containernetworking-plugins) called with CNI_* variables and a network config on stdin, run
-// inside the node's namespace so the bridge and host-side veths land there.
+// Pod networking as a container runtime does it: a CNI chain (the bridge plugin from Debian's
+// containernetworking-plugins, then Weir's weir-cni when the node runs an agent) called with CNI_*
+// variables and each plugin's config on stdin (prevResult passed along), inside the node's
+// namespace so the bridge and host-side veths land there. DEL runs the chain in reverse; an ADD
+// that a plugin answers "try again later" is undone and retried, as a kubelet does.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Lab } from './netns.js';
+import { repoRoot } from './paths.js';
 
 export const CNI_PATH = '/usr/lib/cni';
+const WEIR_CNI = join(repoRoot, 'build', 'cni', 'weir-cni');
+/** CNI's "try again later" error code. */
+const TRY_AGAIN = 11;
 
 export interface CniPod {
   ns: string;
@@ -28,7 +35,13 @@ export class CniNetwork {
   constructor(
     private readonly lab: Lab,
     readonly nodeNs: string,
-    readonly opts: { name: string; bridge: string; subnet: string },
+    readonly opts: {
+      name: string;
+      bridge: string;
+      subnet: string;
+      /** Chain weir-cni after the bridge, reaching the node agent on this socket. */
+      weirSocket?: string;
+    },
   ) {
     this.dataDir = `/run/${lab.prefix}-cni/${nodeNs}`;
     // The node's namespace is new, so any address recorded here is a killed run's leftover and
@@ -37,21 +50,26 @@ export class CniNetwork {
     mkdirSync(this.dataDir, { recursive: true });
   }
 
-  private config(): string {
-    return JSON.stringify({
-      cniVersion: '1.0.0',
-      name: this.opts.name,
+  private bridgeConfig(): Record<string, unknown> {
+    return {
       type: 'bridge',
       bridge: this.opts.bridge,
       isGateway: true,
       ipMasq: false,
       ipam: { type: 'host-local', ranges: [[{ subnet: this.opts.subnet }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: this.dataDir },
-    });
+    };
   }
 
-  private call(command: 'ADD' | 'DEL', podNs: string, containerId: string): string {
-    const r = spawnSync('ip', ['netns', 'exec', this.nodeNs, `${CNI_PATH}/bridge`], {
-      input: this.config(),
+  /** The conflist's plugins, in order: binary and config. */
+  private chain(): Array<{ binary: string; config: Record<string, unknown> }> {
+    const plugins = [{ binary: `${CNI_PATH}/bridge`, config: this.bridgeConfig() }];
+    if (this.opts.weirSocket) plugins.push({ binary: WEIR_CNI, config: { type: 'weir-cni', agentSocket: this.opts.weirSocket } });
+    return plugins;
+  }
+
+  private exec(binary: string, command: 'ADD' | 'DEL', config: Record<string, unknown>, podNs: string, containerId: string) {
+    return spawnSync('ip', ['netns', 'exec', this.nodeNs, binary], {
+      input: JSON.stringify({ cniVersion: '1.0.0', name: this.opts.name, ...config }),
       encoding: 'utf8',
       env: {
         ...process.env,
@@ -60,17 +78,55 @@ export class CniNetwork {
         CNI_NETNS: this.lab.netnsPath(podNs),
         CNI_IFNAME: 'eth0',
         CNI_PATH,
+        // As containerd passes them: plugins that do not know the K8S_* keys ignore them.
+        CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=sandbox;K8S_POD_NAME=${podNs}`,
       },
     });
-    if (r.status !== 0) throw new Error(`CNI ${command} ${podNs}: ${(r.stdout || r.stderr).trim()}`);
-    return r.stdout;
   }
 
-  /** Creates the pod's namespace and networks it. */
-  addPod(name: string): CniPod {
+  /** ADD through the chain; the result of the last plugin. A failure undoes what was added. */
+  private add(podNs: string, containerId: string): { ok: true; result: CniResult } | { ok: false; code: number; message: string } {
+    let prev: unknown;
+    for (const p of this.chain()) {
+      const r = this.exec(p.binary, 'ADD', prev === undefined ? p.config : { ...p.config, prevResult: prev }, podNs, containerId);
+      if (r.status !== 0) {
+        this.del(podNs, containerId);
+        let code = 0;
+        try {
+          code = (JSON.parse(r.stdout) as { code?: number }).code ?? 0;
+        } catch {
+          // Not a CNI error document: keep the raw output below.
+        }
+        return { ok: false, code, message: `CNI ADD ${podNs} (${p.binary}): ${(r.stdout || r.stderr).trim()}` };
+      }
+      prev = JSON.parse(r.stdout);
+    }
+    return { ok: true, result: prev as CniResult };
+  }
+
+  private del(podNs: string, containerId: string): void {
+    for (const p of [...this.chain()].reverse()) {
+      const r = this.exec(p.binary, 'DEL', p.config, podNs, containerId);
+      if (r.status !== 0) throw new Error(`CNI DEL ${podNs} (${p.binary}): ${(r.stdout || r.stderr).trim()}`);
+    }
+  }
+
+  /**
+   * Creates the pod's namespace and networks it. With weir-cni in the chain this returns only
+   * once the node's agent enforces the pod; while the agent cannot (not up yet), ADD is retried
+   * for up to `retryMs`, as a kubelet retries a pod sandbox.
+   */
+  async addPod(name: string, retryMs = 60_000): Promise<CniPod> {
     const ns = this.lab.addNamespace(name);
     const containerId = `${ns}-id`;
-    const res = JSON.parse(this.call('ADD', ns, containerId)) as CniResult;
+    const deadline = Date.now() + retryMs;
+    let r = this.add(ns, containerId);
+    while (!r.ok && r.code === TRY_AGAIN && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 500));
+      r = this.add(ns, containerId);
+    }
+    if (!r.ok) throw new Error(r.message);
+    const res = r.result;
     const host = res.interfaces?.find((i) => !i.sandbox && i.name !== this.opts.bridge);
     const addr = res.ips?.[0]?.address;
     if (!host || !addr) throw new Error(`CNI ADD ${ns}: no host veth or address in ${JSON.stringify(res)}`);
@@ -79,7 +135,7 @@ export class CniNetwork {
   }
 
   delPod(pod: CniPod): void {
-    this.call('DEL', pod.ns, pod.containerId);
+    this.del(pod.ns, pod.containerId);
   }
 
   cleanup(): void {

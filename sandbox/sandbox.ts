@@ -31,6 +31,9 @@ export interface SandboxNode {
   pinRoot: string;
   metricsPort: number;
   cni: CniNetwork;
+  /** Where this node's weir-cni reaches its agent, and where the agent keeps what CNI told it. */
+  cniSocket: string;
+  cniStateDir: string;
   agent?: ChildProcess;
 }
 
@@ -83,6 +86,13 @@ export class Sandbox {
   readonly custom: CustomObjectsApi;
   readonly discovery: DiscoveryV1Api;
   readonly logDir: string;
+  /** Runtime state of the node agents' CNI ends (sockets, pod registries). */
+  private get runDir(): string {
+    return Sandbox.runDirOf(this.prefix);
+  }
+  private static runDirOf(prefix: string): string {
+    return `/run/${prefix}-weir`;
+  }
   private operator?: ChildProcess;
   private readonly processes: PodProcess[] = [];
   readonly prefix: string;
@@ -116,6 +126,8 @@ export class Sandbox {
   }
 
   private async build(count: number, memory: string): Promise<void> {
+    // A killed run's CNI state (sockets, the pods its agents were told about) goes first.
+    rmSync(this.runDir, { recursive: true, force: true });
     const lan = this.lab.addNamespace('lan');
     this.lab.addBridge(lan, 'br0');
     for (let i = 1; i <= count; i++) {
@@ -128,6 +140,7 @@ export class Sandbox {
       this.lab.exec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
       const podCidr = `10.244.${i}.0/24`;
       const pinRoot = `/sys/fs/bpf/${this.prefix}/${name}`;
+      const cniSocket = join(this.runDir, name, 'cni.sock');
       this.nodes.push({
         name,
         ns,
@@ -137,7 +150,10 @@ export class Sandbox {
         cgroup: new ChildCgroup(`${this.prefix}-${name}`),
         pinRoot,
         metricsPort: await freePort(),
-        cni: new CniNetwork(this.lab, ns, { name: this.prefix, bridge: 'cni0', subnet: podCidr }),
+        // The node's pods are chained through weir-cni: none starts before its agent enforces it.
+        cni: new CniNetwork(this.lab, ns, { name: this.prefix, bridge: 'cni0', subnet: podCidr, weirSocket: cniSocket }),
+        cniSocket,
+        cniStateDir: join(this.runDir, name, 'cni'),
       });
     }
     // Pod CIDRs of the other nodes are reached through their node, as a routing CNI sets up.
@@ -174,6 +190,15 @@ export class Sandbox {
     this.operator = this.spawnWeir(['operator', '--no-leader-election', '--http-address', '127.0.0.1:0'], 'operator.log');
   }
 
+  async stopOperator(): Promise<void> {
+    const op = this.operator;
+    if (!op || op.exitCode !== null || op.signalCode !== null) return;
+    const gone = new Promise((r) => op.once('exit', r));
+    op.kill('SIGTERM');
+    await gone;
+    this.operator = undefined;
+  }
+
   /** `env` reaches the agent process (e.g. WEIR_FAILPOINT for crash tests). */
   startAgent(n: SandboxNode, env: Record<string, string> = {}): void {
     n.agent = this.spawnWeir(
@@ -184,6 +209,8 @@ export class Sandbox {
         '--cgroup', n.cgroup.path,
         '--bpffs-root', n.pinRoot,
         '--http-address', `127.0.0.1:${n.metricsPort}`,
+        '--cni-socket', n.cniSocket,
+        '--cni-state-dir', n.cniStateDir,
       ],
       `agent-${n.name}.log`,
       env,
@@ -225,6 +252,34 @@ export class Sandbox {
     );
   }
 
+  /** Operator and agents running, each node programmed: the order a real cluster has before pods. */
+  async startControlPlane(): Promise<void> {
+    this.startOperator();
+    for (const n of this.nodes) this.startAgent(n);
+    for (const n of this.nodes) await this.agentReady(n);
+    for (const n of this.nodes) await this.programmed(n);
+  }
+
+  /**
+   * Every pod has left the init identity: each node's NodeDatapath names all its pods and the
+   * agent has programmed that revision. Pods start enforced (weir-cni) and denied everything until
+   * then, so traffic tests wait for this.
+   */
+  async settled(timeoutMs = 30_000): Promise<void> {
+    for (const n of this.nodes) {
+      const want = [...this.pods.values()].filter((p) => p.node === n).map((p) => p.name);
+      await eventually(
+        `${n.name} names its ${want.length} pods`,
+        async () => {
+          const d = await this.programmed(n, timeoutMs);
+          const named = new Set(d.spec.endpoints.map((e) => e.name));
+          return want.every((w) => named.has(w)) ? true : undefined;
+        },
+        timeoutMs,
+      );
+    }
+  }
+
   /**
    * A pod as a kubelet with a CNI plugin would run it: its network namespace made by CNI, its
    * status (address, ready container) written. `ports` are its container ports (named ports).
@@ -236,7 +291,7 @@ export class Sandbox {
     namespace = 'default',
     ports: Array<{ name: string; containerPort: number; protocol: 'TCP' | 'UDP' | 'SCTP' }> = [],
   ): Promise<SandboxPod> {
-    const net = node.cni.addPod(name);
+    const net = await node.cni.addPod(name);
     const image = 'registry.invalid/none';
     await this.core.createNamespacedPod({ namespace, body: { metadata: { name, labels }, spec: { nodeName: node.name, containers: [{ name: 'c', image, ports }] } } });
     const now = new Date();
@@ -340,6 +395,7 @@ export class Sandbox {
     }
     rmSync(`/sys/fs/bpf/${state.prefix}`, { recursive: true, force: true });
     rmSync(`/run/${state.prefix}-cni`, { recursive: true, force: true });
+    rmSync(Sandbox.runDirOf(state.prefix), { recursive: true, force: true });
     Lab.sweep(state.prefix);
   }
 

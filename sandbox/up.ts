@@ -63,9 +63,6 @@ export async function up(opts: UpOptions): Promise<{ state: UpState; checks: Awa
   save();
   // Small maps: a sandbox holds a handful of pods, and several nodes share one machine.
   await sb.createDatapathConfig({ mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, neighMax: 4096, lbMax: 4096, endpointMax: 4096, policyMax: 16384, prefilterMax: 1024 } });
-  opts.progress('deploying the demo: frontend, intruder and a backend service on two nodes, with a policy');
-  const demo = await deployDemo(sb);
-  save();
   opts.progress('starting the operator and one agent per node');
   sb.startOperator();
   for (const n of sb.nodes) sb.startAgent(n);
@@ -74,6 +71,11 @@ export async function up(opts: UpOptions): Promise<{ state: UpState; checks: Awa
     await sb.agentReady(n, 120_000);
     await sb.programmed(n, 60_000);
   }
+  // Pods after Weir, as on a real node: weir-cni holds each pod until its agent enforces it.
+  opts.progress('deploying the demo: frontend, intruder and a backend service on two nodes, with a policy');
+  const demo = await deployDemo(sb);
+  save();
+  await sb.settled(60_000);
   opts.progress('checking the demo traffic');
   const checks = await checkDemo(sb, demo);
   return { state: record(sb), checks };

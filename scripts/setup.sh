@@ -60,8 +60,9 @@ fi
 make -s -C libbpfjs/test/fixtures
 
 # --- BPF objects and the TypeScript build -----------------------------------------------------
-step "building BPF objects"
+step "building BPF objects and weir-cni"
 make -s -C bpf
+make -s -C cni
 if newer_than dist/.built cli common operator agent tsconfig.json tsconfig.build.json; then
   step "building TypeScript"
   npx tsc -p tsconfig.build.json

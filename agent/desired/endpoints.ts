@@ -11,8 +11,12 @@ export function endpointEntries(
   nodeAddresses: readonly string[],
   ifindexOf: (ip: string) => number | undefined,
   enforce: boolean,
+  /** Pods the runtime started that NodeDatapath does not name yet: the init identity, enforced. */
+  initIps: readonly string[] = [],
 ): Array<{ key: { addr: string }; value: EndpointInfo }> {
   const out = new Map<string, EndpointInfo>();
+  const both = EndpointFlags.EnforceIngress | EndpointFlags.EnforceEgress;
+  for (const a of initIps) if (IPV4.test(a)) out.set(a, { ifindex: ifindexOf(a) ?? 0, identity: ReservedIdentity.Init, flags: enforce ? both : 0, reserved: 0 });
   for (const a of nodeAddresses) out.set(a, { ifindex: 0, identity: ReservedIdentity.Host, flags: EndpointFlags.Host, reserved: 0 });
   for (const e of spec.endpoints) {
     const flags = enforce && e.policyEnforced ? EndpointFlags.EnforceIngress | EndpointFlags.EnforceEgress : 0;

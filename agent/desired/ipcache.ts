@@ -29,6 +29,8 @@ export interface IpcacheInput {
   nodes: readonly V1Node[];
   /** Addresses on this node's own interfaces beyond its Node object's: the host identity too. */
   hostAddresses?: readonly string[];
+  /** Local pods not named by NodeDatapath yet (agent/cni): the init identity. */
+  initAddresses?: readonly string[];
 }
 
 /** Entries for every address; a CIDR identity this datapath cannot hold is left out and said in `problems`. */
@@ -66,6 +68,7 @@ export function ipcacheEntries(input: IpcacheInput, problems: string[] = []): Ar
     for (const a of nodeAddresses(n)) put(a, { identity: own ? ReservedIdentity.Host : ReservedIdentity.RemoteNode, tunnelIp4: 0, flags: IpcacheFlags.Node });
   }
   for (const a of input.hostAddresses ?? []) if (IPV4.test(a)) put(a, { identity: ReservedIdentity.Host, tunnelIp4: 0, flags: IpcacheFlags.Node });
+  for (const a of input.initAddresses ?? []) if (IPV4.test(a)) put(a, { identity: ReservedIdentity.Init, tunnelIp4: 0, flags: IpcacheFlags.Local });
   // Local endpoints last: NodeDatapath is authoritative for this node's pods.
   for (const e of input.spec.endpoints) for (const a of e.ips) if (IPV4.test(a)) put(a, { identity: e.identity, tunnelIp4: 0, flags: IpcacheFlags.Local });
 

@@ -4,6 +4,8 @@ export const ReservedIdentity = {
   Any: 0,
   Host: 1,
   World: 2,
+  /** A pod the runtime has started but NodeDatapath does not name yet: everything denied. */
+  Init: 5,
   RemoteNode: 6,
 } as const;
 

@@ -60,6 +60,8 @@ describePrivileged('sandbox: operator and agents on two nodes', () => {
       features: { prefilter: { denyCIDRs: [`${sb.outside[1]?.ip}/32`] } },
       mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, neighMax: 4096, lbMax: 4096, endpointMax: 4096, policyMax: 16384, prefilterMax: 1024 },
     });
+    // As on a real node: Weir runs before the pods it enforces from their first packet (weir-cni).
+    await sb.startControlPlane();
     await sb.addPod(n1, 'client', { app: 'client' });
     await sb.addPod(n1, 'web-1', { app: 'web' });
     await sb.addPod(n2, 'web-2', { app: 'web' });
@@ -86,10 +88,7 @@ describePrivileged('sandbox: operator and agents on two nodes', () => {
         spec: { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ port: 5432, protocol: 'TCP' }] }] },
       }),
     });
-    sb.startOperator();
-    for (const n of sb.nodes) sb.startAgent(n);
-    for (const n of sb.nodes) await sb.agentReady(n);
-    for (const n of sb.nodes) await sb.programmed(n);
+    await sb.settled();
   }, 300_000);
 
   afterAll(async () => {
@@ -148,6 +147,45 @@ spec:
       execFileSync('kubectl', ['--kubeconfig', cluster.kubeconfigPath, 'delete', 'networkpolicy/backend', 'service/dns', '--ignore-not-found']);
       for (const p of [...backends, frontend, intruder]) await sb.deletePod(p);
     }
+  }, 120_000);
+
+  it('a new pod is enforced from its first packet: weir-cni answers ADD once the agent denies it everything, until the operator names it', async () => {
+    // Without the operator nothing names the pod: it keeps the init identity, deterministically.
+    await sb.stopOperator();
+    let fresh: SandboxPod | undefined;
+    try {
+      fresh = await sb.addPod(n1, 'fresh', { app: 'client' });
+      const ep = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'lookup', 'pinned', join(n1.pinRoot, 'weir_endpoints4'), 'key', ...fresh.ip.split('.')], { encoding: 'utf8' })) as { value: string[] };
+      // endpoint_info: ifindex, identity (5, init), flags (both directions enforced).
+      const words = Buffer.from(ep.value.map((b) => parseInt(b, 16)));
+      expect({ identity: words.readUInt32LE(4), flags: words.readUInt32LE(8) & 3 }).toEqual({ identity: 5, flags: 3 });
+      // As a client it would be allowed to web-1:8080; as an unnamed pod it is not, either way.
+      expect(await tryTcp('fresh', pod('web-1').ip, 8080, 1000)).toBe('timeout');
+      expect(await tryTcp('client', fresh.ip, 22, 1000)).toBe('timeout');
+    } finally {
+      sb.startOperator();
+    }
+    await sb.settled();
+    expect(await tryTcp('fresh', pod('web-1').ip, 8080)).toBe('connected');
+    await sb.deletePod(fresh);
+    // DEL through the chain: the agent forgets the pod.
+    expect(readdirSync(n1.cniStateDir).filter((f) => f.startsWith(`${fresh.net.containerId}`))).toEqual([]);
+  }, 90_000);
+
+  it('a pod waits while its node agent is down (ADD answers "try again later") and starts enforced once it is back', async () => {
+    await sb.killAgent(n2);
+    const adding = sb.addPod(n2, 'patient', { app: 'client' });
+    let done = false;
+    void adding.then(() => (done = true), () => (done = true));
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(done).toBe(false);
+    sb.startAgent(n2);
+    const patient = await adding;
+    await sb.agentReady(n2);
+    await sb.settled();
+    expect(await tryTcp('patient', pod('web-1').ip, 8080)).toBe('connected');
+    expect(await tryTcp('patient', pod('web-1').ip, 9090)).toBe('timeout');
+    await sb.deletePod(patient);
   }, 120_000);
 
   it('the node reaches its pods whatever policy allows (kubelet probes), unless allowFromHost is off', async () => {

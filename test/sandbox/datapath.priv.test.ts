@@ -56,7 +56,7 @@ describePrivileged('datapath sandbox: one node, real traffic', () => {
     lab = new Lab('wsd');
     const node = lab.addNamespace('node');
     cni = new CniNetwork(lab, node, { name: 'wsd', bridge: 'cni0', subnet: '10.244.1.0/24' });
-    for (const name of ['client', 'server', 'be1', 'be2', 'be3']) pods[name] = cni.addPod(name);
+    for (const name of ['client', 'server', 'be1', 'be2', 'be3']) pods[name] = await cni.addPod(name);
 
     t = await TestDatapath.load(undefined, 'wsd-');
     t.config({ flags: ConfigFlags.SockmapFastpath, policyGen: gen });

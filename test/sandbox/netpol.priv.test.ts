@@ -27,6 +27,7 @@ describePrivileged('NetworkPolicy conformance (upstream netpol cases) on two nod
     sb = await Sandbox.start(cluster, { prefix: 'wnp', nodes: 2 });
     await sb.createDatapathConfig({ mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, lbMax: 4096, endpointMax: 4096, policyMax: 16384 } });
     for (const ns of NAMESPACES) await sb.core.createNamespace({ body: { metadata: { name: ns } } });
+    await sb.startControlPlane();
     const ports = PORTS.flatMap((port) => (['TCP', 'UDP'] as const).map((protocol) => ({ name: `serve-${port}-${protocol.toLowerCase()}`, containerPort: port, protocol })));
     for (const [i, p] of ALL_PODS.entries()) {
       const [ns, name] = p.split('/') as [string, string];
@@ -36,10 +37,7 @@ describePrivileged('NetworkPolicy conformance (upstream netpol cases) on two nod
       pods.set(p, created);
       await sb.serve(created, ['serve-ports', ...PORTS.map(String)]);
     }
-    sb.startOperator();
-    for (const n of sb.nodes) sb.startAgent(n);
-    for (const n of sb.nodes) await sb.agentReady(n);
-    for (const n of sb.nodes) await sb.programmed(n);
+    await sb.settled();
   }, 300_000);
 
   afterAll(async () => {

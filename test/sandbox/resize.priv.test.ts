@@ -81,6 +81,7 @@ describePrivileged('drain-aware map resize', () => {
     sb = await Sandbox.start(cluster, { prefix: 'wrs', nodes: 2 });
     [n1, n2] = sb.nodes as [SandboxNode, SandboxNode];
     await sb.createDatapathConfig({ mapSizing: SMALL, rollout: { maxUnavailable: 1, nodeTimeoutSeconds: 10 } });
+    await sb.startControlPlane();
     pods.client = await sb.addPod(n1, 'client', { app: 'client' });
     pods.web1 = await sb.addPod(n1, 'web-1', { app: 'web' });
     pods.web2 = await sb.addPod(n2, 'web-2', { app: 'web' });
@@ -90,12 +91,7 @@ describePrivileged('drain-aware map resize', () => {
       body: { metadata: { name: 'web' }, spec: { type: 'NodePort', clusterIP: VIP, ports: [{ name: 'echo', port: 80, targetPort: 8080, nodePort: NODE_PORT, protocol: 'TCP' }] } },
     });
     await sb.setEndpoints('web', 'default', [{ name: 'echo', port: 8080, protocol: 'TCP' }], [pods.web1, pods.web2]);
-    sb.startOperator();
-    for (const n of sb.nodes) sb.startAgent(n);
-    for (const n of sb.nodes) {
-      await sb.agentReady(n);
-      await sb.programmed(n);
-    }
+    await sb.settled();
   }, 300_000);
 
   afterAll(async () => {

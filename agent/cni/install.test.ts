@@ -1,0 +1,37 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chained, install, uninstall } from './install.js';
+
+const bridge = { cniVersion: '1.0.0', name: 'k8s', plugins: [{ type: 'bridge', bridge: 'cni0' }, { type: 'portmap', capabilities: { portMappings: true } }] };
+
+describe('weir-cni install', () => {
+  it('chains weir-cni last, once, whatever was there before', () => {
+    const once = chained(bridge, '/run/weir/cni.sock');
+    expect(once.plugins?.map((p) => p.type)).toEqual(['bridge', 'portmap', 'weir-cni']);
+    // Installing again (a restarted agent, another socket) keeps one entry, last.
+    const twice = chained({ ...once, plugins: [once.plugins![2], ...once.plugins!.slice(0, 2)] }, '/run/other.sock');
+    expect(twice.plugins).toEqual([...bridge.plugins, { type: 'weir-cni', agentSocket: '/run/other.sock' }]);
+    expect(() => chained({ plugins: [{ type: 'weir-cni' }] }, '/s')).toThrow('no interface plugin');
+  });
+
+  it('installs the binary and the conflist entry, and uninstall leaves the conflist as it was', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weir-cni-'));
+    const bin = join(dir, 'bin');
+    const conf = join(dir, 'net.d');
+    for (const d of [bin, conf]) mkdirSync(d, { recursive: true });
+    const binary = join(dir, 'weir-cni-src');
+    writeFileSync(binary, '#!/bin/sh\n');
+    writeFileSync(join(conf, '10-k8s.conflist'), JSON.stringify(bridge));
+    writeFileSync(join(conf, '20-later.conflist'), JSON.stringify(bridge));
+    expect(install({ binary, binDir: bin, confDir: conf, socket: '/run/weir/cni.sock' })).toBe(join(conf, '10-k8s.conflist'));
+    expect(existsSync(join(bin, 'weir-cni'))).toBe(true);
+    expect((JSON.parse(readFileSync(join(conf, '10-k8s.conflist'), 'utf8')) as typeof bridge).plugins.map((p) => p.type)).toEqual(['bridge', 'portmap', 'weir-cni']);
+    // Only the conflist the runtime uses (the first by name) is touched.
+    expect(JSON.parse(readFileSync(join(conf, '20-later.conflist'), 'utf8'))).toEqual(bridge);
+    uninstall({ binDir: bin, confDir: conf });
+    expect(JSON.parse(readFileSync(join(conf, '10-k8s.conflist'), 'utf8'))).toEqual(bridge);
+    expect(existsSync(join(bin, 'weir-cni'))).toBe(false);
+  });
+});
+

@@ -1,0 +1,54 @@
+// Puts weir-cni on a node: the shim into the CNI binary directory, and a weir-cni entry at the
+// end of the node's CNI conflist (after the interface plugin), as Cilium's chaining mode does.
+// Idempotent; `remove` takes the entry out again and leaves the rest of the conflist as it was.
+import { copyFileSync, chmodSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const PLUGIN_TYPE = 'weir-cni';
+
+interface Conflist {
+  cniVersion?: string;
+  name?: string;
+  plugins?: Array<Record<string, unknown>>;
+}
+
+/** The conflist with weir-cni chained last (or moved there), pointed at `socket`. */
+export function chained(conflist: Conflist, socket: string): Conflist {
+  if (!Array.isArray(conflist.plugins) || conflist.plugins.length === 0) throw new Error('the conflist has no plugins: weir-cni chains after an interface plugin');
+  const others = conflist.plugins.filter((p) => p.type !== PLUGIN_TYPE);
+  if (others.length === 0) throw new Error('the conflist has no interface plugin for weir-cni to chain after');
+  return { ...conflist, plugins: [...others, { type: PLUGIN_TYPE, agentSocket: socket }] };
+}
+
+export function unchained(conflist: Conflist): Conflist {
+  return { ...conflist, plugins: (conflist.plugins ?? []).filter((p) => p.type !== PLUGIN_TYPE) };
+}
+
+/** The conflist a runtime uses: the first .conflist by name (libcni's order). */
+export function activeConflist(confDir: string): string {
+  const files = readdirSync(confDir).filter((f) => f.endsWith('.conflist')).sort();
+  if (files.length === 0) throw new Error(`no .conflist in ${confDir}: install the interface plugin's configuration first`);
+  return join(confDir, files[0]);
+}
+
+function writeAtomically(path: string, text: string): void {
+  const tmp = `${path}.weir-tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+export function install(opts: { binary: string; binDir: string; confDir: string; socket: string }): string {
+  const target = join(opts.binDir, PLUGIN_TYPE);
+  copyFileSync(opts.binary, `${target}.weir-tmp`);
+  chmodSync(`${target}.weir-tmp`, 0o755);
+  renameSync(`${target}.weir-tmp`, target);
+  const file = activeConflist(opts.confDir);
+  writeAtomically(file, `${JSON.stringify(chained(JSON.parse(readFileSync(file, 'utf8')) as Conflist, opts.socket), null, 2)}\n`);
+  return file;
+}
+
+export function uninstall(opts: { binDir: string; confDir: string }): void {
+  const file = activeConflist(opts.confDir);
+  writeAtomically(file, `${JSON.stringify(unchained(JSON.parse(readFileSync(file, 'utf8')) as Conflist), null, 2)}\n`);
+  rmSync(join(opts.binDir, PLUGIN_TYPE), { force: true });
+}
