@@ -3,6 +3,7 @@
 // level-based, with one key: the node. The kernel keeps its last state whenever the API server
 // is away; the informers resync with backoff and the next reconcile catches up.
 import {
+  CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
   setHeaderOptions,
@@ -21,6 +22,7 @@ import { condition, type Condition } from '../common/conditions.js';
 import { ResilientInformer } from '../common/informer.js';
 import { kubeInformers } from '../common/kinds.js';
 import { CniRegistry } from './cni/registry.js';
+import { EventRecorder } from '../common/events.js';
 import { serveCni } from './cni/server.js';
 import type { Logger } from '../common/log.js';
 import { Controller, controllerMetrics, type ReconcileResult } from '../operator/runtime/controller.js';
@@ -142,6 +144,10 @@ export class Agent {
   /** Consecutive reconciles that found pod interfaces missing: the recheck backs off with them. */
   private missingStreak = 0;
   private readonly cniRegistry: CniRegistry | undefined;
+  /** Consecutive syncs in which a map could not take its entries, and when the next may run. */
+  private writeFailureStreak = 0;
+  private writesBlockedUntil = 0;
+  private readonly events: EventRecorder;
   /** Pods (by address) whose interface the last reconcile left attached, and CNI ADDs waiting. */
   private attachedIps = new Set<string>();
   private readonly attachWaiters: Array<{ ip: string; resolve: () => void }> = [];
@@ -174,6 +180,7 @@ export class Agent {
     this.metrics = agentMetrics(registry, this.kernel);
     for (const i of this.informers) i.onEvent(() => this.controller.enqueue(KEY));
     this.cniRegistry = opts.cni ? new CniRegistry(opts.cni.stateDir) : undefined;
+    this.events = new EventRecorder(kc.makeApiClient(CoreV1Api), `weir-agent-${opts.nodeName}`, log);
   }
 
   /** Records which pod interfaces are attached now, and answers the CNI ADDs waiting for them. */
@@ -272,6 +279,8 @@ export class Agent {
 
   private async reconcile(_signal: AbortSignal): Promise<ReconcileResult> {
     if (this.informers.some((i) => !i.synced)) return { requeueAfterMs: 500 };
+    // A map write failed: cluster events meanwhile wait for the backoff's retry.
+    if (Date.now() < this.writesBlockedUntil) return { requeueAfterMs: this.writesBlockedUntil - Date.now() };
     const ndp = this.nodeDatapaths.get(this.opts.nodeName);
     const spec = ndp?.spec;
     if (!spec) {
@@ -332,6 +341,16 @@ export class Agent {
       await this.writeStatus(ndp, { programmed: false, reason: 'SyncFailed', message, problems: [...problems, message] });
       throw err;
     }
+    // A map that could not take its entries: the rest is applied; the node says which map, once
+    // in an event and for as long as it lasts in status and a metric, and retries with backoff.
+    const failed = counts.filter((c) => c.error !== undefined);
+    for (const c of failed) {
+      const message = `map ${c.map} could not take every entry it should hold (${c.error}); the rest of revision ${spec.revision} is applied; raise its size in DatapathConfig spec.mapSizing`;
+      problems.push(message);
+      this.metrics.mapWriteFailures.inc({ map: c.map });
+      this.events.emit({ apiVersion: 'v1', kind: 'Node', name: this.opts.nodeName, uid: nodeObj?.metadata?.uid }, 'Warning', 'MapWriteFailed', message);
+    }
+    this.writeFailureStreak = failed.length > 0 ? this.writeFailureStreak + 1 : 0;
     for (const c of counts) {
       if (c.added) this.metrics.mapSyncOps.inc({ map: c.map, op: 'add' }, c.added);
       if (c.changed) this.metrics.mapSyncOps.inc({ map: c.map, op: 'update' }, c.changed);
@@ -400,7 +419,7 @@ export class Agent {
     const programmed = report.failed.length === 0 && nics.length > 0;
     await this.writeStatus(ndp, {
       programmed,
-      reason: programmed ? (missing.length ? 'EndpointsPending' : 'Programmed') : 'AttachFailed',
+      reason: programmed ? (failed.length ? 'MapWriteFailed' : missing.length ? 'EndpointsPending' : 'Programmed') : 'AttachFailed',
       message: programmed ? `revision ${spec.revision}: ${wanted.length} attachments, ${spec.endpoints.length} endpoints` : problems.join('; '),
       problems,
       missing,
@@ -411,6 +430,13 @@ export class Agent {
     // look again soon, backing off (0.5 s doubling to the resync period) for an interface that
     // stays away: each look recomputes the node's whole desired state.
     this.missingStreak = missing.length ? this.missingStreak + 1 : 0;
+    if (this.writeFailureStreak > 0) {
+      // Retried with backoff (1 s doubling to 16 s, under weir-cni's ADD timeout), not at every
+      // cluster event meanwhile.
+      const backoffMs = Math.min(16_000, 1000 * 2 ** Math.min(this.writeFailureStreak - 1, 4));
+      this.writesBlockedUntil = Date.now() + backoffMs;
+      return { requeueAfterMs: backoffMs };
+    }
     return { requeueAfterMs: missing.length ? Math.min(this.opts.resyncMs, 500 * 2 ** Math.min(this.missingStreak - 1, 10)) : this.opts.resyncMs };
   }
 
@@ -459,16 +485,14 @@ export class Agent {
     const resizeProblem = this.resizeState && (this.resizeState.phase === 'Refused' || this.resizeState.phase === 'Failed') ? this.resizeState : undefined;
     const problems = resizeProblem ? [...s.problems, `resize ${resizeProblem.phase.toLowerCase()}: ${resizeProblem.message}`] : s.problems;
     const degraded = problems.length > 0 || missing.length > 0;
+    const degradedReason = missing.length ? 'EndpointInterfaceMissing' : resizeProblem ? `Resize${resizeProblem.phase}` : this.kernel.resizePending.length ? 'ResizePending' : s.reason;
+    const degradedMessage = [...problems, ...(missing.length ? [`no interface yet for ${missing.join(', ')}`] : [])].join('; ');
+    const ready = s.programmed && !degraded;
     const conditions = [
       condition(prev, 'Programmed', s.programmed ? 'True' : 'False', s.reason, s.message),
-      condition(prev, 'Ready', s.programmed && !degraded ? 'True' : 'False', s.programmed && !degraded ? 'Ready' : s.reason, s.programmed && !degraded ? 'datapath programmed and every endpoint attached' : s.message),
-      condition(
-        prev,
-        'Degraded',
-        degraded ? 'True' : 'False',
-        degraded ? (missing.length ? 'EndpointInterfaceMissing' : resizeProblem ? `Resize${resizeProblem.phase}` : this.kernel.resizePending.length ? 'ResizePending' : s.reason) : 'AsExpected',
-        degraded ? [...problems, ...(missing.length ? [`no interface yet for ${missing.join(', ')}`] : [])].join('; ') : 'no problems',
-      ),
+      // Not ready: say why, the same words as Degraded when the datapath is programmed but not whole.
+      condition(prev, 'Ready', ready ? 'True' : 'False', ready ? 'Ready' : s.programmed ? degradedReason : s.reason, ready ? 'datapath programmed and every endpoint attached' : s.programmed ? degradedMessage : s.message),
+      condition(prev, 'Degraded', degraded ? 'True' : 'False', degraded ? degradedReason : 'AsExpected', degraded ? degradedMessage : 'no problems'),
     ];
     const byProgram = new Map<string, string[]>();
     for (const w of s.wanted ?? []) byProgram.set(w.program, [...(byProgram.get(w.program) ?? []), w.describe]);

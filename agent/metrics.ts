@@ -6,6 +6,7 @@ import { reasonName } from './maps/metrics.js';
 
 export interface AgentMetrics {
   mapSyncOps: Counter<'map' | 'op'>;
+  mapWriteFailures: Counter<'map'>;
   gcDeleted: Counter<'map'>;
   gcRuns: Counter<'map'>;
   linkOps: Counter<'op'>;
@@ -74,6 +75,12 @@ export function agentMetrics(registry: Registry, kernel: DatapathBackend): Agent
       name: 'weir_agent_map_sync_operations_total',
       help: 'Map entries written or deleted by the agent when syncing desired state, by map and operation.',
       labelNames: ['map', 'op'],
+      registers: [registry],
+    }),
+    mapWriteFailures: new Counter({
+      name: 'weir_agent_map_write_failures_total',
+      help: 'Syncs in which a map could not take every entry it should hold (a full map), by map.',
+      labelNames: ['map'],
       registers: [registry],
     }),
     gcDeleted: new Counter({

@@ -42,6 +42,8 @@ export interface MapSyncCount {
   added: number;
   changed: number;
   deleted: number;
+  /** Why the map could not take every entry it should hold (a full map: ENOSPC); the others were still synced. */
+  error?: string;
 }
 
 export interface MapStatus {
@@ -174,9 +176,25 @@ export class KernelDatapath implements DatapathBackend {
       const rank = order.deletes;
       d.deletes.sort((a, b) => rank(a) - rank(b));
     }
-    await applyUpserts(map, spec.lpm ?? false, d.upserts);
-    await applyDeletes(map, d.deletes);
+    if (order) {
+      // The LB order (see syncMaps): a shrinking service lowers its count before its slots go.
+      await applyUpserts(map, spec.lpm ?? false, d.upserts);
+      await applyDeletes(map, d.deletes);
+    } else {
+      // What is no longer wanted goes first: it frees room in a map near full.
+      await applyDeletes(map, d.deletes);
+      await applyUpserts(map, spec.lpm ?? false, d.upserts);
+    }
     return { map: spec.name, added: d.added, changed: d.changed, deleted: d.deletes.length };
+  }
+
+  /** One map's sync, kept from stopping the others: its failure is reported in its count. */
+  private async guarded(map: string, sync: () => Promise<MapSyncCount>): Promise<MapSyncCount> {
+    try {
+      return await sync();
+    } catch (err) {
+      return { map, added: 0, changed: 0, deleted: 0, error: err instanceof Error ? err.message : String(err) };
+    }
   }
 
   /**
@@ -187,20 +205,28 @@ export class KernelDatapath implements DatapathBackend {
   async syncMaps(m: DesiredMaps): Promise<MapSyncCount[]> {
     const slotOf = (k: Buffer) => lb4ServicesMap.key.decode(k).backendSlot;
     const out: MapSyncCount[] = [];
-    out.push(await this.syncMap(ipcacheMap, m.ipcache));
-    out.push(await this.syncMap(endpointsMap, m.endpoints));
-    out.push(await this.syncMap(endpointIfsMap, m.endpointIfs));
-    out.push(await this.syncMap(policyMap, m.policy));
-    out.push(await this.syncMap(prefilterMap, m.prefilter));
+    out.push(await this.guarded(ipcacheMap.name, () => this.syncMap(ipcacheMap, m.ipcache)));
+    out.push(await this.guarded(endpointsMap.name, () => this.syncMap(endpointsMap, m.endpoints)));
+    out.push(await this.guarded(endpointIfsMap.name, () => this.syncMap(endpointIfsMap, m.endpointIfs)));
+    out.push(await this.guarded(policyMap.name, () => this.syncMap(policyMap, m.policy)));
+    out.push(await this.guarded(prefilterMap.name, () => this.syncMap(prefilterMap, m.prefilter)));
     const backends = this.need().map(lb4BackendsMap);
     const revNat = this.need().map(lb4ReverseNatMap);
     // Additions first, removals after the services stopped naming them.
-    const b = await this.syncAdditive(lb4BackendsMap, m.backends);
-    const r = await this.syncAdditive(lb4ReverseNatMap, m.revNat);
-    out.push(await this.syncMap(lb4ServicesMap, m.services, { upserts: (k) => (slotOf(k) === 0 ? 1 : 0), deletes: (k) => (slotOf(k) === 0 ? 0 : 1) }));
-    b.deleted = await this.deleteUnwanted(backends.raw, m.backends.map((e) => lb4BackendsMap.key.encode(e.key)));
-    r.deleted = await this.deleteUnwanted(revNat.raw, m.revNat.map((e) => lb4ReverseNatMap.key.encode(e.key)));
-    out.push(b, r);
+    const b = await this.guarded(lb4BackendsMap.name, () => this.syncAdditive(lb4BackendsMap, m.backends));
+    const r = await this.guarded(lb4ReverseNatMap.name, () => this.syncAdditive(lb4ReverseNatMap, m.revNat));
+    out.push(await this.guarded(lb4ServicesMap.name, () => this.syncMap(lb4ServicesMap, m.services, { upserts: (k) => (slotOf(k) === 0 ? 1 : 0), deletes: (k) => (slotOf(k) === 0 ? 0 : 1) })));
+    const removed = async (count: MapSyncCount, map: BpfMap, wanted: Buffer[]): Promise<MapSyncCount> => {
+      try {
+        return { ...count, deleted: await this.deleteUnwanted(map, wanted) };
+      } catch (err) {
+        return { ...count, error: count.error ?? (err instanceof Error ? err.message : String(err)) };
+      }
+    };
+    out.push(
+      await removed(b, backends.raw, m.backends.map((e) => lb4BackendsMap.key.encode(e.key))),
+      await removed(r, revNat.raw, m.revNat.map((e) => lb4ReverseNatMap.key.encode(e.key))),
+    );
     return out;
   }
 

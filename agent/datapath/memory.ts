@@ -55,8 +55,14 @@ export class MemoryDatapath implements DatapathBackend {
     const m = this.maps.get(spec.name);
     if (!m) throw new Error(`no map ${spec.name}`);
     const d = diffContents(m.entries, encodeEntries(spec, desired));
-    for (const e of d.upserts) m.entries.set(e.key.toString('hex'), e.value);
+    // As the kernel: what is no longer wanted goes first, and a full map refuses new keys.
     for (const k of d.deletes) m.entries.delete(k.toString('hex'));
+    for (const e of d.upserts) {
+      const key = e.key.toString('hex');
+      if (!m.entries.has(key) && m.entries.size >= m.max)
+        return { map: spec.name, added: d.added, changed: d.changed, deleted: d.deletes.length, error: `map ${spec.name} is full (${m.max} entries): No space left on device (ENOSPC)` };
+      m.entries.set(key, e.value);
+    }
     return { map: spec.name, added: d.added, changed: d.changed, deleted: d.deletes.length };
   }
 

@@ -116,7 +116,9 @@ describe('operator', () => {
       expect(a.spec.endpoints.every((e) => !e.policyEnforced)).toBe(true);
       const api = b.spec.endpoints[0];
       expect(api).toMatchObject({ name: 'api-1', ips: ['10.244.2.10'], policyEnforced: true });
+      // The node's own addresses reach the pod (features.endpointPolicy.allowFromHost, on by default).
       expect(expandEntries(b.spec.policies.find((p) => p.identity === api.identity)!.ingress, b.spec.peerSets)).toEqual([
+        { peer: 1, port: 0, protocol: 0, verdict: 'allow' },
         { peer: w1.identity, port: 8080, protocol: 6, verdict: 'allow' },
       ]);
 
