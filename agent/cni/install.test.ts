@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chained, install, uninstall } from './install.js';
@@ -32,6 +32,7 @@ describe('weir-cni install', () => {
     uninstall({ binDir: bin, confDir: conf });
     expect(JSON.parse(readFileSync(join(conf, '10-k8s.conflist'), 'utf8'))).toEqual(bridge);
     expect(existsSync(join(bin, 'weir-cni'))).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 

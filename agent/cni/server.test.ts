@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -18,8 +18,12 @@ const request = (command: string, config: Record<string, unknown> = { cniVersion
 const log = pino({ level: 'silent' });
 
 describe('weir-cni requests', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
   const hooks = (enforced: CniHooks['enforced']): CniHooks & { changes: number } => {
-    const h = { registry: new CniRegistry(mkdtempSync(join(tmpdir(), 'weir-cni-'))), enforced, changes: 0, changed: () => void h.changes++ };
+    const dir = mkdtempSync(join(tmpdir(), 'weir-cni-'));
+    dirs.push(dir);
+    const h = { registry: new CniRegistry(dir), enforced, changes: 0, changed: () => void h.changes++ };
     return h;
   };
 
