@@ -11,6 +11,7 @@
 #include "lib/conntrack.h"
 #include "lib/endpoints.h"
 #include "lib/enforce.h"
+#include "lib/frag.h"
 #include "lib/ipcache.h"
 #include "lib/metrics.h"
 #include "lib/parse.h"
@@ -33,6 +34,32 @@ static __always_inline int pass(struct __sk_buff *skb, __u8 mdir, const struct c
 }
 
 /*
+ * An ICMP error about a packet of a tracked flow, in either direction and either scope, belongs
+ * to that flow (as "related" in netfilter): fragmentation needed must reach the sender, or path
+ * MTU discovery fails, though policy allows no ICMP from the router that sent it.
+ */
+static __always_inline int icmp_error_related(const struct pkt4 *p)
+{
+	struct ct4_key k = {
+		.saddr = p->quoted_saddr,
+		.daddr = p->quoted_daddr,
+		.sport = p->quoted_sport,
+		.dport = p->quoted_dport,
+		.proto = p->quoted_proto,
+	};
+
+	for (int reversed = 0; reversed < 2; reversed++) {
+		for (__u8 scope = CT_SCOPE_EGRESS; scope <= CT_SCOPE_INGRESS; scope++) {
+			k.scope = scope;
+			if (ct_lookup(&k))
+				return 1;
+		}
+		k = ct_reverse(&k, CT_SCOPE_EGRESS);
+	}
+	return 0;
+}
+
+/*
  * dir is the endpoint's policy direction for this hook; the remote side is the destination on
  * egress and the source on ingress.
  */
@@ -45,6 +72,11 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 	__u8 own_scope = dir == POLICY_EGRESS ? CT_SCOPE_EGRESS : CT_SCOPE_INGRESS;
 	__u8 other_scope = dir == POLICY_EGRESS ? CT_SCOPE_INGRESS : CT_SCOPE_EGRESS;
 	__u32 remote_addr = dir == POLICY_EGRESS ? p->daddr : p->saddr;
+	if (p->proto == IPPROTO_ICMP && p->icmp_error && icmp_error_related(p)) {
+		metrics_account(REASON_FORWARDED, mdir, skb->len);
+		return TC_ACT_OK;
+	}
+
 	struct ct4_key key = ct_tuple(p, own_scope);
 	struct ct_entry *e = ct_lookup(&key);
 	int reply = 0;
@@ -133,6 +165,9 @@ int tc_from_endpoint(struct __sk_buff *skb)
 		return not_ipv4(skb, ifs, EP_F_ENFORCE_EGRESS, METRICS_DIR_EGRESS);
 	if (rc != TC_INSPECT)
 		return rc;
+	/* Later fragments are judged with the first fragment's ports. */
+	if (p.fragment || p.more_fragments)
+		frag_ports(&p);
 
 	/* A pod may only send from its own address (another pod's included: no spoofing). */
 	const struct endpoint_info *ep = endpoint_lookup4(p.saddr);
@@ -153,6 +188,8 @@ int tc_to_endpoint(struct __sk_buff *skb)
 		return not_ipv4(skb, ifs, EP_F_ENFORCE_INGRESS, METRICS_DIR_INGRESS);
 	if (rc != TC_INSPECT)
 		return rc;
+	if (p.fragment || p.more_fragments)
+		frag_ports(&p);
 
 	const struct endpoint_info *ep = endpoint_lookup4(p.daddr);
 

@@ -103,11 +103,16 @@ const modes = {
   'udp-log'(family, port, ms) {
     const s = dgram.createSocket(family === '6' ? 'udp6' : 'udp4');
     const got = [];
-    s.on('message', (m, r) => got.push({ from: r.address, msg: m.toString() }));
+    s.on('message', (m, r) => got.push({ from: r.address, msg: m.length > 64 ? `${m.length} bytes` : m.toString() }));
     s.bind(Number(port), () => {
       console.log('ready');
       setTimeout(() => (out({ got }), process.exit(0)), Number(ms));
     });
+  },
+  // One UDP datagram of `size` bytes (larger than the MTU: the stack sends it in fragments).
+  'udp-send'(host, port, size) {
+    const s = dgram.createSocket('udp4');
+    s.send(Buffer.alloc(Number(size), 0x61), Number(port), host, (err) => (out({ error: err ? err.code : null }), s.close()));
   },
   // One UDP datagram over IPv6 (a link-local address with its %interface works).
   'udp6-send'(host, port, msg) {

@@ -2,6 +2,7 @@
 import { configMap } from './config.js';
 import { ct4AnyMap, ct4TcpMap } from './conntrack.js';
 import { endpointIfsMap, endpointsMap } from './endpoints.js';
+import { frag4Map } from './frag.js';
 import { ipcacheMap } from './ipcache.js';
 import { lb4AffinityMap, lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap, lb4SockRevNatMap } from './lb.js';
 import { metricsMap } from './metrics.js';
@@ -28,6 +29,7 @@ export const ALL_MAPS: ReadonlyArray<MapSpec<unknown, unknown>> = [
   nat4Map,
   prefilterMap,
   sockMap,
+  frag4Map,
 ];
 
 export function mapSpec(name: string): MapSpec<unknown, unknown> {

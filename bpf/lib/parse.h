@@ -16,7 +16,23 @@ struct pkt4 {
 	__u16 payload;  /* L4 payload bytes (TCP/UDP), 0 otherwise */
 	__u8 fragment;  /* non-first fragment: no L4 header */
 	__u8 ihl_ok;    /* header without options */
+	__u8 more_fragments; /* MF: a first (or middle) fragment */
+	__u16 ip_id;    /* network byte order: with the addresses and protocol, names the datagram */
+	/*
+	 * An ICMP error (unreachable, fragmentation needed, time exceeded, parameter problem)
+	 * and the packet it quotes: that packet's tuple, as it was sent.
+	 */
+	__u8 icmp_error;
+	__u8 quoted_proto;
+	__u16 quoted_sport;
+	__u16 quoted_dport;
+	__u32 quoted_saddr;
+	__u32 quoted_daddr;
 };
+
+#define ICMP_DEST_UNREACH 3
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
 
 enum parse_result {
 	PARSE_OK = 0,
@@ -54,10 +70,13 @@ static __always_inline int parse_ipv4(void *data, void *data_end, struct pkt4 *p
 	p->dport = 0;
 	p->tcp_flags = 0;
 	p->payload = 0;
+	p->icmp_error = 0;
 	p->ihl_ok = ihl == 20;
 	p->l4_off = sizeof(*eth) + ihl;
 	/* Fragment offset != 0: later fragments carry no ports (policy sees port 0). */
 	p->fragment = (ip->frag_off & bpf_htons(0x1fff)) != 0;
+	p->more_fragments = (ip->frag_off & bpf_htons(0x2000)) != 0;
+	p->ip_id = ip->id;
 	if (p->fragment || tot < ihl)
 		return PARSE_OK;
 
@@ -100,6 +119,28 @@ static __always_inline int parse_ipv4(void *data, void *data_end, struct pkt4 *p
 		if (icmp->type == ICMP_ECHO || icmp->type == ICMP_ECHOREPLY) {
 			p->sport = icmp->id;
 			p->dport = icmp->id;
+		} else if (icmp->type == ICMP_DEST_UNREACH || icmp->type == ICMP_TIME_EXCEEDED ||
+			   icmp->type == ICMP_PARAMETERPROB) {
+			/* The quoted header and the first bytes of its L4 header: the ports. */
+			struct iphdr *q = (void *)(icmp + 1);
+
+			if ((void *)(q + 1) > data_end || q->version != 4 || q->ihl < 5)
+				return PARSE_OK;
+			__be16 *ports = (void *)q + (q->ihl & 0xf) * 4;
+
+			if ((void *)(ports + 2) > data_end)
+				return PARSE_OK;
+			p->icmp_error = 1;
+			p->quoted_saddr = q->saddr;
+			p->quoted_daddr = q->daddr;
+			p->quoted_proto = q->protocol;
+			if (q->protocol == IPPROTO_TCP || q->protocol == IPPROTO_UDP || q->protocol == IPPROTO_SCTP) {
+				p->quoted_sport = ports[0];
+				p->quoted_dport = ports[1];
+			} else {
+				p->quoted_sport = 0;
+				p->quoted_dport = 0;
+			}
 		}
 	}
 	return PARSE_OK;

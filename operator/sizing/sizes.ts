@@ -13,6 +13,7 @@ export interface MapSizingSpec {
   endpointMax?: number;
   policyMax?: number;
   prefilterMax?: number;
+  fragMax?: number;
 }
 
 export interface NodeFacts {

@@ -7,7 +7,7 @@ import { CtFlags, CtPath, CtScope, type Ct4Key } from '../../agent/maps/conntrac
 import { PolicyDir } from '../../agent/maps/policy.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { TestDatapath } from '../harness/datapath.js';
-import { Flags, frame, TCP, UDP, type Packet } from './packets.js';
+import { Flags, frame, icmpErrorFrame, TCP, UDP, type Packet } from './packets.js';
 
 const A = '10.0.1.1'; // local endpoint, identity 300
 const B = '10.0.2.1'; // remote, identity 400
@@ -101,6 +101,37 @@ describePrivileged('tc_endpoint.o: conntrack', () => {
     // A FIN without payload changes no path.
     await out({ flags: Flags.ACK | Flags.FIN });
     expect(path()).toBe(CtPath.RxStack | CtPath.TxStack);
+  });
+
+  it("lets an ICMP error about a tracked flow reach its sender (path MTU discovery), and no other ICMP from that router", async () => {
+    const ROUTER = '10.0.9.9';
+    const toA = (data: Buffer) => t.dp.program('tc_to_endpoint').testRun({ data });
+    const quoted = { src: A, dst: B, sport: 50000, dport: 443, proto: TCP, flags: Flags.ACK } as const;
+    const fragNeeded = (q: Packet) => icmpErrorFrame({ src: ROUTER, dst: A, type: 3, code: 4, mtu: 1400, quoted: q });
+    // Before the flow exists the router's error is just ICMP from a peer policy does not allow.
+    expect((await toA(fragNeeded(quoted))).retval).toBe(TcAction.Shot);
+    await out({ flags: Flags.SYN });
+    expect((await toA(fragNeeded(quoted))).retval).toBe(TcAction.Ok);
+    // Time exceeded (a traceroute through A's own flow) too; an error quoting another flow is not.
+    expect((await toA(icmpErrorFrame({ src: ROUTER, dst: A, type: 11, code: 0, quoted }))).retval).toBe(TcAction.Ok);
+    expect((await toA(fragNeeded({ ...quoted, dport: 444 }))).retval).toBe(TcAction.Shot);
+    // Other traffic from the router stays refused, and none of this made a conntrack entry.
+    expect((await toA(frame({ src: ROUTER, dst: A, sport: 7, dport: 7, proto: UDP }))).retval).toBe(TcAction.Shot);
+    expect(t.ctTcp.count()).toBe(1);
+  });
+
+  it("judges a datagram's later fragments with its first fragment's ports", async () => {
+    t.policy(300, PolicyDir.Egress, [{ peer: 400, port: 53, protocol: UDP, verdict: 'allow' }]);
+    const udp = (dport: number, frag: Packet['frag']) =>
+      t.dp.program('tc_from_endpoint').testRun({ data: frame({ src: A, dst: B, sport: 40000, dport, proto: UDP, frag, payload: Buffer.alloc(64) }) });
+    expect((await udp(53, { id: 0x1234, offset: 0, more: true })).retval).toBe(TcAction.Ok);
+    expect((await udp(53, { id: 0x1234, offset: 185, more: true })).retval).toBe(TcAction.Ok);
+    expect((await udp(53, { id: 0x1234, offset: 370, more: false })).retval).toBe(TcAction.Ok);
+    // A later fragment of a datagram whose first was never seen has no ports: refused.
+    expect((await udp(53, { id: 0x9999, offset: 185, more: false })).retval).toBe(TcAction.Shot);
+    // A datagram to a port policy refuses: its later fragments are refused too.
+    expect((await udp(54, { id: 0x2222, offset: 0, more: true })).retval).toBe(TcAction.Shot);
+    expect((await udp(54, { id: 0x2222, offset: 185, more: false })).retval).toBe(TcAction.Shot);
   });
 
   it('tracks UDP in the non-TCP table with its own timeout', async () => {

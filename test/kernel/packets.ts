@@ -18,6 +18,8 @@ export interface Packet {
   payload?: Buffer;
   srcMac?: string;
   dstMac?: string;
+  /** An IPv4 fragment: its datagram's id, its offset in 8-byte units, and whether more follow. */
+  frag?: { id: number; offset: number; more: boolean };
 }
 
 function sum16(b: Buffer, start: number, end: number, init = 0): number {
@@ -42,6 +44,10 @@ export function frame(p: Packet): Buffer {
   f.writeUInt16BE(0x0800, 12);
   f.writeUInt8(0x45, 14);
   f.writeUInt16BE(20 + l4len, 16);
+  if (p.frag) {
+    f.writeUInt16BE(p.frag.id, 18);
+    f.writeUInt16BE((p.frag.more ? 0x2000 : 0) | p.frag.offset, 20);
+  }
   f.writeUInt8(64, 22);
   f.writeUInt8(p.proto, 23);
   f.writeUInt32BE(parseIp4(p.src), 26);
@@ -63,6 +69,31 @@ export function frame(p: Packet): Buffer {
   const pseudo = sum16(f, 26, 34) + p.proto + l4len;
   const csumOff = l4 + (p.proto === TCP ? 16 : 6);
   f.writeUInt16BE(fold(sum16(f, l4, f.length, pseudo)), csumOff);
+  return f;
+}
+
+/**
+ * An ICMP error from `src` to `dst` quoting the first 28 bytes (IPv4 header and 8 bytes of L4)
+ * of `quoted`, as a router or host sends it: e.g. type 3 code 4, fragmentation needed.
+ */
+export function icmpErrorFrame(p: { src: string; dst: string; type: number; code: number; mtu?: number; quoted: Packet }): Buffer {
+  const q = frame(p.quoted).subarray(14, 14 + 28);
+  const f = Buffer.alloc(14 + 20 + 8 + q.length);
+  mac('02:00:00:00:00:02').copy(f, 0);
+  mac('02:00:00:00:00:01').copy(f, 6);
+  f.writeUInt16BE(0x0800, 12);
+  f.writeUInt8(0x45, 14);
+  f.writeUInt16BE(f.length - 14, 16);
+  f.writeUInt8(64, 22);
+  f.writeUInt8(ICMP, 23);
+  f.writeUInt32BE(parseIp4(p.src), 26);
+  f.writeUInt32BE(parseIp4(p.dst), 30);
+  f.writeUInt16BE(fold(sum16(f, 14, 34)), 24);
+  f.writeUInt8(p.type, 34);
+  f.writeUInt8(p.code, 35);
+  if (p.mtu !== undefined) f.writeUInt16BE(p.mtu, 40);
+  q.copy(f, 42);
+  f.writeUInt16BE(fold(sum16(f, 34, f.length)), 36);
   return f;
 }
 

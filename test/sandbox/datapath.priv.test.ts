@@ -67,6 +67,7 @@ describePrivileged('datapath sandbox: one node, real traffic', () => {
     t.policy(ID.server, PolicyDir.Ingress, [
       { peer: ID.client, port: 8080, protocol: TCP, verdict: 'allow' },
       { peer: ID.client, port: 7000, protocol: TCP, verdict: 'allow' },
+      { peer: ID.client, port: 5300, protocol: UDP, verdict: 'allow' },
     ]);
     t.policy(ID.server, PolicyDir.Egress, [ALLOW_ALL]);
     t.service({
@@ -266,6 +267,18 @@ describePrivileged('datapath sandbox: one node, real traffic', () => {
     expect(counter(Reason.NotIpv4, Direction.Ingress).packets).toBeGreaterThan(into);
     // IPv4 to the enforced pod still resolves its neighbour (ARP) and connects.
     expect(await client(['tcp-try', ip('server'), '8080', '3000'])).toBe('connected');
+  });
+
+  it('a datagram larger than the MTU reaches a pod whose policy allows its port, in fragments, and not one whose policy does not', async () => {
+    const logger = await PodProcess.start(pods.server?.ns ?? '', ['udp-log', '4', '5300', '2500']);
+    const other = await PodProcess.start(pods.server?.ns ?? '', ['udp-log', '4', '5301', '2500']);
+    servers.push(logger, other);
+    expect(await client(['udp-send', ip('server'), '5300', '3000'])).toEqual({ error: null });
+    expect(await client(['udp-send', ip('server'), '5301', '3000'])).toEqual({ error: null });
+    expect((await logger.result<{ got: Array<{ msg: string }> }>()).got.map((g) => g.msg)).toEqual(['3000 bytes']);
+    expect((await other.result<{ got: unknown[] }>()).got).toEqual([]);
+    // The later fragments were judged with the first one's ports, remembered in weir_frag4.
+    expect(t.dp.rawMap('weir_frag4').count()).toBeGreaterThan(0);
   });
 
   it('a policy change that revokes a connection stops it on the fast path too', async () => {
