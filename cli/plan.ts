@@ -9,7 +9,7 @@ import { selectConfig } from '../operator/config/select.js';
 import { lbDemand } from '../operator/sizing/lbdemand.js';
 import { MAP_NAMES } from '../operator/sizing/maps.js';
 import { parseQuantity } from '../operator/sizing/quantity.js';
-import { checkDemand, computeMapSizes, lbEntriesNeeded, type MapSizingSpec } from '../operator/sizing/sizes.js';
+import { checkDemand, computeMapSizes, lbEntriesNeeded, type Demand, type MapSizingSpec } from '../operator/sizing/sizes.js';
 import { table } from './status.js';
 
 const description = z.object({
@@ -32,10 +32,16 @@ export interface PlanRow {
   verdict: string;
 }
 
-function rowsFor(node: string, spec: MapSizingSpec, memoryBytes: number, cpus: number, demand: { lbEntries: number; endpoints: number; policyEntriesMax: number; prefilterEntries: number }, current?: Map<string, number>): PlanRow[] {
+function rowsFor(node: string, spec: MapSizingSpec, memoryBytes: number, cpus: number, demand: Demand, current?: Map<string, number>): PlanRow[] {
   const sizes = computeMapSizes(spec, { memoryBytes, cpus });
   const over = new Map(checkDemand(sizes, demand).map((o) => [o.map, o]));
-  const wanted: Partial<Record<string, number>> = { lb: demand.lbEntries, endpoints: demand.endpoints, policy: demand.policyEntriesMax, prefilter: demand.prefilterEntries };
+  const wanted: Partial<Record<string, number>> = {
+    lb: demand.lbEntries,
+    endpoints: demand.endpoints,
+    policy: demand.policyEntries,
+    ipcache: demand.ipcacheEntries,
+    prefilter: demand.prefilterEntries,
+  };
   return MAP_NAMES.map((m) => {
     const cur = current?.get(m);
     const need = wanted[m] ?? null;
@@ -49,11 +55,15 @@ export function planFromDescription(text: string): PlanRow[] {
   if (!parsed.success) throw new Error(`bad description:\n  ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('\n  ')}`);
   const d = parsed.data;
   const lbEntries = lbEntriesNeeded(d.services.flatMap((s) => Array.from({ length: s.count }, () => ({ ports: s.ports, backends: s.backends }))));
+  // Every pod and node address of the cluster is in each node's ipcache.
+  const ipcacheEntries = d.nodes.reduce((sum, n) => sum + n.count * (n.pods + 1), 0);
   return d.nodes.flatMap((n) =>
     rowsFor(`${n.name}${n.count > 1 ? ` (x${n.count})` : ''}`, d.mapSizing as MapSizingSpec, parseQuantity(n.memory), n.cpus, {
       lbEntries,
       endpoints: n.pods,
-      policyEntriesMax: d.policyEntriesPerEndpoint,
+      // One trie per node: at most every pod its own identity with its own policy.
+      policyEntries: d.policyEntriesPerEndpoint * n.pods,
+      ipcacheEntries,
       prefilterEntries: d.prefilterCIDRs,
     }),
   );
@@ -89,7 +99,8 @@ export async function planFromCluster(kc: KubeConfig): Promise<PlanRow[]> {
     return rowsFor(name, spec?.mapSizing ?? {}, parseQuantity(n.status?.capacity?.memory ?? '0'), Number(n.status?.capacity?.cpu ?? 1), {
       lbEntries,
       endpoints: pods.items.filter((p) => p.spec?.nodeName === name && !p.spec.hostNetwork).length,
-      policyEntriesMax: 0,
+      policyEntries: 0,
+      ipcacheEntries: pods.items.filter((p) => !p.spec?.hostNetwork && p.status?.podIP).length + nodes.items.length,
       prefilterEntries: spec?.features?.prefilter?.denyCIDRs?.length ?? 0,
     }, current);
   });

@@ -31,6 +31,7 @@ import { IdentityAllocator, type IdentityObject } from './identity/allocator.js'
 import { identityKey, securityLabels } from './identity/labels.js';
 import { buildNodeDatapath, contentHash, MAX_NODE_ENDPOINTS, type LocalEndpoint } from './nodedatapath/build.js';
 import { compilePolicies, type NamedPort } from './policy/compile.js';
+import { policyEntries as expandPolicy, PolicyDir } from '../agent/maps/policy.js';
 import type { NormalizedPolicy, Protocol } from './policy/model.js';
 import { fromK8sPolicy, fromWeirPolicy, type WeirNetworkPolicy } from './policy/translate.js';
 import { Controller, controllerMetrics, type ReconcileResult } from './runtime/controller.js';
@@ -89,6 +90,7 @@ export class Operator {
   private readonly policies: Derived<NormalizedPolicy[]>;
   /** LB entries the cluster's Services need; the same for every node. */
   private readonly lbEntries: Derived<number>;
+  private readonly clusterAddresses: Derived<number>;
   private readonly podFacts: Derived<{ addresses: Map<number, string[]>; namedPorts: Map<number, NamedPort[]> }>;
   /** Maps whose demand exceeds their size, per node, from the last reconcile. */
   private readonly overflows = new Map<string, Overflow[]>();
@@ -137,6 +139,13 @@ export class Operator {
       [this.weirPolicies, this.k8sPolicies],
     );
     this.podFacts = new Derived(() => this.identityPodFacts(), [this.pods, this.namespaces, this.identities]);
+    // Every IPv4 address the ipcache holds for pods and nodes: the same for every node.
+    this.clusterAddresses = new Derived(
+      () =>
+        this.pods.list().filter((p) => !p.spec?.hostNetwork).reduce((n, p) => n + (p.status?.podIPs ?? []).filter((i) => !i.ip.includes(':')).length, 0) +
+        this.nodes.list().reduce((n, node) => n + (node.status?.addresses ?? []).filter((a) => (a.type === 'InternalIP' || a.type === 'ExternalIP') && !a.address.includes(':')).length, 0),
+      [this.pods, this.nodes],
+    );
     this.lbEntries = new Derived(() => lbDemand(this.services.list(), this.endpointSlices.list()), [this.services, this.endpointSlices]);
 
     const metrics = controllerMetrics(registry);
@@ -316,12 +325,15 @@ export class Operator {
     );
     for (const w of compiled.warnings) this.log.warn({ node: name }, w);
 
-    const policyMax = Math.max(0, ...compiled.policies.map((p) => p.ingress.length + p.egress.length));
+    // What the node's trie will hold, counted as the agent expands it (agent/maps/policy.ts; the
+    // map catalogue of issue 15 gives this expansion a home both can import).
+    const policyEntries = compiled.policies.reduce((n, p) => n + expandPolicy(p.identity, PolicyDir.Ingress, p.ingress).length + expandPolicy(p.identity, PolicyDir.Egress, p.egress).length, 0);
     const denyCIDRs = (features.prefilter?.denyCIDRs as string[] | undefined) ?? [];
     const overflow = checkDemand(sizes, {
       lbEntries: this.lbEntries.get(),
       endpoints: endpoints.length,
-      policyEntriesMax: policyMax,
+      policyEntries,
+      ipcacheEntries: this.clusterAddresses.get() + compiled.cidrIdentities.length,
       prefilterEntries: denyCIDRs.length,
     });
     const before = JSON.stringify(this.overflows.get(name) ?? []);

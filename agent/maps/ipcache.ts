@@ -23,7 +23,7 @@ export const ipcacheMap: MapSpec<LpmIpKey, IpcacheEntry> = {
   value: ipcacheEntry,
   lpm: true,
   defaultMaxEntries: 65536,
-  sizing: { from: 'endpoints' },
+  sizing: { from: 'ipcache' },
 };
 
 /** The LPM key of an IPv4 CIDR ("10.0.0.0/8") or address ("10.0.0.1" = /32). */

@@ -1,6 +1,6 @@
 // The BPF maps whose size the operator decides, with the seed's defaults and limits.
 
-export const MAP_NAMES = ['ct_tcp', 'ct_any', 'nat', 'neigh', 'lb', 'endpoints', 'policy', 'prefilter', 'frag'] as const;
+export const MAP_NAMES = ['ct_tcp', 'ct_any', 'nat', 'neigh', 'lb', 'endpoints', 'policy', 'prefilter', 'frag', 'ipcache'] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
 /** DatapathConfig spec.mapSizing field for each map. */
@@ -14,6 +14,7 @@ export const SIZING_FIELD: Record<MapName, string> = {
   policy: 'policyMax',
   prefilter: 'prefilterMax',
   frag: 'fragMax',
+  ipcache: 'ipcacheMax',
 };
 
 export const TABLE_MAX = 1 << 24;
@@ -47,4 +48,6 @@ export const MAP_LIMITS: Record<MapName, MapLimits> = {
   prefilter: { default: 1 << 14, dynamicMin: 1 << 14, max: 1 << 20, entryBytes: 40, dynamic: false },
   // IPv4 datagrams in flight in fragments at once (an LRU: the oldest is forgotten first).
   frag: { default: 1 << 13, dynamicMin: 1 << 13, max: 1 << 20, entryBytes: 64, dynamic: false },
+  // Every address in the cluster (pods, nodes) and every CIDR policies name: one LPM trie per node.
+  ipcache: { default: 1 << 16, dynamicMin: 1 << 16, max: 1 << 24, entryBytes: 64, dynamic: false },
 };

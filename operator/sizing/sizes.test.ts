@@ -74,9 +74,19 @@ describe('demand', () => {
 
   it('names each map whose demand exceeds its size', () => {
     const sizes = computeMapSizes({ lbMax: 100, policyMax: 50 }, { memoryBytes: 16 * GiB, cpus: 1 });
-    const over = checkDemand(sizes, { lbEntries: 101, endpoints: 10, policyEntriesMax: 50, prefilterEntries: 0 });
+    const over = checkDemand(sizes, { lbEntries: 101, endpoints: 10, policyEntries: 50, ipcacheEntries: 20, prefilterEntries: 0 });
     expect(over).toEqual([
       { map: 'lb', needed: 101, maxEntries: 100, message: 'lb needs 101 entries (service backends × ports) but holds 100; raise spec.mapSizing.lbMax' },
+    ]);
+  });
+
+  it("checks the node's whole policy trie and the cluster's addresses against the ipcache, each with its own size", () => {
+    const sizes = computeMapSizes({ policyMax: 1000, ipcacheMax: 5000, endpointMax: 100 }, { memoryBytes: 16 * GiB, cpus: 1 });
+    expect(sizes.ipcache.maxEntries).toBe(5000);
+    const over = checkDemand(sizes, { lbEntries: 0, endpoints: 10, policyEntries: 1001, ipcacheEntries: 5001, prefilterEntries: 0 });
+    expect(over.map((o) => o.message)).toEqual([
+      "policy needs 1001 entries (entries of the node's policy trie, after range and deny expansion) but holds 1000; raise spec.mapSizing.policyMax",
+      'ipcache needs 5001 entries (pod and node addresses in the cluster, and CIDRs named by policies) but holds 5000; raise spec.mapSizing.ipcacheMax',
     ]);
   });
 });

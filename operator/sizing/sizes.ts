@@ -14,6 +14,7 @@ export interface MapSizingSpec {
   policyMax?: number;
   prefilterMax?: number;
   fragMax?: number;
+  ipcacheMax?: number;
 }
 
 export interface NodeFacts {
@@ -79,8 +80,13 @@ export interface Demand {
   lbEntries: number;
   /** Endpoints on this node. */
   endpoints: number;
-  /** The largest compiled policy of one local endpoint, in entries. */
-  policyEntriesMax: number;
+  /**
+   * Entries of the node's policy trie: every local identity's compiled policy after the agent's
+   * range and deny expansion (one trie holds them all).
+   */
+  policyEntries: number;
+  /** Addresses the ipcache holds: every pod and node address in the cluster, and the CIDRs policies name. */
+  ipcacheEntries: number;
   /** Deny CIDRs of the prefilter. */
   prefilterEntries: number;
 }
@@ -97,7 +103,8 @@ export function checkDemand(sizes: MapSizes, demand: Demand): Overflow[] {
   const checks: Array<[MapName, number, string]> = [
     ['lb', demand.lbEntries, 'service backends × ports'],
     ['endpoints', demand.endpoints, 'endpoints on the node'],
-    ['policy', demand.policyEntriesMax, 'policy entries of the largest local endpoint'],
+    ['policy', demand.policyEntries, "entries of the node's policy trie, after range and deny expansion"],
+    ['ipcache', demand.ipcacheEntries, 'pod and node addresses in the cluster, and CIDRs named by policies'],
     ['prefilter', demand.prefilterEntries, 'prefilter deny CIDRs'],
   ];
   return checks

@@ -15,7 +15,7 @@ import type { PolicyEntry } from '../../operator/policy/model.js';
 import { repoRoot } from './paths.js';
 
 export const SMALL_SIZES = new Map(
-  Object.entries({ ct_tcp: 4096, ct_any: 4096, nat: 4096, neigh: 1024, lb: 1024, endpoints: 1024, policy: 4096, prefilter: 1024, frag: 1024 }),
+  Object.entries({ ct_tcp: 4096, ct_any: 4096, nat: 4096, neigh: 1024, lb: 1024, endpoints: 1024, policy: 4096, prefilter: 1024, frag: 1024, ipcache: 4096 }),
 );
 
 export class TestDatapath {
