@@ -110,6 +110,15 @@ describe('agent with a map too small for its state', () => {
       }, 30_000);
       expect(maps.get('weir_endpoints4')).toBeGreaterThanOrEqual(1);
       expect(maps.get('weir_policy')).toBe(16);
+      // The operator saw it coming: the node's expanded trie against policyMax.
+      const capacity = await eventually('MapCapacity False', async () => {
+        const c = (await custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default' })) as {
+          status?: { conditions?: Array<{ type: string; status: string; message: string }> };
+        };
+        const cond = c.status?.conditions?.find((x) => x.type === 'MapCapacity');
+        return cond?.status === 'False' ? cond : undefined;
+      });
+      expect(capacity.message).toMatch(/node-a: policy needs \d+ entries \(entries of the node's policy trie, after range and deny expansion\) but holds 16; raise spec.mapSizing.policyMax/);
     } finally {
       ctl.abort();
       await Promise.allSettled(running);

@@ -9,7 +9,7 @@ import { describePrivileged } from '../harness/privileged.js';
 import { TestPrometheus } from '../harness/prometheus.js';
 import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../../sandbox/sandbox.js';
 import { eventually } from '../harness/wait.js';
-import { runInPod } from '../../sandbox/pods.js';
+import { PodProcess, runInPod } from '../../sandbox/pods.js';
 import { hostAddresses } from '../../agent/datapath/interfaces.js';
 
 const VIP = '10.96.10.10';
@@ -187,6 +187,36 @@ spec:
     expect(await tryTcp('patient', pod('web-1').ip, 9090)).toBe('timeout');
     await sb.deletePod(patient);
   }, 120_000);
+
+  it("a CIDR rule covers a narrower CIDR another policy names, but not its except: real traffic to hosts outside the cluster", async () => {
+    // ext (.200) and a third outside host (.202) serve TCP 9000 and route replies back to n1's pods.
+    const ext = sb.outside[0];
+    const ext3 = sb.lab.addNamespace('ext3');
+    sb.lab.addVeth({ ns: ext3, name: 'eth0' }, { ns: `${sb.prefix}-lan`, name: 'ext3' });
+    sb.lab.enslave(`${sb.prefix}-lan`, 'ext3', 'br0');
+    sb.lab.addAddress(ext3, 'eth0', '192.168.77.202/24');
+    for (const ns of [ext.ns, ext3]) sb.lab.addRoute(ns, n1.podCidr, n1.ip);
+    const outsideServers = [await PodProcess.start(ext.ns, ['serve-tcp', '9000', 'ext']), await PodProcess.start(ext3, ['serve-tcp', '9000', 'ext3'])];
+    const probe = await sb.addPod(n1, 'probe', { app: 'probe' });
+    const weirPolicy = (name: string, spec: Record<string, unknown>) =>
+      sb.custom.createNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'networkpolicies', namespace: 'default', body: { apiVersion: 'weir.dev/v1alpha1', kind: 'NetworkPolicy', metadata: { name }, spec } });
+    try {
+      await weirPolicy('probe-out', { endpointSelector: { matchLabels: { app: 'probe' } }, egress: [{ toCIDRSet: [{ cidr: '192.168.77.192/26', except: ['192.168.77.202/32'] }] }] });
+      // Another policy, selecting nobody here, names ext's own /32: a CIDR identity of its own.
+      await weirPolicy('names-ext', { endpointSelector: { matchLabels: { app: 'nobody' } }, egress: [{ toCIDR: ['192.168.77.200/32'] }] });
+      await sb.settled();
+      await eventually('the except refused', async () => ((await tryTcp('probe', '192.168.77.202', 9000, 800)) === 'timeout' ? true : undefined), 30_000);
+      expect(await tryTcp('probe', ext.ip, 9000)).toBe('connected');
+      expect(await tryTcp('probe', '192.168.77.202', 9000)).toBe('timeout');
+      // Outside the block: refused as well (egress is default-deny for the probe).
+      expect(await tryTcp('probe', pod('web-1').ip, 8080)).toBe('timeout');
+    } finally {
+      for (const name of ['probe-out', 'names-ext'])
+        await sb.custom.deleteNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'networkpolicies', namespace: 'default', name }).catch(() => undefined);
+      await sb.deletePod(probe);
+      for (const p of outsideServers) p.stop();
+    }
+  }, 90_000);
 
   it('the node reaches its pods whatever policy allows (kubelet probes), unless allowFromHost is off', async () => {
     // db admits only clients on 5432; the node itself reaches 5433 too, another pod does not.
