@@ -281,6 +281,28 @@ describePrivileged('datapath sandbox: one node, real traffic', () => {
     expect(t.dp.rawMap('weir_frag4').count()).toBeGreaterThan(0);
   });
 
+  it("path MTU discovery works from an enforced pod: the node's 'fragmentation needed' reaches it though policy allows nothing from the node", async () => {
+    // A far host whose own MTU is 1500 (its SYN-ACK announces an MSS of 1460) behind a hop the
+    // node can only send 1000 bytes over: the smaller MTU is in the middle of the path.
+    const node = `${lab.prefix}-node`;
+    const far = lab.addNamespace('far');
+    lab.addVeth({ ns: node, name: 'far0' }, { ns: far, name: 'eth0' });
+    lab.exec(node, 'ip', ['link', 'set', 'far0', 'mtu', '1000']);
+    lab.addAddress(node, 'far0', '10.99.0.1/24');
+    lab.addAddress(far, 'eth0', '10.99.0.2/24');
+    lab.addRoute(far, '10.244.1.0/24', '10.99.0.1');
+    lab.exec(node, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    const sink = await PodProcess.start(far, ['serve-tcp', '9000', 'far']);
+    servers.push(sink);
+    // The server pod streams with DF set (TCP's default): 1500-byte frames do not fit the link.
+    const size = 512 * 1024;
+    const r = await runInPod<{ sent: number; localDigest: string; remoteDigest: string; remoteBytes: number }>(pods.server?.ns ?? '', ['tcp-stream', '10.99.0.2', '9000', String(size)], { cgroup: cg.path, timeoutMs: 20_000 });
+    expect(r).toMatchObject({ sent: size, remoteBytes: size });
+    expect(r.remoteDigest).toBe(r.localDigest);
+    // The pod learned the path's MTU: the ICMP error got through its ingress policy.
+    expect(execFileSync('ip', ['-n', pods.server?.ns ?? '', 'route', 'get', '10.99.0.2'], { encoding: 'utf8' })).toMatch(/mtu 1000/);
+  });
+
   it('a policy change that revokes a connection stops it on the fast path too', async () => {
     const hold = await PodProcess.start(pods.client?.ns ?? '', ['tcp-hold', ip('server'), '7000', '4000'], { cgroup: cg.path });
     await new Promise((r) => setTimeout(r, 500));
