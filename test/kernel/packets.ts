@@ -5,6 +5,7 @@ import { formatIp4, parseIp4 } from '../../agent/maps/layout.js';
 export const TCP = 6;
 export const UDP = 17;
 export const ICMP = 1;
+export const SCTP = 132;
 export const Flags = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10 } as const;
 
 export interface Packet {
@@ -12,7 +13,8 @@ export interface Packet {
   dst: string;
   sport: number;
   dport: number;
-  proto: typeof TCP | typeof UDP;
+  /** SCTP frames carry its 12-byte common header (ports first); this host has no SCTP sockets. */
+  proto: typeof TCP | typeof UDP | typeof SCTP;
   /** TCP only. */
   flags?: number;
   payload?: Buffer;
@@ -37,7 +39,7 @@ const mac = (m: string): Buffer => Buffer.from(m.split(':').map((x) => parseInt(
 
 export function frame(p: Packet): Buffer {
   const payload = p.payload ?? Buffer.alloc(0);
-  const l4len = (p.proto === TCP ? 20 : 8) + payload.length;
+  const l4len = (p.proto === TCP ? 20 : p.proto === SCTP ? 12 : 8) + payload.length;
   const f = Buffer.alloc(14 + 20 + l4len);
   mac(p.dstMac ?? '02:00:00:00:00:02').copy(f, 0);
   mac(p.srcMac ?? '02:00:00:00:00:01').copy(f, 6);
@@ -62,6 +64,10 @@ export function frame(p: Packet): Buffer {
     f.writeUInt8(p.flags ?? Flags.SYN, l4 + 13);
     f.writeUInt16BE(65535, l4 + 14);
     payload.copy(f, l4 + 20);
+  } else if (p.proto === SCTP) {
+    // Verification tag and CRC32c checksum left zero: the datapath reads the ports only.
+    payload.copy(f, l4 + 12);
+    return f;
   } else {
     f.writeUInt16BE(l4len, l4 + 4);
     payload.copy(f, l4 + 8);

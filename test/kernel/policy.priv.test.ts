@@ -7,7 +7,7 @@ import { Direction, Reason } from '../../agent/maps/metrics.js';
 import { PolicyDir } from '../../agent/maps/policy.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { TestDatapath } from '../harness/datapath.js';
-import { Flags, frame, TCP, UDP, type Packet } from './packets.js';
+import { Flags, frame, SCTP, TCP, UDP, type Packet } from './packets.js';
 
 const A = '10.0.1.1';
 const B = '10.0.2.1'; // identity 400
@@ -38,6 +38,13 @@ describePrivileged('tc_endpoint.o: endpoint policy', () => {
     const e = t.ctTcp.get({ saddr: B, daddr: A, sport: 40000, dport: 8080, proto: TCP, scope: CtScope.Ingress, pad: 0 });
     expect(e).toMatchObject({ srcIdentity: 400, txTcpFlags: Flags.SYN });
     expect(t.counter(Reason.Forwarded, Direction.Ingress)).toBe(1n);
+  });
+
+  it('enforces SCTP by port like TCP and UDP, and an SCTP rule opens no TCP', async () => {
+    t.policy(300, PolicyDir.Ingress, [{ peer: 400, port: 9000, protocol: SCTP, verdict: 'allow' }]);
+    expect((await toA({ proto: SCTP, dport: 9000 })).retval).toBe(TcAction.Ok);
+    expect((await toA({ proto: SCTP, dport: 9001 })).retval).toBe(TcAction.Shot);
+    expect((await toA({ proto: TCP, dport: 9000 })).retval).toBe(TcAction.Shot);
   });
 
   it('drops a port the policy does not allow (default deny) and tracks nothing', async () => {
