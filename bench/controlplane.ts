@@ -10,9 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Agent, ClusterSources } from '../agent/agent.js';
-import type { NodeNetwork } from '../agent/datapath/backend.js';
-import type { PodInterface } from '../agent/datapath/interfaces.js';
-import { MemoryDatapath } from '../agent/datapath/memory.js';
+import { MemoryDatapath, MemoryNetwork } from '../agent/datapath/memory.js';
 import { formatIp4, parseIp4 } from '../agent/maps/layout.js';
 import { LocalCluster } from '../sandbox/cluster.js';
 import { merge, Sandbox } from '../sandbox/sandbox.js';
@@ -26,23 +24,6 @@ const SERVICES = Number(process.env.WEIR_BENCH_SERVICES_CP ?? 10_000);
 const PODS = Number(process.env.WEIR_BENCH_PODS ?? 50_000);
 const APPS = 1000;
 const NS = 'scale';
-
-/** A hollow node's network: one veth per pod the benchmark placed on it, as CNI would have made. */
-class HollowNetwork implements NodeNetwork {
-  constructor(private readonly podIps: readonly string[]) {}
-
-  async podInterfaces(): Promise<Map<string, PodInterface>> {
-    return new Map(this.podIps.map((ip, i) => [ip, { ifname: `lxc${i}`, ifindex: 10 + i }]));
-  }
-
-  async nics(): Promise<Array<{ ifname: string; ifindex: number }>> {
-    return [{ ifname: 'eth0', ifindex: 2 }];
-  }
-
-  async hostAddresses(): Promise<string[]> {
-    return [];
-  }
-}
 
 /** At most `width` of the hollow agents reconcile at once: one process stands in for 98 nodes' CPUs. */
 function turns(width: number): <T>(f: () => Promise<T>) => Promise<T> {
@@ -70,7 +51,6 @@ async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise
 
 const rssOf = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
 const mib = (b: number): number => Math.round(b / 1048576);
-
 
 export async function benchControlPlane(): Promise<Row[]> {
   const log = pino({ level: 'warn' });
@@ -147,7 +127,7 @@ export async function benchControlPlane(): Promise<Row[]> {
         { nodeName: name, pinRoot: '', objectDir: '', netns: null, cgroupPath: '', devices: [], xdpMode: 'driver', resyncMs: 600_000, conntrackGcMs: 3_600_000 },
         new Registry(),
         log,
-        { backend: new MemoryDatapath(), network: new HollowNetwork(podsOf.get(name) ?? []), sources, turn },
+        { backend: new MemoryDatapath(), network: new MemoryNetwork(podsOf.get(name) ?? []), sources, turn },
       );
       hollow.push({ stop: () => ctl.abort(), done: agent.run(ctl.signal) });
     }

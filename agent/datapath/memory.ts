@@ -12,7 +12,8 @@ import type { MetricsKey, MetricsValue } from '../maps/metrics.js';
 import { policyMap } from '../maps/policy.js';
 import { prefilterMap } from '../maps/prefilter.js';
 import { maxEntriesFor, type MapSpec } from '../maps/spec.js';
-import type { DatapathBackend } from './backend.js';
+import type { DatapathBackend, NodeNetwork } from './backend.js';
+import type { PodInterface } from './interfaces.js';
 import type { DesiredMaps, MapStatus, MapSyncCount } from './kernel.js';
 import type { LinkReport, WantedLink } from './links.js';
 import type { ResizeReport } from './resize.js';
@@ -142,5 +143,22 @@ export class MemoryDatapath implements DatapathBackend {
   /** For the benchmark: a map's encoded entries. */
   contents(map: string): ReadonlyMap<string, Buffer> {
     return this.maps.get(map)?.entries ?? new Map();
+  }
+}
+
+/** A hollow node's network: one veth per pod address given, as CNI would have made, and one NIC. */
+export class MemoryNetwork implements NodeNetwork {
+  constructor(private readonly podIps: readonly string[]) {}
+
+  async podInterfaces(): Promise<Map<string, PodInterface>> {
+    return new Map(this.podIps.map((ip, i) => [ip, { ifname: `lxc${i}`, ifindex: 10 + i }]));
+  }
+
+  async nics(): Promise<Array<{ ifname: string; ifindex: number }>> {
+    return [{ ifname: 'eth0', ifindex: 2 }];
+  }
+
+  async hostAddresses(): Promise<string[]> {
+    return [];
   }
 }

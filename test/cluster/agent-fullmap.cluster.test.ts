@@ -6,28 +6,13 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@k
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Agent } from '../../agent/agent.js';
-import type { NodeNetwork } from '../../agent/datapath/backend.js';
-import type { PodInterface } from '../../agent/datapath/interfaces.js';
-import { MemoryDatapath } from '../../agent/datapath/memory.js';
+import { MemoryDatapath, MemoryNetwork } from '../../agent/datapath/memory.js';
 import { Operator } from '../../operator/operator.js';
 import { useTestCluster } from '../harness/cluster.js';
 import { eventually } from '../harness/wait.js';
 
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const PEERS = 24;
-
-class FakeNetwork implements NodeNetwork {
-  constructor(private readonly ips: string[]) {}
-  async podInterfaces(): Promise<Map<string, PodInterface>> {
-    return new Map(this.ips.map((ip, i) => [ip, { ifname: `lxc${i}`, ifindex: 10 + i }]));
-  }
-  async nics(): Promise<Array<{ ifname: string; ifindex: number }>> {
-    return [{ ifname: 'eth0', ifindex: 2 }];
-  }
-  async hostAddresses(): Promise<string[]> {
-    return [];
-  }
-}
 
 describe('agent with a map too small for its state', () => {
   let core: CoreV1Api;
@@ -84,7 +69,7 @@ describe('agent with a map too small for its state', () => {
       { nodeName: 'node-a', pinRoot: '', objectDir: '', netns: null, cgroupPath: '/', devices: [], xdpMode: 'driver', resyncMs: 1000, conntrackGcMs: 3_600_000 },
       registry,
       log,
-      { backend, network: new FakeNetwork(['10.244.1.10']) },
+      { backend, network: new MemoryNetwork(['10.244.1.10']) },
     );
     const running = [operator.run(ctl.signal), agent.run(ctl.signal)];
     try {
