@@ -4,11 +4,7 @@
 // is away; the informers resync with backoff and the next reconcile catches up.
 import {
   CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
   type KubeConfig,
-  type KubernetesListObject,
   type KubernetesObject,
   type V1EndpointSlice,
   type V1Namespace,
@@ -25,24 +21,35 @@ import { CniRegistry } from './cni/registry.js';
 import { EventRecorder } from '../common/events.js';
 import { serveCni } from './cni/server.js';
 import type { Logger } from '../common/log.js';
-import { Controller, controllerMetrics, type ReconcileResult } from '../operator/runtime/controller.js';
+import { Controller, controllerMetrics, type ReconcileResult } from '../common/runtime/controller.js';
 import { HostNetwork, type DatapathBackend, type NodeNetwork } from './datapath/backend.js';
 import type { PodInterface } from './datapath/interfaces.js';
 import { KernelDatapath } from './datapath/kernel.js';
 import { cgroupLinks, type WantedLink } from './datapath/links.js';
 import { endpointEntries, endpointIfEntries } from './desired/endpoints.js';
 import { IdAllocator } from './desired/ids.js';
-import { ipcacheEntries, nodeAddresses, type IdentityRecord } from './desired/ipcache.js';
+import { ipcacheEntries, nodeAddresses } from './desired/ipcache.js';
 import { policyMapContents } from './desired/policy.js';
 import { backendIdKey, lbEntries, revNatIdKey, serviceFrontends } from './desired/services.js';
-import { ConfigFlags, DEFAULT_CONFIG } from './maps/config.js';
-import { cidrKey } from './maps/ipcache.js';
+import { ConfigFlags, DEFAULT_CONFIG } from '../common/maps/config.js';
+import { cidrKey } from '../common/maps/ipcache.js';
 import { agentMetrics, type AgentMetrics } from './metrics.js';
-import { readFeatures, type NodeDatapathObject, type NodeDatapathStatus } from './nodedatapath.js';
+import {
+  IdentityResource,
+  NodeDatapathResource,
+  resolveFeatures,
+  resolveSpec,
+  type Identity,
+  type NodeDatapath as NodeDatapathObject,
+  type NodeDatapathStatus,
+  type ResizeGate,
+  type ResizePhase,
+  type ResolvedFeatures,
+  type ResolvedNodeDatapathSpec,
+} from '../api/v1alpha1/index.js';
+import { WeirApi } from '../common/weirapi.js';
 import { ResizeRefused } from './datapath/resize.js';
 
-const GROUP = 'weir.dev';
-const VERSION = 'v1alpha1';
 export const AGENT_FIELD_MANAGER = 'weir-agent';
 const KEY = 'node';
 const TRAFFIC_MAPS = new Set(['weir_ct4_tcp', 'weir_ct4_any', 'weir_lb4_affinity', 'weir_lb4_sock_revnat', 'weir_sock4', 'weir_nat4']);
@@ -55,24 +62,19 @@ export class ClusterSources {
   readonly nodes: ResilientInformer<V1Node>;
   readonly pods: ResilientInformer<V1Pod>;
   readonly namespaces: ResilientInformer<V1Namespace>;
-  readonly identities: ResilientInformer<IdentityRecord & KubernetesObject>;
+  readonly identities: ResilientInformer<Identity>;
   readonly services: ResilientInformer<V1Service>;
   readonly slices: ResilientInformer<V1EndpointSlice>;
   private started?: Promise<void>;
 
   constructor(kc: KubeConfig, log: Logger) {
-    const custom = kc.makeApiClient(CustomObjectsApi);
     const kube = kubeInformers(kc, log);
     this.nodes = kube.nodes;
     this.pods = kube.pods;
     this.namespaces = kube.namespaces;
     this.services = kube.services;
     this.slices = kube.endpointSlices;
-    this.identities = new ResilientInformer<IdentityRecord & KubernetesObject>(
-      kc,
-      { name: 'identities', path: `/apis/${GROUP}/${VERSION}/identities`, list: () => asList(custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'identities' })) },
-      log,
-    );
+    this.identities = new WeirApi(kc).informer<Identity>(kc, IdentityResource, log);
   }
 
   get all(): Array<ResilientInformer<KubernetesObject>> {
@@ -121,14 +123,33 @@ export interface AgentParts {
   turn?: <T>(reconcile: () => Promise<T>) => Promise<T>;
 }
 
-const asList = <T extends KubernetesObject>(p: Promise<unknown>): Promise<KubernetesListObject<T>> => p as Promise<KubernetesListObject<T>>;
+/** What one reconcile pass works from. */
+interface Pass {
+  ndp: NodeDatapathObject;
+  spec: ResolvedNodeDatapathSpec;
+  features: ResolvedFeatures;
+  /** What stands in the way of the desired state, for status. */
+  problems: string[];
+}
+
+/** The node as one pass sees it. */
+interface NodeView {
+  uid: string | undefined;
+  /** The Node object's IPv4 addresses. */
+  addrs: string[];
+  /** Every address of the node's own (the host identity). */
+  hostAddrs: string[];
+  podIfs: ReadonlyMap<string, PodInterface>;
+  /** Pods weir-cni reported that NodeDatapath does not name yet. */
+  initIps: string[];
+}
 
 export class Agent {
   readonly kernel: DatapathBackend;
   private readonly network: NodeNetwork;
   private readonly sources: ClusterSources;
   private readonly ownSources: boolean;
-  private readonly custom: CustomObjectsApi;
+  private readonly api: WeirApi;
   private readonly nodeDatapaths: ResilientInformer<NodeDatapathObject>;
   private readonly controller: Controller;
   private readonly metrics: AgentMetrics;
@@ -136,7 +157,7 @@ export class Agent {
   private idsRestored = false;
   private sockmapAttached = false;
   private lastStatus = '';
-  private resizeState: { revision: number; phase: string; message: string } | undefined;
+  private resizeState: { revision: number; phase: ResizePhase; message: string } | undefined;
   private lastStatusAt = 0;
   private lastTrafficCounts = '';
   /** Set after the first complete reconcile: the datapath is programmed. */
@@ -163,18 +184,8 @@ export class Agent {
     this.network = parts.network ?? new HostNetwork(opts.netns);
     this.ownSources = !parts.sources;
     this.sources = parts.sources ?? new ClusterSources(kc, log);
-    this.custom = kc.makeApiClient(CustomObjectsApi);
-    const own = `metadata.name=${opts.nodeName}`;
-    this.nodeDatapaths = new ResilientInformer<NodeDatapathObject>(
-      kc,
-      {
-        name: 'nodedatapath',
-        path: `/apis/${GROUP}/${VERSION}/nodedatapaths`,
-        list: () => asList(this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'nodedatapaths', fieldSelector: own })),
-        fieldSelector: own,
-      },
-      log,
-    );
+    this.api = new WeirApi(kc);
+    this.nodeDatapaths = this.api.informer<NodeDatapathObject>(kc, NodeDatapathResource, log, { name: opts.nodeName });
     const turn = parts.turn ?? (<T>(f: () => Promise<T>) => f());
     this.controller = new Controller('datapath', (_k, signal) => turn(() => this.reconcile(signal)), log, controllerMetrics(registry));
     this.metrics = agentMetrics(registry, this.kernel);
@@ -277,58 +288,77 @@ export class Agent {
     this.idsRestored = true;
   }
 
+  /**
+   * One pass, level-based, in named steps: recover the loaded datapath (and answer the resize
+   * gate), look at the node, sync the maps, write the datapath config, attach, report.
+   */
   private async reconcile(_signal: AbortSignal): Promise<ReconcileResult> {
     if (this.informers.some((i) => !i.synced)) return { requeueAfterMs: 500 };
     // A map write failed: cluster events meanwhile wait for the backoff's retry.
     if (Date.now() < this.writesBlockedUntil) return { requeueAfterMs: this.writesBlockedUntil - Date.now() };
     const ndp = this.nodeDatapaths.get(this.opts.nodeName);
-    const spec = ndp?.spec;
-    if (!spec) {
+    if (!ndp?.spec) {
       this.log.info({ node: this.opts.nodeName }, 'no NodeDatapath for this node yet');
       return { requeueAfterMs: this.opts.resyncMs };
     }
-    const features = readFeatures(spec.features);
-    const sizes = new Map(spec.maps.map((m) => [m.name, m.maxEntries]));
-    const problems: string[] = [];
+    const pass: Pass = { ndp, spec: resolveSpec(ndp.spec), features: resolveFeatures(ndp.spec.features), problems: [] };
+    await this.recover(pass);
+    const node = await this.observeNode(pass);
+    const failed = await this.syncMaps(pass, node);
+    this.syncConfig(pass, node, failed.policyChanged);
+    const attached = await this.attach(pass, node);
+    await this.report(pass, attached, failed.maps);
+    return this.nextPass(attached.missing.length > 0);
+  }
 
-    this.resizeState ??= ndp.status?.resize?.revision !== undefined ? { revision: ndp.status.resize.revision, phase: ndp.status.resize.phase ?? 'Done', message: ndp.status.resize.message ?? '' } : { revision: 0, phase: 'Idle', message: '' };
+  /** The datapath loaded at the NodeDatapath's sizes (pinned state adopted), and the resize gate answered. */
+  private async recover(pass: Pass): Promise<void> {
+    const sizes = new Map(pass.spec.maps.map((m) => [m.name, m.maxEntries]));
+    const answered = pass.ndp.status?.resize;
+    this.resizeState ??= answered?.revision !== undefined ? { revision: answered.revision, phase: answered.phase ?? 'Done', message: answered.message ?? '' } : { revision: 0, phase: 'Idle', message: '' };
     try {
       await this.kernel.ensureLoaded(sizes, this.log);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      await this.writeStatus(ndp, { programmed: false, reason: 'LoadFailed', message, problems: [message] });
+      await this.writeStatus(pass.ndp, { programmed: false, reason: 'LoadFailed', message, problems: [message] });
       throw err;
     }
     this.restoreIds();
     this.kernel.refreshPending(sizes);
-    await this.maybeResize(spec.resizeGate, sizes);
+    await this.maybeResize(pass.spec.resizeGate, sizes);
+  }
 
-    const nodeObj = this.nodes.get(this.opts.nodeName);
-    const addrs = nodeAddresses(nodeObj);
+  /** The node as it stands: its addresses, its pods' interfaces, and pods weir-cni reported first. */
+  private async observeNode(pass: Pass): Promise<NodeView> {
+    const node = this.nodes.get(this.opts.nodeName);
+    const addrs = nodeAddresses(node);
     // The node reaches its pods from any of its own addresses (a CNI bridge's gateway among
     // them): all of them are the host identity.
     const hostAddrs = [...new Set([...addrs, ...(await this.network.hostAddresses())])];
     const podIfs = await this.network.podInterfaces();
-    const ifOf = (ip: string): PodInterface | undefined => podIfs.get(ip);
-    // Pods weir-cni reported that NodeDatapath does not name yet: enforced at once with the init
-    // identity, which no policy allows anything (cni/weir-cni.c: no unenforced window).
-    const specIps = new Set(spec.endpoints.flatMap((e) => e.ips));
+    const specIps = new Set(pass.spec.endpoints.flatMap((e) => e.ips));
     const cniPods = this.cniRegistry?.list() ?? [];
     // A pod whose namespace is gone without a DEL (a runtime crash) is forgotten.
     for (const e of cniPods) if (e.netns && !existsSync(e.netns)) this.cniRegistry?.remove(e.containerId);
-    const initIps = cniPods.map((e) => e.ip).filter((ip) => !specIps.has(ip) && ifOf(ip));
+    const initIps = cniPods.map((e) => e.ip).filter((ip) => !specIps.has(ip) && podIfs.has(ip));
+    return { uid: node?.metadata?.uid, addrs, hostAddrs, podIfs, initIps };
+  }
 
-    // Maps.
-    const enforce = features.endpointPolicy.enabled && !features.endpointPolicy.auditMode;
+  /** Every map to its desired contents; a map that cannot take them is reported, the rest applied. */
+  private async syncMaps(pass: Pass, node: NodeView): Promise<{ maps: number; policyChanged: boolean }> {
+    const { spec, features, problems } = pass;
+    const enforce = features.endpointPolicy.enabled;
     let counts: Awaited<ReturnType<KernelDatapath['syncMaps']>>;
     try {
-      const frontends = features.serviceLB.enabled ? serviceFrontends(this.services.list(), this.slices.list(), { nodeAddresses: addrs, sessionAffinity: features.serviceLB.sessionAffinity }) : [];
+      const frontends = features.serviceLB.enabled
+        ? serviceFrontends(this.services.list(), this.slices.list(), { nodeAddresses: node.addrs, sessionAffinity: features.serviceLB.sessionAffinity, nodePortRange: features.serviceLB.nodePortRange }, problems)
+        : [];
       const lb = lbEntries(frontends, this.ids);
-      const endpoints = endpointEntries(spec, hostAddrs, (ip) => ifOf(ip)?.ifindex, enforce, initIps);
+      const endpoints = endpointEntries(spec, node.hostAddrs, (ip) => node.podIfs.get(ip)?.ifindex, enforce, node.initIps);
       counts = await this.kernel.syncMaps({
         endpoints,
         endpointIfs: endpointIfEntries(endpoints),
-        ipcache: ipcacheEntries({ nodeName: this.opts.nodeName, spec, pods: this.pods.list(), namespaces: this.namespaces.list(), identities: this.identities.list(), nodes: this.nodes.list(), hostAddresses: hostAddrs, initAddresses: initIps }, problems),
+        ipcache: ipcacheEntries({ nodeName: this.opts.nodeName, spec, pods: this.pods.list(), namespaces: this.namespaces.list(), identities: this.identities.list(), nodes: this.nodes.list(), hostAddresses: node.hostAddrs, initAddresses: node.initIps }, problems),
         policy: enforce ? policyMapContents(spec) : [],
         prefilter: features.prefilter.enabled ? features.prefilter.denyCIDRs.filter((c) => !c.includes(':')).map((c) => ({ key: cidrKey(c), value: { flags: 0 } })) : [],
         services: lb.services,
@@ -338,7 +368,7 @@ export class Agent {
     } catch (err) {
       // The node cannot apply its state: say so, keep what the kernel holds, retry with backoff.
       const message = `revision ${spec.revision} not applied: ${err instanceof Error ? err.message : String(err)}`;
-      await this.writeStatus(ndp, { programmed: false, reason: 'SyncFailed', message, problems: [...problems, message] });
+      await this.writeStatus(pass.ndp, { programmed: false, reason: 'SyncFailed', message, problems: [...problems, message] });
       throw err;
     }
     // A map that could not take its entries: the rest is applied; the node says which map, once
@@ -348,7 +378,7 @@ export class Agent {
       const message = `map ${c.map} could not take every entry it should hold (${c.error}); the rest of revision ${spec.revision} is applied; raise its size in DatapathConfig spec.mapSizing`;
       problems.push(message);
       this.metrics.mapWriteFailures.inc({ map: c.map });
-      this.events.emit({ apiVersion: 'v1', kind: 'Node', name: this.opts.nodeName, uid: nodeObj?.metadata?.uid }, 'Warning', 'MapWriteFailed', message);
+      this.events.emit({ apiVersion: 'v1', kind: 'Node', name: this.opts.nodeName, uid: node.uid }, 'Warning', 'MapWriteFailed', message);
     }
     this.writeFailureStreak = failed.length > 0 ? this.writeFailureStreak + 1 : 0;
     for (const c of counts) {
@@ -358,37 +388,44 @@ export class Agent {
     }
     // Any change to what policy decides makes established flows re-check once.
     const policyChanged = counts.some((c) => (c.map === 'weir_policy' || c.map === 'weir_endpoints4' || c.map === 'weir_ipcache') && c.added + c.changed + c.deleted > 0);
+    return { maps: failed.length, policyChanged };
+  }
+
+  /** The node-wide datapath config: feature flags, the policy generation, the node's address. */
+  private syncConfig(pass: Pass, node: NodeView, policyChanged: boolean): void {
+    const { features } = pass;
     const cfg = this.kernel.readConfig();
-    const flags = (features.prefilter.enabled && features.prefilter.dropInvalidDestination ? ConfigFlags.PrefilterValidDst : 0) | (features.socketEnforcement.enabled ? ConfigFlags.SockmapFastpath : 0);
-    const policyGen = ((cfg?.policyGen ?? 0) + (policyChanged || !cfg || cfg.ctTcpEstablishedS === 0 ? 1 : 0)) >>> 0;
-    const nodeIp4 = addrs[0] ?? '0.0.0.0';
+    const flags =
+      (features.prefilter.enabled && features.prefilter.dropInvalidDestination ? ConfigFlags.PrefilterValidDst : 0) |
+      (features.socketEnforcement.enabled ? ConfigFlags.SockmapFastpath : 0) |
+      (features.endpointPolicy.enabled && features.endpointPolicy.auditMode ? ConfigFlags.PolicyAudit : 0);
+    const policyGen = ((cfg?.policyGen ?? 0) + (policyChanged || !cfg || cfg.ctTcpEstablishedS === 0 || (cfg.flags & ConfigFlags.PolicyAudit) !== (flags & ConfigFlags.PolicyAudit) ? 1 : 0)) >>> 0;
+    const nodeIp4 = node.addrs[0] ?? '0.0.0.0';
     if (!cfg || cfg.flags !== flags || cfg.policyGen !== policyGen || cfg.nodeIp4 !== nodeIp4 || cfg.ctTcpEstablishedS === 0)
       this.kernel.writeConfig({ ...DEFAULT_CONFIG, flags, policyGen, nodeIp4 });
+  }
 
-    // Attachments.
+  /** Every program where it belongs: pod interfaces, node interfaces, the cgroup, the sockhash. */
+  private async attach(pass: Pass, node: NodeView): Promise<{ wanted: WantedLink[]; missing: string[]; programmed: boolean }> {
+    const { spec, features, problems } = pass;
     const wanted: WantedLink[] = [];
     const missing: string[] = [];
+    const endpointLinks = (ifindex: number, ifname: string, note = ''): WantedLink[] => [
+      { name: `endpoint-${ifindex}-ingress`, program: 'tc_from_endpoint', kind: 'tcx-ingress', ifindex, describe: `tcx ingress ${ifname}${note}` },
+      { name: `endpoint-${ifindex}-egress`, program: 'tc_to_endpoint', kind: 'tcx-egress', ifindex, describe: `tcx egress ${ifname}${note}` },
+    ];
     for (const e of spec.endpoints)
       for (const ip of e.ips) {
-        const i = ifOf(ip);
-        if (!i) {
-          missing.push(`${e.namespace}/${e.name} (${ip})`);
-          continue;
-        }
-        wanted.push(
-          { name: `endpoint-${i.ifindex}-ingress`, program: 'tc_from_endpoint', kind: 'tcx-ingress', ifindex: i.ifindex, describe: `tcx ingress ${i.ifname}` },
-          { name: `endpoint-${i.ifindex}-egress`, program: 'tc_to_endpoint', kind: 'tcx-egress', ifindex: i.ifindex, describe: `tcx egress ${i.ifname}` },
-        );
+        const i = node.podIfs.get(ip);
+        if (i) wanted.push(...endpointLinks(i.ifindex, i.ifname));
+        else missing.push(`${e.namespace}/${e.name} (${ip})`);
       }
-    for (const ip of initIps) {
-      const i = ifOf(ip)!;
-      wanted.push(
-        { name: `endpoint-${i.ifindex}-ingress`, program: 'tc_from_endpoint', kind: 'tcx-ingress', ifindex: i.ifindex, describe: `tcx ingress ${i.ifname} (init)` },
-        { name: `endpoint-${i.ifindex}-egress`, program: 'tc_to_endpoint', kind: 'tcx-egress', ifindex: i.ifindex, describe: `tcx egress ${i.ifname} (init)` },
-      );
+    for (const ip of node.initIps) {
+      const i = node.podIfs.get(ip)!;
+      wanted.push(...endpointLinks(i.ifindex, i.ifname, ' (init)'));
     }
-    const nics = await this.nics(addrs);
-    if (nics.length === 0) problems.push(`no node interface found (devices ${JSON.stringify(this.opts.devices)}, addresses ${addrs.join(', ') || 'none'})`);
+    const nics = await this.nics(node.addrs);
+    if (nics.length === 0) problems.push(`no node interface found (devices ${JSON.stringify(this.opts.devices)}, addresses ${node.addrs.join(', ') || 'none'})`);
     for (const n of nics) {
       if (features.prefilter.enabled)
         wanted.push({ name: `nic-${n.ifindex}-xdp`, program: 'xdp_prefilter', kind: 'xdp', ifindex: n.ifindex, xdpMode: this.opts.xdpMode, describe: `xdp ${n.ifname}` });
@@ -409,27 +446,35 @@ export class Agent {
     if (report.created.length + report.adopted.length + report.removed.length > 0)
       this.log.info({ created: report.created, adopted: report.adopted, removed: report.removed }, 'attachments reconciled');
     for (const f of report.failed) problems.push(`attach ${f.name}: ${f.error}`);
-    this.noteAttached(wanted, report.failed.map((f) => f.name), podIfs);
+    this.noteAttached(wanted, report.failed.map((f) => f.name), node.podIfs);
     if (features.socketEnforcement.enabled && !this.sockmapAttached && this.kernel.isLoaded) {
       this.kernel.attachSockmap();
       this.sockmapAttached = true;
     }
     for (const p of this.kernel.resizePending) problems.push(`map ${p.map} has ${p.pinned} entries, NodeDatapath wants ${p.wanted}: waiting for the resize rollout`);
+    return { wanted, missing, programmed: report.failed.length === 0 && nics.length > 0 };
+  }
 
-    const programmed = report.failed.length === 0 && nics.length > 0;
-    await this.writeStatus(ndp, {
+  /** NodeDatapath status: what this pass programmed and what stands in the way. */
+  private async report(pass: Pass, attached: { wanted: WantedLink[]; missing: string[]; programmed: boolean }, failedMaps: number): Promise<void> {
+    const { programmed, wanted, missing } = attached;
+    await this.writeStatus(pass.ndp, {
       programmed,
-      reason: programmed ? (failed.length ? 'MapWriteFailed' : missing.length ? 'EndpointsPending' : 'Programmed') : 'AttachFailed',
-      message: programmed ? `revision ${spec.revision}: ${wanted.length} attachments, ${spec.endpoints.length} endpoints` : problems.join('; '),
-      problems,
+      reason: programmed ? (failedMaps ? 'MapWriteFailed' : missing.length ? 'EndpointsPending' : 'Programmed') : 'AttachFailed',
+      message: programmed ? `revision ${pass.spec.revision}: ${wanted.length} attachments, ${pass.spec.endpoints.length} endpoints` : pass.problems.join('; '),
+      problems: pass.problems,
       missing,
       wanted,
     });
     if (programmed) this.programmedOnce = true;
+  }
+
+  /** When to look again without an API event. */
+  private nextPass(missing: boolean): ReconcileResult {
     // Interfaces appear without an API event (CNI runs before the pod's IP is published), so
     // look again soon, backing off (0.5 s doubling to the resync period) for an interface that
     // stays away: each look recomputes the node's whole desired state.
-    this.missingStreak = missing.length ? this.missingStreak + 1 : 0;
+    this.missingStreak = missing ? this.missingStreak + 1 : 0;
     if (this.writeFailureStreak > 0) {
       // Retried with backoff (1 s doubling to 16 s, under weir-cni's ADD timeout), not at every
       // cluster event meanwhile.
@@ -437,14 +482,14 @@ export class Agent {
       this.writesBlockedUntil = Date.now() + backoffMs;
       return { requeueAfterMs: backoffMs };
     }
-    return { requeueAfterMs: missing.length ? Math.min(this.opts.resyncMs, 500 * 2 ** Math.min(this.missingStreak - 1, 10)) : this.opts.resyncMs };
+    return { requeueAfterMs: missing ? Math.min(this.opts.resyncMs, 500 * 2 ** Math.min(this.missingStreak - 1, 10)) : this.opts.resyncMs };
   }
 
   /**
    * Map sizes change only through the operator's gate: open, for a revision this node has not
    * answered yet. The answer (Done, Refused, Failed) goes to status.resize.
    */
-  private async maybeResize(gate: { revision?: number; open?: boolean; drainTimeoutSeconds?: number } | undefined, sizes: ReadonlyMap<string, number>): Promise<void> {
+  private async maybeResize(gate: ResizeGate | undefined, sizes: ReadonlyMap<string, number>): Promise<void> {
     const state = this.resizeState ?? { revision: 0, phase: 'Idle', message: '' };
     const revision = gate?.revision ?? 0;
     if (!gate?.open || revision <= state.revision) return;
@@ -501,7 +546,7 @@ export class Agent {
       : [];
     const status: NodeDatapathStatus = {
       observedRevision: s.programmed ? revision : ndp.status?.observedRevision,
-      endpoints: (ndp.spec?.endpoints.length ?? 0) - new Set(missing.map((m) => m.split(' ')[0])).size,
+      endpoints: (ndp.spec?.endpoints?.length ?? 0) - new Set(missing.map((m) => m.split(' ')[0])).size,
       conditions,
       programs,
       // Rounded in status, so a few entries more or less do not make a write; metrics keep it exact.
@@ -518,18 +563,7 @@ export class Agent {
     });
     const trafficChanged = JSON.stringify(status.maps?.filter((m) => TRAFFIC_MAPS.has(m.name)).map((m) => m.entries)) !== this.lastTrafficCounts;
     if (fingerprint === this.lastStatus && !(trafficChanged && Date.now() - this.lastStatusAt > 60_000)) return;
-    await this.custom.patchClusterCustomObjectStatus(
-      {
-        group: GROUP,
-        version: VERSION,
-        plural: 'nodedatapaths',
-        name: this.opts.nodeName,
-        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'NodeDatapath', metadata: { name: this.opts.nodeName }, status },
-        fieldManager: AGENT_FIELD_MANAGER,
-        force: true,
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-    );
+    await this.api.applyStatus(NodeDatapathResource, { metadata: { name: this.opts.nodeName }, status }, AGENT_FIELD_MANAGER);
     this.lastStatus = fingerprint;
     this.lastStatusAt = Date.now();
     this.lastTrafficCounts = JSON.stringify(status.maps?.filter((m) => TRAFFIC_MAPS.has(m.name)).map((m) => m.entries));

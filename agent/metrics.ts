@@ -2,7 +2,7 @@
 // Prometheus scrapes, so they are never staler than the scrape itself.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DatapathBackend } from './datapath/backend.js';
-import { reasonName } from './maps/metrics.js';
+import { reasonName } from '../common/maps/metrics.js';
 
 export interface AgentMetrics {
   mapSyncOps: Counter<'map' | 'op'>;

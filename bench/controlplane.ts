@@ -11,12 +11,13 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Agent, ClusterSources } from '../agent/agent.js';
 import { MemoryDatapath, MemoryNetwork } from '../agent/datapath/memory.js';
-import { formatIp4, parseIp4 } from '../agent/maps/layout.js';
+import { formatIp4, parseIp4 } from '../common/maps/layout.js';
 import { LocalCluster } from '../sandbox/cluster.js';
 import { merge, Sandbox } from '../sandbox/sandbox.js';
 import { eventually } from '../sandbox/wait.js';
 import { printTable, saveResults, type Row } from './common.js';
 import type { Ndp, WatchInput, WatchMarks } from './ndpwatch.js';
+import { API_VERSION, NodeDatapathResource, gvr } from '../api/v1alpha1/index.js';
 
 const NODES = Number(process.env.WEIR_BENCH_NODES ?? 100);
 const REAL = 2;
@@ -131,7 +132,7 @@ export async function benchControlPlane(): Promise<Row[]> {
       );
       hollow.push({ stop: () => ctl.abort(), done: agent.run(ctl.signal) });
     }
-    const list = async (): Promise<Ndp[]> => ((await sb?.custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'nodedatapaths' })) as { items: Ndp[] }).items;
+    const list = async (): Promise<Ndp[]> => ((await sb?.custom.listClusterCustomObject({ ...gvr(NodeDatapathResource), })) as { items: Ndp[] }).items;
     await eventually(
       'every node programmed',
       async () => {
@@ -160,7 +161,7 @@ export async function benchControlPlane(): Promise<Row[]> {
     stopwatch.postMessage(start);
     execFileSync('kubectl', ['--kubeconfig', cluster.kubeconfigPath, 'apply', '-f', '-'], {
       input: JSON.stringify({
-        apiVersion: 'weir.dev/v1alpha1',
+        apiVersion: API_VERSION,
         kind: 'NetworkPolicy',
         metadata: { name: 'app-1', namespace: NS },
         spec: { endpointSelector: { matchLabels: { app: 'app-1' } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'app-2' } }], toPorts: [{ ports: [{ port: 8080, protocol: 'TCP' }] }] }] },

@@ -4,6 +4,7 @@
 // posts when the operator had written them all, when the real nodes were done, and when all were.
 import { parentPort, workerData } from 'node:worker_threads';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { NodeDatapathResource, gvr } from '../api/v1alpha1/index.js';
 
 export interface WatchInput {
   kubeconfigPath: string;
@@ -36,7 +37,7 @@ parentPort?.once('message', (start: number) => {
     const marks: WatchMarks = {};
     while (marks.all === undefined && Date.now() - start < input.timeoutMs) {
       try {
-        const items = ((await api.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'nodedatapaths' })) as { items: Ndp[] }).items;
+        const items = ((await api.listClusterCustomObject({ ...gvr(NodeDatapathResource), })) as { items: Ndp[] }).items;
         const at = Date.now() - start;
         const changed = items.filter((d) => affected.has(d.metadata.name) && d.spec.revision !== input.before[d.metadata.name]);
         const done = changed.filter((d) => d.status?.observedRevision === d.spec.revision);

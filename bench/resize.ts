@@ -9,8 +9,8 @@ import { ifindex, withNetns } from 'libbpfjs';
 import { LinkSet } from '../agent/datapath/links.js';
 import { LoadedDatapath } from '../agent/datapath/objects.js';
 import { resizeMaps } from '../agent/datapath/resize.js';
-import { configMap, DEFAULT_CONFIG } from '../agent/maps/config.js';
-import { ct4Key, ctEntry } from '../agent/maps/conntrack.js';
+import { configMap, DEFAULT_CONFIG } from '../common/maps/config.js';
+import { ct4Key, ctEntry } from '../common/maps/conntrack.js';
 import { Lab } from '../sandbox/netns.js';
 import { printTable, repoRoot, saveResults, type Row } from './common.js';
 

@@ -146,10 +146,10 @@ int sk_msg_fastpath(struct sk_msg_md *msg)
 		if (path & CT_PATH_RETIRED)
 			return take_stack(out, in, stack_bit);
 
-		__u8 v = flow_verdict(&k);
+		struct policy_result v = { .verdict = flow_verdict(&k) };
 
-		if (v == VERDICT_DENY || v == VERDICT_NONE) {
-			metrics_account(v == VERDICT_DENY ? DROP_POLICY_DENIED : DROP_POLICY_DEFAULT, METRICS_DIR_EGRESS,
+		if (policy_drops(&v, cfg, METRICS_DIR_EGRESS, msg->size)) {
+			metrics_account(v.verdict == VERDICT_DENY ? DROP_POLICY_DENIED : DROP_POLICY_DEFAULT, METRICS_DIR_EGRESS,
 					msg->size);
 			return SK_DROP;
 		}

@@ -99,7 +99,7 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 			struct policy_result r = endpoint_verdict(ep, flow_dir, identity_of4(remote_addr), p->proto,
 								  key.dport);
 
-			if (r.verdict == VERDICT_DENY || r.verdict == VERDICT_NONE) {
+			if (policy_drops(&r, cfg, mdir, skb->len)) {
 				ct_delete(&key);
 				return tc_drop(skb, deny_reason(r.verdict), mdir);
 			}
@@ -122,7 +122,7 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 	__u32 remote_identity = identity_of4(remote_addr);
 	struct policy_result r = endpoint_verdict(ep, dir, remote_identity, p->proto, p->dport);
 
-	if (r.verdict == VERDICT_DENY || r.verdict == VERDICT_NONE)
+	if (policy_drops(&r, cfg, mdir, skb->len))
 		return tc_drop(skb, deny_reason(r.verdict), mdir);
 
 	struct ct_entry fresh = {

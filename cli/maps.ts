@@ -3,7 +3,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap, perCpuValues } from 'libbpfjs';
-import { ALL_MAPS } from '../agent/maps/index.js';
+import { ALL_MAPS } from '../common/maps/index.js';
+import { isPerCpu } from '../common/maps/spec.js';
 import { table } from './status.js';
 
 const TYPES: Record<number, string> = { 1: 'hash', 2: 'array', 5: 'percpu_hash', 9: 'lru_hash', 11: 'lpm_trie', 18: 'sockhash' };
@@ -46,7 +47,7 @@ export function dumpMap(pinRoot: string, name: string): string {
     for (const { key, value } of m.entries()) {
       const k = spec.key.decode(key) as Record<string, unknown>;
       // Per-CPU values are summed field by field (counters).
-      const slots = spec.perCpu ? perCpuValues(value, spec.value.size).map((s) => spec.value.decode(s) as Record<string, unknown>) : [spec.value.decode(value) as Record<string, unknown>];
+      const slots = isPerCpu(spec) ? perCpuValues(value, spec.value.size).map((s) => spec.value.decode(s) as Record<string, unknown>) : [spec.value.decode(value) as Record<string, unknown>];
       const v = Object.fromEntries(valCols.map((c) => [c, slots.reduce<unknown>((a, s) => (typeof s[c] === 'bigint' ? ((a as bigint | undefined) ?? 0n) + (s[c]) : s[c]), undefined)]));
       rows.push([...keyCols.map((c) => show(k[c])), '->', ...valCols.map((c) => show(v[c]))]);
     }

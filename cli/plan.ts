@@ -6,14 +6,24 @@ import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type KubeConfig } from '@k
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { selectConfig } from '../operator/config/select.js';
-import { lbDemand } from '../operator/sizing/lbdemand.js';
-import { MAP_NAMES } from '../operator/sizing/maps.js';
+import { lbDemand, lbFrontends } from '../operator/sizing/lbdemand.js';
+import { CATALOGUE, governed, SIZING_NAMES } from '../common/maps/catalogue.js';
+import { isSized } from '../common/maps/spec.js';
 import { parseQuantity } from '../operator/sizing/quantity.js';
 import { checkDemand, computeMapSizes, lbEntriesNeeded, type Demand, type MapSizingSpec } from '../operator/sizing/sizes.js';
 import { table } from './status.js';
+import { DatapathConfigResource, NodeDatapathResource, gvr } from '../api/v1alpha1/index.js';
+
+/** spec.mapSizing as the CRD takes it: the catalogue's fields and bounds, nothing else. */
+const mapSizing = z
+  .object({
+    dynamicSizeRatio: z.number().gt(0).lte(1).optional(),
+    ...Object.fromEntries(SIZING_NAMES.map((n) => [CATALOGUE[n].field, z.number().int().min(CATALOGUE[n].min).max(CATALOGUE[n].max).optional()])),
+  })
+  .strict();
 
 const description = z.object({
-  mapSizing: z.record(z.string(), z.number()).default({}),
+  mapSizing: mapSizing.default({}),
   nodes: z
     .array(z.object({ name: z.string().min(1), memory: z.string().min(1), cpus: z.number().int().positive().default(2), count: z.number().int().positive().default(1), pods: z.number().int().min(0).default(110) }))
     .min(1, 'describe at least one node type'),
@@ -35,16 +45,11 @@ export interface PlanRow {
 function rowsFor(node: string, spec: MapSizingSpec, memoryBytes: number, cpus: number, demand: Demand, current?: Map<string, number>): PlanRow[] {
   const sizes = computeMapSizes(spec, { memoryBytes, cpus });
   const over = new Map(checkDemand(sizes, demand).map((o) => [o.map, o]));
-  const wanted: Partial<Record<string, number>> = {
-    lb: demand.lbEntries,
-    endpoints: demand.endpoints,
-    policy: demand.policyEntries,
-    ipcache: demand.ipcacheEntries,
-    prefilter: demand.prefilterEntries,
-  };
-  return MAP_NAMES.map((m) => {
+  return SIZING_NAMES.map((m) => {
     const cur = current?.get(m);
-    const need = wanted[m] ?? null;
+    // The largest demand among the maps this entry sizes (the clamped ones report through `over`).
+    const kinds = governed(m).filter(isSized).flatMap((g) => (g.size.holds ? [g.size.holds] : []));
+    const need = kinds.length ? Math.max(...kinds.map((k) => demand[k])) : null;
     const verdict = over.get(m)?.message ?? (need !== null && cur !== undefined && need > cur ? `overflows today's ${cur} entries: needs the planned size` : 'ok');
     return { node, map: m, maxEntries: sizes[m].maxEntries, source: sizes[m].source, demand: need, current: cur, verdict };
   });
@@ -55,11 +60,14 @@ export function planFromDescription(text: string): PlanRow[] {
   if (!parsed.success) throw new Error(`bad description:\n  ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('\n  ')}`);
   const d = parsed.data;
   const lbEntries = lbEntriesNeeded(d.services.flatMap((s) => Array.from({ length: s.count }, () => ({ ports: s.ports, backends: s.backends }))));
+  // One cluster IP per service and port.
+  const frontends = d.services.reduce((sum, s) => sum + s.count * s.ports, 0);
   // Every pod and node address of the cluster is in each node's ipcache.
   const ipcacheEntries = d.nodes.reduce((sum, n) => sum + n.count * (n.pods + 1), 0);
   return d.nodes.flatMap((n) =>
     rowsFor(`${n.name}${n.count > 1 ? ` (x${n.count})` : ''}`, d.mapSizing as MapSizingSpec, parseQuantity(n.memory), n.cpus, {
       lbEntries,
+      frontends,
       endpoints: n.pods,
       // One trie per node: at most every pod its own identity with its own policy.
       policyEntries: d.policyEntriesPerEndpoint * n.pods,
@@ -85,8 +93,8 @@ export async function planFromCluster(kc: KubeConfig): Promise<PlanRow[]> {
     core.listNode(),
     core.listServiceForAllNamespaces(),
     kc.makeApiClient(DiscoveryV1Api).listEndpointSliceForAllNamespaces(),
-    custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs' }) as Promise<{ items: Dpc[] }>,
-    custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'nodedatapaths' }) as Promise<{ items: Ndp[] }>,
+    custom.listClusterCustomObject({ ...gvr(DatapathConfigResource), }) as Promise<{ items: Dpc[] }>,
+    custom.listClusterCustomObject({ ...gvr(NodeDatapathResource), }) as Promise<{ items: Ndp[] }>,
   ]);
   const lbEntries = lbDemand(services.items, slices.items);
   const pods = await core.listPodForAllNamespaces();
@@ -98,6 +106,7 @@ export async function planFromCluster(kc: KubeConfig): Promise<PlanRow[]> {
     const current = new Map((ndp?.spec?.maps ?? []).map((m) => [m.name, m.maxEntries]));
     return rowsFor(name, spec?.mapSizing ?? {}, parseQuantity(n.status?.capacity?.memory ?? '0'), Number(n.status?.capacity?.cpu ?? 1), {
       lbEntries,
+      frontends: lbFrontends(services.items, (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').length),
       endpoints: pods.items.filter((p) => p.spec?.nodeName === name && !p.spec.hostNetwork).length,
       policyEntries: 0,
       ipcacheEntries: pods.items.filter((p) => !p.spec?.hostNetwork && p.status?.podIP).length + nodes.items.length,

@@ -2,7 +2,8 @@
 // sandbox): the governing configs and their rollout, and per node the programmed revision,
 // attachments and the fill of its maps.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import type { NodeDatapathObject } from '../agent/nodedatapath.js';
+import type { NodeDatapath as NodeDatapathObject } from '../api/v1alpha1/index.js';
+import { GROUP, VERSION } from '../api/v1alpha1/index.js';
 
 interface ConfigObject {
   metadata?: { name?: string };
@@ -10,7 +11,7 @@ interface ConfigObject {
 }
 
 const list = async <T>(custom: CustomObjectsApi, plural: string): Promise<T[]> =>
-  ((await custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural })) as { items: T[] }).items;
+  ((await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as { items: T[] }).items;
 
 export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
@@ -50,7 +51,7 @@ export async function statusReport(kc: KubeConfig): Promise<string> {
             n.metadata?.name ?? '',
             `${s?.observedRevision ?? '-'}/${n.spec?.revision ?? '-'}`,
             ready ? (ready.status === 'True' ? 'True' : `False (${ready.reason})`) : 'Unknown',
-            `${s?.endpoints ?? 0}/${n.spec?.endpoints.length ?? 0}`,
+            `${s?.endpoints ?? 0}/${n.spec?.endpoints?.length ?? 0}`,
             String(s?.programs?.length ?? 0),
             String(s?.programs?.reduce((a, p) => a + p.attachments.length, 0) ?? 0),
             maps.map((m) => `${short(m.name)} ${m.entries}/${m.maxEntries} (${pct(m.pressure)})`).join(', ') || '-',

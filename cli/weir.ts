@@ -21,7 +21,7 @@ import { startHttpEndpoint } from '../common/http.js';
 import { loadKubeConfig } from '../common/kube.js';
 import { createLogger } from '../common/log.js';
 import { Operator } from '../operator/operator.js';
-import { LeaderElector } from '../operator/runtime/leader.js';
+import { LeaderElector } from '../common/runtime/leader.js';
 
 /** Aborts on the first SIGTERM or SIGINT; a second one exits at once. */
 function shutdownSignal(): AbortSignal {

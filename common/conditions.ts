@@ -1,13 +1,8 @@
 // Kubernetes status conditions, as every Weir object's status carries them.
 
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  observedGeneration?: number;
-  lastTransitionTime: string;
-}
+import type { Condition } from '../api/v1alpha1/meta.js';
+
+export type { Condition };
 
 /** A condition that keeps its lastTransitionTime while its status and reason stay the same. */
 export function condition(

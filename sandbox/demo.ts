@@ -1,6 +1,7 @@
 // The sandbox's demo: a frontend that may call the backend service and an intruder that may
 // not, on two nodes, so allowed and denied traffic can be seen at once.
 import type { Sandbox, SandboxPod } from './sandbox.js';
+import { API_VERSION, NetworkPolicyResource, gvr } from '../api/v1alpha1/index.js';
 
 export const DEMO_NAMESPACE = 'demo';
 export const BACKEND_VIP = '10.96.100.10';
@@ -29,12 +30,9 @@ export async function deployDemo(sb: Sandbox): Promise<Demo> {
   });
   await sb.setEndpoints('backend', DEMO_NAMESPACE, [{ name: 'http', port: 8080, protocol: 'TCP' }], backends);
   await sb.custom.createNamespacedCustomObject({
-    group: 'weir.dev',
-    version: 'v1alpha1',
-    plural: 'networkpolicies',
-    namespace: DEMO_NAMESPACE,
+    ...gvr(NetworkPolicyResource), namespace: DEMO_NAMESPACE,
     body: {
-      apiVersion: 'weir.dev/v1alpha1',
+      apiVersion: API_VERSION,
       kind: 'NetworkPolicy',
       metadata: { name: 'backend' },
       spec: {

@@ -16,6 +16,7 @@ import { Lab } from './netns.js';
 import { repoRoot } from './paths.js';
 import { PodProcess, runInPod } from './pods.js';
 import { eventually } from './wait.js';
+import { API_VERSION, DatapathConfigResource, NodeDatapathResource, gvr } from '../api/v1alpha1/index.js';
 
 const WEIR = join(repoRoot, 'dist', 'cli', 'weir.js');
 const LAN_PREFIX = '192.168.77';
@@ -244,7 +245,7 @@ export class Sandbox {
     return eventually(
       `${n.name} programmed`,
       async () => {
-        const d = (await this.custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'nodedatapaths', name: n.name })) as NodeDatapathView;
+        const d = (await this.custom.getClusterCustomObject({ ...gvr(NodeDatapathResource), name: n.name })) as NodeDatapathView;
         const ready = d.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
         return ready && d.status?.observedRevision === d.spec.revision ? d : undefined;
       },
@@ -342,10 +343,7 @@ export class Sandbox {
   /** Creates the cluster's DatapathConfig `name` with this spec. */
   async createDatapathConfig(spec: Record<string, unknown>, name = 'default'): Promise<void> {
     await this.custom.createClusterCustomObject({
-      group: 'weir.dev',
-      version: 'v1alpha1',
-      plural: 'datapathconfigs',
-      body: { apiVersion: 'weir.dev/v1alpha1', kind: 'DatapathConfig', metadata: { name }, spec },
+      ...gvr(DatapathConfigResource), body: { apiVersion: API_VERSION, kind: 'DatapathConfig', metadata: { name }, spec },
     });
   }
 

@@ -2,7 +2,7 @@
 // without GC they would sit full of closed and idle flows: map pressure would say nothing, and
 // live flows would be the ones evicted. Expiry is CLOCK_MONOTONIC seconds, the clock of
 // bpf_ktime_get_ns(), which is also what process.hrtime reads.
-import type { Ct4Key, CtEntry } from '../maps/conntrack.js';
+import type { Ct4Key, CtEntry } from '../../common/maps/conntrack.js';
 import type { TypedMap } from '../maps/typed.js';
 
 export function monotonicSeconds(): number {

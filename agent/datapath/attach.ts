@@ -2,7 +2,7 @@
 // pinned, so they survive the agent; sk_msg on the sockhash has no link type on this libbpf and
 // is attached with BPF_PROG_ATTACH, which lives as long as the map.
 import { AttachType, type BpfLink, type MapAttachment } from 'libbpfjs';
-import { sockMap } from '../maps/sockmap.js';
+import { sockMap } from '../../common/maps/sockmap.js';
 import type { LoadedDatapath } from './objects.js';
 
 export interface EndpointLinks {

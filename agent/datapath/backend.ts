@@ -3,8 +3,8 @@
 // control loop without a kernel for hollow nodes in scale benchmarks, as kubemark does for kubelets.
 import type { Logger } from '../../common/log.js';
 import type { GcResult } from '../conntrack/gc.js';
-import type { DatapathConfig } from '../maps/config.js';
-import type { MetricsKey, MetricsValue } from '../maps/metrics.js';
+import type { DatapathConfig } from '../../common/maps/config.js';
+import type { MetricsKey, MetricsValue } from '../../common/maps/metrics.js';
 import { discoverPodInterfaces, hostAddresses, interfaceIndex, interfaceWithAddress, type PodInterface } from './interfaces.js';
 import type { DesiredMaps, MapStatus, MapSyncCount } from './kernel.js';
 import type { LinkReport, WantedLink } from './links.js';

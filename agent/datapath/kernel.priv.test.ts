@@ -5,10 +5,10 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describePrivileged } from '../../test/harness/privileged.js';
 import { repoRoot } from '../../sandbox/paths.js';
-import { MAP_NAMES } from '../../operator/sizing/maps.js';
+import { SIZING_NAMES as MAP_NAMES } from '../../common/maps/catalogue.js';
 import { KernelDatapath, type DesiredMaps } from './kernel.js';
-import { policyEntries, PolicyDir } from '../maps/policy.js';
-import { cidrKey } from '../maps/ipcache.js';
+import { policyEntries, PolicyDir } from '../../common/maps/policy.js';
+import { cidrKey } from '../../common/maps/ipcache.js';
 
 const POLICY_MAX = 16;
 

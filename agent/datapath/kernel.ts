@@ -4,17 +4,19 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap } from 'libbpfjs';
-import { configMap, type DatapathConfig } from '../maps/config.js';
-import { endpointIfsMap, endpointsMap } from '../maps/endpoints.js';
-import { ALL_MAPS } from '../maps/index.js';
-import { ipcacheMap } from '../maps/ipcache.js';
-import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../maps/lb.js';
-import { policyMap } from '../maps/policy.js';
-import { prefilterMap } from '../maps/prefilter.js';
-import { maxEntriesFor, type MapSpec } from '../maps/spec.js';
+import { configMap, type DatapathConfig } from '../../common/maps/config.js';
+import { endpointIfsMap, endpointsMap } from '../../common/maps/endpoints.js';
+import { ALL_MAPS } from '../../common/maps/index.js';
+import { ipcacheMap } from '../../common/maps/ipcache.js';
+import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../../common/maps/lb.js';
+import { policyMap } from '../../common/maps/policy.js';
+import { prefilterMap } from '../../common/maps/prefilter.js';
+import { maxEntriesFor } from '../../common/maps/catalogue.js';
+import { isLpm, isSized, type MapSpec } from '../../common/maps/spec.js';
 import { collectConntrack, type GcResult } from '../conntrack/gc.js';
-import { ct4AnyMap, ct4TcpMap } from '../maps/conntrack.js';
-import { metricsMap, readMetrics, type MetricsKey, type MetricsValue } from '../maps/metrics.js';
+import { ct4AnyMap, ct4TcpMap } from '../../common/maps/conntrack.js';
+import { metricsMap, type MetricsKey, type MetricsValue } from '../../common/maps/metrics.js';
+import { readMetrics } from '../maps/counters.js';
 import { attachSockmap } from './attach.js';
 import type { DatapathBackend } from './backend.js';
 import { LinkSet, type LinkReport, type WantedLink } from './links.js';
@@ -144,7 +146,7 @@ export class KernelDatapath implements DatapathBackend {
   pendingChanges(sizes: ReadonlyMap<string, number>): KernelDatapath['resizePending'] {
     const pending: KernelDatapath['resizePending'] = [];
     for (const spec of ALL_MAPS) {
-      if (!spec.sizing) continue;
+      if (!isSized(spec)) continue;
       const path = join(this.opts.pinRoot, spec.name);
       if (!existsSync(path)) continue;
       const pinned = BpfMap.openPinned(path);
@@ -167,7 +169,7 @@ export class KernelDatapath implements DatapathBackend {
 
   async syncMap<K, V>(spec: MapSpec<K, V>, desired: Entries<K, V>, order?: { upserts?: (k: Buffer) => number; deletes?: (k: Buffer) => number }): Promise<MapSyncCount> {
     const map = this.need().rawMap(spec.name);
-    const d = diffContents(await readContents(map, spec.lpm ?? false), encodeEntries(spec, desired));
+    const d = diffContents(await readContents(map, isLpm(spec)), encodeEntries(spec, desired));
     if (order?.upserts) {
       const rank = order.upserts;
       d.upserts.sort((a, b) => rank(a.key) - rank(b.key));
@@ -178,12 +180,12 @@ export class KernelDatapath implements DatapathBackend {
     }
     if (order) {
       // The LB order (see syncMaps): a shrinking service lowers its count before its slots go.
-      await applyUpserts(map, spec.lpm ?? false, d.upserts);
+      await applyUpserts(map, isLpm(spec), d.upserts);
       await applyDeletes(map, d.deletes);
     } else {
       // What is no longer wanted goes first: it frees room in a map near full.
       await applyDeletes(map, d.deletes);
-      await applyUpserts(map, spec.lpm ?? false, d.upserts);
+      await applyUpserts(map, isLpm(spec), d.upserts);
     }
     return { map: spec.name, added: d.added, changed: d.changed, deleted: d.deletes.length };
   }
@@ -260,7 +262,7 @@ export class KernelDatapath implements DatapathBackend {
   /** Size and fill of every pinned map, counted now. */
   mapStatus(): MapStatus[] {
     const dp = this.need();
-    return ALL_MAPS.filter((s) => s.sizing !== null).map((s) => {
+    return ALL_MAPS.filter(isSized).map((s) => {
       const m = dp.rawMap(s.name);
       const entries = m.count();
       return { name: s.name, maxEntries: m.maxEntries, entries, pressure: m.maxEntries > 0 ? entries / m.maxEntries : 0 };

@@ -3,15 +3,16 @@
 // no kernel, for hollow nodes in the control-plane benchmark. Not for production use.
 import type { Logger } from '../../common/log.js';
 import type { GcResult } from '../conntrack/gc.js';
-import { configMap, datapathConfig, type DatapathConfig } from '../maps/config.js';
-import { endpointIfsMap, endpointsMap } from '../maps/endpoints.js';
-import { ALL_MAPS } from '../maps/index.js';
-import { ipcacheMap } from '../maps/ipcache.js';
-import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../maps/lb.js';
-import type { MetricsKey, MetricsValue } from '../maps/metrics.js';
-import { policyMap } from '../maps/policy.js';
-import { prefilterMap } from '../maps/prefilter.js';
-import { maxEntriesFor, type MapSpec } from '../maps/spec.js';
+import { configMap, datapathConfig, type DatapathConfig } from '../../common/maps/config.js';
+import { endpointIfsMap, endpointsMap } from '../../common/maps/endpoints.js';
+import { ALL_MAPS } from '../../common/maps/index.js';
+import { ipcacheMap } from '../../common/maps/ipcache.js';
+import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../../common/maps/lb.js';
+import type { MetricsKey, MetricsValue } from '../../common/maps/metrics.js';
+import { policyMap } from '../../common/maps/policy.js';
+import { prefilterMap } from '../../common/maps/prefilter.js';
+import { maxEntriesFor } from '../../common/maps/catalogue.js';
+import { isSized, type MapSpec } from '../../common/maps/spec.js';
 import type { DatapathBackend, NodeNetwork } from './backend.js';
 import type { PodInterface } from './interfaces.js';
 import type { DesiredMaps, MapStatus, MapSyncCount } from './kernel.js';
@@ -37,7 +38,7 @@ export class MemoryDatapath implements DatapathBackend {
   }
 
   refreshPending(sizes: ReadonlyMap<string, number>): void {
-    this.resizePending = ALL_MAPS.filter((s) => s.sizing)
+    this.resizePending = ALL_MAPS.filter(isSized)
       .map((s) => ({ map: s.name, pinned: this.maps.get(s.name)?.max ?? 0, wanted: maxEntriesFor(s, sizes) }))
       .filter((p) => p.pinned !== p.wanted);
   }
@@ -114,7 +115,7 @@ export class MemoryDatapath implements DatapathBackend {
   }
 
   mapStatus(): MapStatus[] {
-    return ALL_MAPS.filter((s) => s.sizing).map((s) => {
+    return ALL_MAPS.filter(isSized).map((s) => {
       const m = this.maps.get(s.name);
       const entries = m?.entries.size ?? 0;
       const max = m?.max ?? 0;

@@ -3,8 +3,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfObject, type BpfMap, type BpfProgram } from 'libbpfjs';
-import { mapSpec } from '../maps/index.js';
-import { maxEntriesFor, type MapSpec } from '../maps/spec.js';
+import { mapSpec } from '../../common/maps/index.js';
+import { maxEntriesFor } from '../../common/maps/catalogue.js';
+import type { MapSpec } from '../../common/maps/spec.js';
 import { TypedMap } from '../maps/typed.js';
 
 /** One object per attach point (bpf/*.c). */

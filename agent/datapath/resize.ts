@@ -12,10 +12,11 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfLink, BpfMap, BpfProgram, MapType, UpdateFlags } from 'libbpfjs';
 import type { Logger } from '../../common/log.js';
-import { configMap, ConfigFlags } from '../maps/config.js';
-import { ct4Key, CtPath, CtScope, ctEntry } from '../maps/conntrack.js';
-import { mapSpec } from '../maps/index.js';
-import { sock4Key } from '../maps/sockmap.js';
+import { configMap, ConfigFlags } from '../../common/maps/config.js';
+import { ct4Key, CtPath, CtScope, ctEntry } from '../../common/maps/conntrack.js';
+import { mapSpec } from '../../common/maps/index.js';
+import { isLpm } from '../../common/maps/spec.js';
+import { sock4Key } from '../../common/maps/sockmap.js';
 import type { LinkSet } from './links.js';
 import { LoadedDatapath } from './objects.js';
 
@@ -107,7 +108,7 @@ export async function resizeMaps(dp: LoadedDatapath, changes: readonly ResizeCha
     // Sockets cannot be read out of a sockhash: a new one starts empty and fills as sockets are
     // established; live ones keep the old map through their attached program until they close.
     const copyable = changes.filter((c) => old.get(c.map)?.type !== MapType.SockHash);
-    for (const c of copyable) copied[c.map] = await copyEntries(old.get(c.map) as BpfMap, fresh.get(c.map) as BpfMap, mapSpec(c.map).lpm ?? false);
+    for (const c of copyable) copied[c.map] = await copyEntries(old.get(c.map) as BpfMap, fresh.get(c.map) as BpfMap, isLpm(mapSpec(c.map)));
     const copyMs = performance.now() - t0;
 
     // The new programs load before the drain: nothing runs them until their links switch.
@@ -119,7 +120,7 @@ export async function resizeMaps(dp: LoadedDatapath, changes: readonly ResizeCha
     // that already exist, and the final copy catches those changes.
     await new Promise((r) => setTimeout(r, 5));
     const fastPathRetired = retireFastPath(dp, changes);
-    for (const c of copyable) copied[c.map] = await copyEntries(old.get(c.map) as BpfMap, fresh.get(c.map) as BpfMap, mapSpec(c.map).lpm ?? false);
+    for (const c of copyable) copied[c.map] = await copyEntries(old.get(c.map) as BpfMap, fresh.get(c.map) as BpfMap, isLpm(mapSpec(c.map)));
     if (performance.now() - drainStart > ctx.drainTimeoutMs) throw new Error(`copy under drain took over the drain timeout of ${ctx.drainTimeoutMs} ms; switched back`);
 
     const switched = ctx.links.switchPrograms(dp, next);

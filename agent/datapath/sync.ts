@@ -2,7 +2,7 @@
 // only what is no longer wanted. A live map is never cleared and refilled, so lookups racing
 // with a sync see either the old or the new entry, never a hole.
 import type { BpfMap } from 'libbpfjs';
-import type { MapSpec } from '../maps/spec.js';
+import type { MapSpec } from '../../common/maps/spec.js';
 
 interface RawEntry {
   key: Buffer;

@@ -1,8 +1,8 @@
 // weir_endpoints4 contents: the node's pods (with the host-side veth the agent found for each)
 // and the node's own addresses.
-import { ReservedIdentity } from '../../operator/identity/reserved.js';
-import { EndpointFlags, type EndpointIf, type EndpointInfo } from '../maps/endpoints.js';
-import type { NodeDatapathSpec } from '../nodedatapath.js';
+import { ReservedIdentity } from '../../api/v1alpha1/identity.js';
+import { EndpointFlags, type EndpointIf, type EndpointInfo } from '../../common/maps/endpoints.js';
+import type { ResolvedNodeDatapathSpec as NodeDatapathSpec } from '../../api/v1alpha1/index.js';
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 

@@ -1,5 +1,5 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import { identityKey, securityLabels } from '../../operator/identity/labels.js';
+import { identityKey, securityLabels } from '../../api/v1alpha1/identity.js';
 import { ipcacheEntries } from './ipcache.js';
 
 const node = (name: string, ip: string): V1Node => ({ metadata: { name }, status: { addresses: [{ type: 'InternalIP', address: ip }] } });

@@ -3,11 +3,11 @@
 // objects by their security labels (what the operator allocated them from); nodes are host or
 // remote-node; CIDR identities come from the node's compiled policy.
 import type { V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
-import { identityKey, securityLabels } from '../../operator/identity/labels.js';
-import { ReservedIdentity } from '../../operator/identity/reserved.js';
-import { cidrKey, IpcacheFlags, type IpcacheEntry, type LpmIpKey } from '../maps/ipcache.js';
-import { parseIp4 } from '../maps/layout.js';
-import type { NodeDatapathSpec } from '../nodedatapath.js';
+import { identityKey, securityLabels } from '../../api/v1alpha1/identity.js';
+import { ReservedIdentity } from '../../api/v1alpha1/identity.js';
+import { cidrKey, IpcacheFlags, type IpcacheEntry, type LpmIpKey } from '../../common/maps/ipcache.js';
+import { parseIp4 } from '../../common/maps/layout.js';
+import type { ResolvedNodeDatapathSpec as NodeDatapathSpec } from '../../api/v1alpha1/index.js';
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 

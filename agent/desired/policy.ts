@@ -1,7 +1,6 @@
 // weir_policy contents from NodeDatapath's compiled policy (entries over interned peer sets).
-import { expandEntries } from '../../operator/nodedatapath/build.js';
-import { PolicyDir, policyEntries, type PolicyKey, type PolicyMapEntry } from '../maps/policy.js';
-import type { NodeDatapathSpec } from '../nodedatapath.js';
+import { PolicyDir, policyEntries, type PolicyKey, type PolicyMapEntry } from '../../common/maps/policy.js';
+import { expandEntries, type ResolvedNodeDatapathSpec as NodeDatapathSpec } from '../../api/v1alpha1/index.js';
 
 export function policyMapContents(spec: Pick<NodeDatapathSpec, 'policies' | 'peerSets'>): Array<{ key: PolicyKey; value: PolicyMapEntry }> {
   return spec.policies.flatMap((p) => [

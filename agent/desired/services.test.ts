@@ -1,5 +1,5 @@
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { ServiceFlags } from '../maps/lb.js';
+import { ServiceFlags } from '../../common/maps/lb.js';
 import { IdAllocator } from './ids.js';
 import { lbEntries, serviceFrontends } from './services.js';
 
@@ -52,6 +52,23 @@ describe('serviceFrontends', () => {
       ['192.168.1.10', 30080, ServiceFlags.NodePort | ServiceFlags.Affinity, 60],
       ['192.168.1.11', 30080, ServiceFlags.NodePort | ServiceFlags.Affinity, 60],
     ]);
+  });
+
+  it('serves node ports inside serviceLB.nodePortRange only, and says which it does not', () => {
+    const problems: string[] = [];
+    const fes = serviceFrontends(
+      [
+        svc('in', { type: 'NodePort', clusterIP: '10.96.0.11', ports: [{ port: 80, nodePort: 30080 }] }),
+        svc('out', { type: 'NodePort', clusterIP: '10.96.0.12', ports: [{ port: 80, nodePort: 31080 }] }),
+      ],
+      [],
+      { nodeAddresses: ['192.0.2.1'], sessionAffinity: true, nodePortRange: { min: 30000, max: 30999 } },
+      problems,
+    );
+    expect(fes.filter((f) => f.flags & ServiceFlags.NodePort).map((f) => `${f.address}:${f.port}`)).toEqual(['192.0.2.1:30080']);
+    // The service keeps its cluster IP: only the node port is refused.
+    expect(fes.filter((f) => f.flags & ServiceFlags.ClusterIp).map((f) => f.service)).toEqual(['default/in', 'default/out']);
+    expect(problems).toEqual(['service default/out node port 31080 is outside serviceLB.nodePortRange 30000-30999: not served']);
   });
 
   it('skips headless and ExternalName services; keeps a service with no backends (to refuse)', () => {

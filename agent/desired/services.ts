@@ -1,7 +1,7 @@
 // Service frontends and their backends from Services and EndpointSlices (read from the API as
 // kube-proxy reads them), and the LB map entries they become.
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { ServiceFlags, type Lb4Backend, type Lb4Key, type Lb4Service } from '../maps/lb.js';
+import { ServiceFlags, type Lb4Backend, type Lb4Key, type Lb4Service } from '../../common/maps/lb.js';
 import type { IdAllocator } from './ids.js';
 
 const PROTO: Record<string, number> = { TCP: 6, UDP: 17, SCTP: 132 };
@@ -23,6 +23,8 @@ export interface FrontendOptions {
   /** This node's addresses: NodePort frontends are (address, nodePort) for each. */
   nodeAddresses: readonly string[];
   sessionAffinity: boolean;
+  /** DatapathConfig serviceLB.nodePortRange: node ports outside it are not served. */
+  nodePortRange?: { min: number; max: number };
 }
 
 /** Ready backends per service port name, from the service's EndpointSlices (IPv4 only). */
@@ -49,7 +51,7 @@ function backendsByPort(slices: readonly V1EndpointSlice[]): Map<string, Map<str
   return out;
 }
 
-export function serviceFrontends(services: readonly V1Service[], slices: readonly V1EndpointSlice[], opts: FrontendOptions): Frontend[] {
+export function serviceFrontends(services: readonly V1Service[], slices: readonly V1EndpointSlice[], opts: FrontendOptions, problems: string[] = []): Frontend[] {
   const backends = backendsByPort(slices);
   const out: Frontend[] = [];
   for (const svc of services) {
@@ -70,8 +72,12 @@ export function serviceFrontends(services: readonly V1Service[], slices: readonl
       const fe = (address: string, port: number, flags: number): Frontend => ({ service: name, address, port, proto, flags: flags | base, affinityTimeoutS: affinity ? timeout : 0, backends: bes });
       for (const a of clusterIps) out.push(fe(a, p.port, ServiceFlags.ClusterIp));
       for (const a of external) out.push(fe(a, p.port, ServiceFlags.External));
-      if ((spec.type === 'NodePort' || spec.type === 'LoadBalancer') && p.nodePort)
-        for (const a of opts.nodeAddresses) out.push(fe(a, p.nodePort, ServiceFlags.NodePort));
+      if ((spec.type === 'NodePort' || spec.type === 'LoadBalancer') && p.nodePort) {
+        const range = opts.nodePortRange;
+        if (range && (p.nodePort < range.min || p.nodePort > range.max))
+          problems.push(`service ${name} node port ${p.nodePort} is outside serviceLB.nodePortRange ${range.min}-${range.max}: not served`);
+        else for (const a of opts.nodeAddresses) out.push(fe(a, p.nodePort, ServiceFlags.NodePort));
+      }
     }
   }
   // One frontend per (address, port, protocol): a duplicate (two Services claiming one external

@@ -1,6 +1,6 @@
 // A BPF map seen through its layouts: typed keys and values instead of buffers.
 import { UpdateFlags, type BpfMap } from 'libbpfjs';
-import type { MapSpec } from './spec.js';
+import { isLpm, type MapSpec } from '../../common/maps/spec.js';
 
 export class TypedMap<K, V> {
   constructor(
@@ -32,7 +32,7 @@ export class TypedMap<K, V> {
   /** Many updates: one batch syscall per chunk where the map type has batch operations. */
   async setMany(entries: ReadonlyArray<{ key: K; value: V }>): Promise<void> {
     if (entries.length === 0) return;
-    if (this.spec.lpm) {
+    if (isLpm(this.spec)) {
       for (const e of entries) this.set(e.key, e.value);
       return;
     }
@@ -41,7 +41,7 @@ export class TypedMap<K, V> {
 
   async deleteMany(keys: readonly K[]): Promise<void> {
     if (keys.length === 0) return;
-    if (this.spec.lpm) {
+    if (isLpm(this.spec)) {
       for (const k of keys) this.delete(k);
       return;
     }

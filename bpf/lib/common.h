@@ -19,6 +19,16 @@
  */
 #define WEIR_PIN LIBBPF_PIN_BY_NAME
 
+/* Connection-scale maps (NAT, affinity, UDP reverse NAT): 2/3 of conntrack's defaults, as in Cilium. */
+#define WEIR_NAT_DEFAULT_MAX (((1 << 20) + (1 << 18)) * 2 / 3)
+
+/*
+ * Keeps an enum's type in the object's BTF, which clang emits only for types a program or map
+ * uses, so a test can check the TypeScript side's constants against it. The section is not one
+ * libbpf loads ("skipping unrecognized data section"): nothing reaches the kernel but BTF.
+ */
+#define WEIR_BTF_ENUM(name) enum name __weir_btf_enum_##name __attribute__((section(".weir_btf_enums"), used))
+
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))
 #endif

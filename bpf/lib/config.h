@@ -18,7 +18,9 @@ enum config_flags {
 	 * a map about to be replaced; established flows carry on. Set for the switch only.
 	 */
 	CFG_DRAIN = 1 << 2,
+	CFG_POLICY_AUDIT = 1 << 3, /* auditMode: would-be policy drops pass, counted */
 };
+WEIR_BTF_ENUM(config_flags);
 
 struct datapath_config {
 	__u32 flags;

@@ -20,6 +20,7 @@ enum ct_scope {
 	CT_SCOPE_SERVICE = 3,  /* client -> service frontend: remembers the backend */
 	CT_SCOPE_NODEPORT = 4, /* client -> chosen backend: remembers the frontend for replies */
 };
+WEIR_BTF_ENUM(ct_scope);
 
 enum ct_flags {
 	CT_F_SEEN_REPLY = 1 << 0,
@@ -27,6 +28,7 @@ enum ct_flags {
 	CT_F_RX_CLOSING = 1 << 2, /* FIN or RST from the responder */
 	CT_F_PROXY = 1 << 3,      /* goes through the L7 proxy */
 };
+WEIR_BTF_ENUM(ct_flags);
 
 #define CT_F_CLOSING (CT_F_TX_CLOSING | CT_F_RX_CLOSING)
 
@@ -55,6 +57,7 @@ enum ct_path {
 	 */
 	CT_PATH_RETIRED = 1 << 4,
 };
+WEIR_BTF_ENUM(ct_path);
 
 struct ct4_key {
 	__u32 saddr; /* initiator */

@@ -12,6 +12,7 @@ enum endpoint_flags {
 	EP_F_ENFORCE_EGRESS = 1 << 1,
 	EP_F_HOST = 1 << 2, /* an address of the node itself */
 };
+WEIR_BTF_ENUM(endpoint_flags);
 
 struct endpoint_key4 {
 	__u32 addr;

@@ -25,6 +25,7 @@ enum ipcache_flags {
 	IPCACHE_F_LOCAL = 1 << 0, /* an endpoint on this node */
 	IPCACHE_F_NODE = 1 << 1,  /* a node address (this or another) */
 };
+WEIR_BTF_ENUM(ipcache_flags);
 
 struct ipcache_entry {
 	__u32 identity;

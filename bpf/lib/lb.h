@@ -20,6 +20,7 @@ enum lb_service_flags {
 	SVC_F_EXTERNAL = 1 << 2,   /* external IP / load-balancer IP: packet-level NAT too */
 	SVC_F_AFFINITY = 1 << 3,   /* sessionAffinity: ClientIP */
 };
+WEIR_BTF_ENUM(lb_service_flags);
 
 struct lb4_key {
 	__u32 address;      /* frontend, network byte order */
@@ -97,7 +98,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 65535 /* the index is 16 bits wide */);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, WEIR_PIN);
 	__type(key, __u16);
@@ -106,7 +107,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, WEIR_NAT_DEFAULT_MAX);
 	__uint(pinning, WEIR_PIN);
 	__type(key, struct lb_affinity_key);
 	__type(value, struct lb_affinity);
@@ -114,7 +115,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, WEIR_NAT_DEFAULT_MAX);
 	__uint(pinning, WEIR_PIN);
 	__type(key, struct lb4_sock_revnat_key);
 	__type(value, struct lb4_sock_revnat);

@@ -11,6 +11,7 @@ enum metrics_dir {
 	METRICS_DIR_INGRESS = 1,
 	METRICS_DIR_EGRESS = 2,
 };
+WEIR_BTF_ENUM(metrics_dir);
 
 /*
  * Reasons below 128 are not drops (forwarded, or handed somewhere); 128 and up are drop reasons,
@@ -22,6 +23,8 @@ enum metrics_reason {
 	REASON_SOCKMAP_REDIRECT = 2, /* carried socket to socket by sk_msg (bytes = payload) */
 	REASON_SERVICE_DNAT = 3,     /* packet-level service translation (NodePort, external) */
 	REASON_REJECT_SENT = 4,      /* ICMP unreachable answered for a service with no backend */
+	AUDIT_POLICY_DENIED = 5,     /* auditMode: a deny rule matched; passed */
+	AUDIT_POLICY_DEFAULT = 6,    /* auditMode: no rule allowed it; passed */
 	DROP_POLICY_DENIED = 130,    /* an explicit deny rule matched */
 	DROP_POLICY_DEFAULT = 131,   /* enforced endpoint, no rule allowed it */
 	DROP_PREFILTER_CIDR = 132,   /* source in a prefilter deny CIDR */
@@ -35,6 +38,7 @@ enum metrics_reason {
 	DROP_NOT_IPV4 = 140,         /* an enforced endpoint's traffic that is neither IPv4 nor ARP */
 	DROP_WRONG_ENDPOINT = 141,   /* IPv4 for one endpoint arriving at another endpoint's interface */
 };
+WEIR_BTF_ENUM(metrics_reason);
 
 struct metrics_key {
 	__u8 reason;

@@ -19,6 +19,7 @@ enum policy_dir {
 	POLICY_INGRESS = 1,
 	POLICY_EGRESS = 2,
 };
+WEIR_BTF_ENUM(policy_dir);
 
 enum policy_verdict {
 	VERDICT_NONE = 0, /* no entry matched: default deny on enforced endpoints */
@@ -26,6 +27,7 @@ enum policy_verdict {
 	VERDICT_DENY = 2,
 	VERDICT_REDIRECT = 3, /* allow through the L7 proxy */
 };
+WEIR_BTF_ENUM(policy_verdict);
 
 /* Bits of key data after prefixlen: subject 32 + peer 32 + dir 8 + proto 8 + port 16. */
 #define POLICY_PREFIX_FULL 96

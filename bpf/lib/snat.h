@@ -14,6 +14,7 @@ enum nat_dir {
 	NAT_OUT = 1, /* keyed by the original tuple */
 	NAT_IN = 2,  /* keyed by the reply's tuple */
 };
+WEIR_BTF_ENUM(nat_dir);
 
 struct nat4_key {
 	__u32 saddr;
@@ -33,7 +34,7 @@ struct nat4_entry {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, WEIR_NAT_DEFAULT_MAX);
 	__uint(pinning, WEIR_PIN);
 	__type(key, struct nat4_key);
 	__type(value, struct nat4_entry);

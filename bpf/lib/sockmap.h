@@ -17,7 +17,7 @@ struct sock4_key {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1 << 18);
 	__uint(pinning, WEIR_PIN);
 	__type(key, struct sock4_key);
 	__type(value, __u64);

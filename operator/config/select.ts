@@ -2,9 +2,12 @@
 // labels, the highest priority; a config without nodeSelector matches every node. Two matching
 // configs of equal top priority are a conflict, reported rather than resolved by name order.
 
+import type { DatapathConfigSpec } from '../../api/v1alpha1/index.js';
+
+/** What selection reads of a DatapathConfig. */
 export interface DatapathConfigLike {
   metadata: { name: string; generation?: number };
-  spec: { nodeSelector?: Record<string, string>; priority?: number } & Record<string, unknown>;
+  spec: Pick<DatapathConfigSpec, 'nodeSelector' | 'priority'>;
 }
 
 export type Selection<C> = { config: C } | { error: string } | { none: true };

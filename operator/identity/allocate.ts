@@ -1,4 +1,4 @@
-import { FIRST_ALLOCATED_IDENTITY, LAST_ALLOCATED_IDENTITY } from './reserved.js';
+import { FIRST_ALLOCATED_IDENTITY, LAST_ALLOCATED_IDENTITY } from '../../api/v1alpha1/identity.js';
 
 /**
  * The lowest free identity at or after `hint`, wrapping once. Low numbers first keeps ids

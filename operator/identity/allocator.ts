@@ -1,20 +1,14 @@
 // Identity allocation against the API: an Identity object per distinct security label set,
 // named by its number. The objects are the source of truth, so numbers survive operator
 // restarts; creation races between replicas resolve through the API's name uniqueness (409).
-import type { CustomObjectsApi } from '@kubernetes/client-node';
+import { IdentityResource, identityKey, type Identity, type Labels } from '../../api/v1alpha1/index.js';
+import type { WeirApi } from '../../common/weirapi.js';
 import { apiStatus } from '../../common/kube.js';
 import type { Logger } from '../../common/log.js';
 import { nextFreeIdentity } from './allocate.js';
-import { identityKey, type Labels } from './labels.js';
 
-export interface IdentityObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: { name?: string; creationTimestamp?: Date | string };
-  spec?: { namespace: string; labels: Record<string, string> };
-}
-
-const GVR = { group: 'weir.dev', version: 'v1alpha1', plural: 'identities' };
+/** An Identity as the cache holds it. */
+export type IdentityObject = Identity;
 
 export class IdentityAllocator {
   /** Allocations not yet seen in the cache (the watch lags the create). */
@@ -24,7 +18,7 @@ export class IdentityAllocator {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly api: CustomObjectsApi,
+    private readonly api: WeirApi,
     private readonly cached: () => ReadonlyArray<IdentityObject>,
     private readonly log: Logger,
   ) {}
@@ -93,10 +87,7 @@ export class IdentityAllocator {
     let id = nextFreeIdentity(used);
     for (let attempt = 0; attempt < 32; attempt++) {
       try {
-        await this.api.createClusterCustomObject({
-          ...GVR,
-          body: { apiVersion: 'weir.dev/v1alpha1', kind: 'Identity', metadata: { name: String(id) }, spec: { namespace, labels } },
-        });
+        await this.api.create(IdentityResource, { metadata: { name: String(id) }, spec: { namespace, labels } });
         this.pending.set(key, { id, labels });
         this.invalidate();
         this.log.info({ identity: id, labels }, 'allocated identity');
@@ -125,12 +116,8 @@ export class IdentityAllocator {
       if (usedKeys.has(identityKey(o.spec.labels))) continue;
       const created = o.metadata.creationTimestamp ? new Date(o.metadata.creationTimestamp).getTime() : 0;
       if (Date.now() - created < graceMs) continue;
-      try {
-        await this.api.deleteClusterCustomObject({ ...GVR, name: o.metadata.name });
-        removed.push(Number(o.metadata.name));
-      } catch (e) {
-        if (apiStatus(e) !== 404) throw e;
-      }
+      await this.api.delete(IdentityResource, o.metadata.name);
+      removed.push(Number(o.metadata.name));
     }
     if (removed.length > 0) this.log.info({ identities: removed }, 'collected unused identities');
     return removed;

@@ -1,9 +1,10 @@
-import { securityLabels, type Labels } from '../identity/labels.js';
+import { securityLabels, type Labels } from '../../api/v1alpha1/identity.js';
 import { compilePolicies } from '../policy/compile.js';
 import type { PolicyEntry } from '../policy/model.js';
 import { fromWeirPolicy } from '../policy/translate.js';
 import { computeMapSizes } from '../sizing/sizes.js';
-import { buildNodeDatapath, contentHash, expandEntries, MAX_NODE_ENDPOINTS } from './build.js';
+import { expandEntries, MAX_NODE_ENDPOINTS } from '../../api/v1alpha1/index.js';
+import { buildNodeDatapath, contentHash } from './build.js';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 

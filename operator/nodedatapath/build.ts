@@ -2,53 +2,16 @@
 // the policy compiled for their identities. Deterministic: the same inputs give byte-identical
 // output, so the operator writes only when something really changed.
 import { createHash } from 'node:crypto';
+import type { CompactEntry, Features, LocalEndpoint, PeerSet, PolicyEntry, ResolvedNodeDatapathSpec } from '../../api/v1alpha1/index.js';
 import type { CompileResult } from '../policy/compile.js';
-import type { PolicyEntry } from '../policy/model.js';
-import type { ResizeGate } from '../rollout/gate.js';
 import type { MapSizes } from '../sizing/sizes.js';
 
-/** Endpoints (and so local policies) one NodeDatapath holds: `maxItems` in crds/nodedatapath.yaml. */
-export const MAX_NODE_ENDPOINTS = 512;
-
-export interface LocalEndpoint {
-  namespace: string;
-  name: string;
-  ips: string[];
-  identity: number;
-}
-
-/** A compiled entry whose peers are a peer set: (peer set, ports, protocol) -> verdict. */
-export interface CompactEntry {
-  peerSet: number;
-  port: number;
-  endPort?: number;
-  protocol: number;
-  verdict: PolicyEntry['verdict'];
-  proxyPort?: number;
-}
-
-export interface NodeDatapathSpec {
-  revision: number;
-  configName: string;
-  features: Record<string, unknown>;
-  maps: Array<{ name: string; maxEntries: number }>;
-  endpoints: Array<LocalEndpoint & { policyEnforced: boolean }>;
-  /**
-   * Each distinct list of peer identities once: with 5,000 identities, a policy allowing the
-   * "cluster" entity would otherwise repeat all of them for every local identity and port.
-   */
-  peerSets: Array<{ id: number; identities: number[] }>;
-  policies: Array<{ identity: number; ingress: CompactEntry[]; egress: CompactEntry[] }>;
-  cidrIdentities: Array<{ cidr: string; identity: number }>;
-  /** Opened by the resize rollout (operator/rollout/gate.ts). */
-  resizeGate?: ResizeGate;
-}
-
-export type NodeDatapathContent = Omit<NodeDatapathSpec, 'revision'>;
+/** What the operator writes: every list present. */
+export type NodeDatapathContent = Omit<ResolvedNodeDatapathSpec, 'revision'>;
 
 export function buildNodeDatapath(input: {
   configName: string;
-  features: Record<string, unknown>;
+  features: Features;
   sizes: MapSizes;
   endpoints: readonly LocalEndpoint[];
   compiled: CompileResult;
@@ -74,7 +37,7 @@ export function buildNodeDatapath(input: {
 /** Interns peer lists; ids follow first use, which is deterministic for a given input. */
 class PeerSets {
   private readonly ids = new Map<string, number>();
-  private readonly sets: Array<{ id: number; identities: number[] }> = [];
+  private readonly sets: PeerSet[] = [];
 
   intern(identities: number[]): number {
     const sorted = [...identities].sort((a, b) => a - b);
@@ -88,7 +51,7 @@ class PeerSets {
     return id;
   }
 
-  list(): Array<{ id: number; identities: number[] }> {
+  list(): PeerSet[] {
     return this.sets;
   }
 }
@@ -106,12 +69,6 @@ function compact(entries: readonly PolicyEntry[], sets: PeerSets): CompactEntry[
     const { peer: _peer, ...rest } = e;
     return { peerSet: sets.intern(peers), ...rest };
   });
-}
-
-/** Expands a compact entry list back into one entry per peer (what the agent writes to the map). */
-export function expandEntries(entries: readonly CompactEntry[], peerSets: ReadonlyArray<{ id: number; identities: number[] }>): PolicyEntry[] {
-  const byId = new Map(peerSets.map((s) => [s.id, s.identities]));
-  return entries.flatMap(({ peerSet, ...rest }) => (byId.get(peerSet) ?? []).map((peer) => ({ peer, ...rest })));
 }
 
 /** Stable digest of the content (key order normalised), kept in an annotation to skip no-op writes. */

@@ -1,7 +1,7 @@
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
 import { fromWire } from '../../common/wire.js';
-import { securityLabels } from '../identity/labels.js';
-import { FIRST_CIDR_IDENTITY, ReservedIdentity } from '../identity/reserved.js';
+import { securityLabels } from '../../api/v1alpha1/identity.js';
+import { FIRST_CIDR_IDENTITY, ReservedIdentity } from '../../api/v1alpha1/identity.js';
 import { compilePolicies } from './compile.js';
 import { fromK8sPolicy, fromWeirPolicy, type WeirNetworkPolicy } from './translate.js';
 

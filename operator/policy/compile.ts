@@ -1,7 +1,7 @@
 // Policy compilation: normalised policies + the cluster's identities -> per local identity, the
 // list of (peer identity, ports, protocol) -> verdict entries the endpoint policy map holds.
-import { NAMESPACE_LABEL, podPart, type Labels } from '../identity/labels.js';
-import { FIRST_CIDR_IDENTITY, LAST_CIDR_IDENTITY, ReservedIdentity } from '../identity/reserved.js';
+import { NAMESPACE_LABEL, podPart, type Labels } from '../../api/v1alpha1/identity.js';
+import { FIRST_CIDR_IDENTITY, LAST_CIDR_IDENTITY, ReservedIdentity } from '../../api/v1alpha1/identity.js';
 import { addressIn, cidrWithin, parseCidr4 } from './cidr.js';
 import { PROTOCOL_NUMBER, type CompiledIdentityPolicy, type NormalizedPolicy, type PolicyEntry, type PortSpec, type Protocol, type Rule, type Verdict } from './model.js';
 import { matchesPeer, matchesSelector } from './selector.js';

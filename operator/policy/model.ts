@@ -1,9 +1,10 @@
 // The normalised policy both weir.dev and networking.k8s.io NetworkPolicies are translated into,
 // and the compiled per-identity form NodeDatapath carries.
-import type { LabelSelector, PeerSelector } from './selector.js';
+import type { Entity, LabelSelector, PeerSelector, PolicyEntry, PolicyProtocol, Verdict } from '../../api/v1alpha1/index.js';
 
-export type Entity = 'world' | 'host' | 'cluster' | 'all';
-export type Protocol = 'TCP' | 'UDP' | 'SCTP' | 'ANY';
+export type { Entity, PolicyEntry, Verdict };
+export type Protocol = PolicyProtocol;
+
 
 export interface PortSpec {
   /** 0 = every port. */
@@ -50,19 +51,6 @@ export interface NormalizedPolicy {
    * that cannot be honoured drops out of that rule alone.
    */
   warnings: string[];
-}
-
-export type Verdict = 'allow' | 'deny' | 'redirect';
-
-/** One compiled entry, as in NodeDatapath spec.policies[].ingress/egress. */
-export interface PolicyEntry {
-  peer: number;
-  port: number;
-  endPort?: number;
-  /** IP protocol number: 6 TCP, 17 UDP, 132 SCTP, 0 any. */
-  protocol: number;
-  verdict: Verdict;
-  proxyPort?: number;
 }
 
 export interface CompiledIdentityPolicy {

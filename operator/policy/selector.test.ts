@@ -1,4 +1,4 @@
-import { securityLabels } from '../identity/labels.js';
+import { securityLabels } from '../../api/v1alpha1/identity.js';
 import { matchesPeer, matchesSelector } from './selector.js';
 
 describe('matchesSelector', () => {

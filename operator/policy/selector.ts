@@ -1,16 +1,7 @@
 // Kubernetes label selector semantics (matchLabels AND matchExpressions), over identity labels.
-import { namespacePart, NAMESPACE_LABEL, podPart, type Labels } from '../identity/labels.js';
+import { namespacePart, NAMESPACE_LABEL, podPart, type LabelSelector, type Labels, type PeerSelector } from '../../api/v1alpha1/index.js';
 
-export interface LabelSelectorRequirement {
-  key: string;
-  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
-  values?: string[];
-}
-
-export interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: LabelSelectorRequirement[];
-}
+export type { LabelSelector, PeerSelector };
 
 /** An empty selector matches everything, as in Kubernetes. */
 export function matchesSelector(sel: LabelSelector | undefined, labels: Labels): boolean {
@@ -35,11 +26,6 @@ export function matchesSelector(sel: LabelSelector | undefined, labels: Labels):
     }
   }
   return true;
-}
-
-export interface PeerSelector extends LabelSelector {
-  /** Absent: the policy's own namespace. Present: namespaces whose labels match ({} = all). */
-  namespaceSelector?: LabelSelector;
 }
 
 /** Whether an identity (security labels) is selected by a peer selector of a policy in `policyNamespace`. */

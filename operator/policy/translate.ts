@@ -4,36 +4,12 @@
 // allow rule allows less, never more; one left out of a deny rule is said loudly, since the
 // traffic it names is dropped anyway for a selected pod (non-IPv4 fails closed).
 import type { V1NetworkPolicy, V1NetworkPolicyPeer, V1NetworkPolicyPort } from '@kubernetes/client-node';
-import type { Entity, NormalizedPolicy, PortSpec, Protocol, Rule } from './model.js';
-import type { LabelSelector, PeerSelector } from './selector.js';
+import type { NormalizedPolicy, PortSpec, Protocol, Rule } from './model.js';
+import type { EgressRule, IngressRule, LabelSelector, NetworkPolicy, NetworkPolicySpec, PeerSelector } from '../../api/v1alpha1/index.js';
 
-interface WeirPorts {
-  ports: Array<{ port?: number | string; endPort?: number; protocol?: Protocol }>;
-  rules?: { http?: unknown[] };
-}
-
-interface WeirRule {
-  fromEndpoints?: PeerSelector[];
-  toEndpoints?: PeerSelector[];
-  fromCIDR?: string[];
-  toCIDR?: string[];
-  fromCIDRSet?: Array<{ cidr: string; except?: string[] }>;
-  toCIDRSet?: Array<{ cidr: string; except?: string[] }>;
-  fromEntities?: Entity[];
-  toEntities?: Entity[];
-  toPorts?: WeirPorts[];
-}
-
-export interface WeirNetworkPolicy {
-  metadata: { name: string; namespace: string };
-  spec: {
-    endpointSelector: LabelSelector;
-    ingress?: WeirRule[];
-    egress?: WeirRule[];
-    ingressDeny?: WeirRule[];
-    egressDeny?: WeirRule[];
-  };
-}
+type WeirRule = IngressRule & EgressRule;
+/** A weir.dev NetworkPolicy with its name, namespace and spec. */
+export type WeirNetworkPolicy = NetworkPolicy & { metadata: { name: string; namespace: string }; spec: NetworkPolicySpec };
 
 const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(\/(\d{1,2}))?$/;
 

@@ -6,23 +6,9 @@
 // is in the NodeDatapath objects, so an operator restart carries on where it stopped, and a
 // revision once answered is never resized again.
 
-export interface MapSize {
-  name: string;
-  maxEntries: number;
-}
+import type { MapSize, ResizeAnswer, ResizeGate } from '../../api/v1alpha1/index.js';
 
-export interface ResizeGate {
-  revision: number;
-  open: boolean;
-  drainTimeoutSeconds?: number;
-  openedAt?: string;
-}
-
-export interface ResizeAnswer {
-  revision?: number;
-  phase?: string;
-  message?: string;
-}
+export type { MapSize, ResizeAnswer, ResizeGate };
 
 export interface NodeView {
   /** Sizes the node's current NodeDatapath names (what its agent runs or is resizing to). */
@@ -63,7 +49,7 @@ export function decide(target: readonly MapSize[], view: NodeView | undefined, p
   const open = (revision: number): ResizeGate => ({ revision, open: true, drainTimeoutSeconds: policy.drainTimeoutSeconds, openedAt: now.toISOString() });
   // A node whose agent never programmed anything creates its maps at the target sizes.
   if (!view || !view.programmed) return { maps: [...target], gate: view?.gate, state: 'updated' };
-  const gate = view.gate ?? { revision: 0, open: false };
+  const gate = { revision: 0, open: false, ...view.gate };
   const answered = view.answer?.revision === gate.revision ? view.answer : undefined;
   const current = [...view.maps];
 

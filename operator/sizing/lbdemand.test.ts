@@ -1,5 +1,5 @@
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { lbDemand } from './lbdemand.js';
+import { lbDemand, lbFrontends } from './lbdemand.js';
 
 const svc = (name: string, ports: number, extra: Partial<NonNullable<V1Service['spec']>> = {}): V1Service => ({
   metadata: { name, namespace: 'shop' },
@@ -25,5 +25,17 @@ describe('lbDemand', () => {
 
   it('counts nothing for a service without backends', () => {
     expect(lbDemand([svc('lonely', 3)], [])).toBe(0);
+  });
+});
+
+describe('lbFrontends', () => {
+  it('counts cluster and external addresses × ports, and node ports on each node address', () => {
+    const services = [
+      svc('api', 2),
+      svc('web', 1, { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }], externalIPs: ['192.0.2.10'] }),
+      svc('headless', 1, { clusterIP: 'None' }),
+    ];
+    // api: 2 ports × 1 address; web: 1 port × (cluster + external) + 1 node port × 3 node addresses.
+    expect(lbFrontends(services, 3)).toBe(2 + 2 + 3);
   });
 });

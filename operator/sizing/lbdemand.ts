@@ -18,3 +18,22 @@ export function lbDemand(services: readonly V1Service[], slices: readonly V1Endp
     balanced.map((s) => ({ ports: s.spec!.ports!.length, backends: backends.get(`${s.metadata?.namespace}/${s.metadata?.name}`)?.size ?? 0 })),
   );
 }
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/**
+ * Service frontends one node programs, each a reverse-NAT index: (cluster and external IPv4
+ * addresses) × ports, and each NodePort on each of the node's addresses (agent/desired/services.ts).
+ */
+export function lbFrontends(services: readonly V1Service[], nodeAddresses: number): number {
+  let n = 0;
+  for (const svc of services) {
+    const spec = svc.spec;
+    if (!spec || spec.type === 'ExternalName' || spec.clusterIP === 'None' || !spec.ports?.length) continue;
+    const cluster = (spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : [])).filter((a) => IPV4.test(a)).length;
+    const external = [...(spec.externalIPs ?? []), ...(svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '')].filter((a) => IPV4.test(a)).length;
+    n += spec.ports.length * (cluster + external);
+    if (spec.type === 'NodePort' || spec.type === 'LoadBalancer') n += spec.ports.filter((p) => p.nodePort).length * nodeAddresses;
+  }
+  return n;
+}

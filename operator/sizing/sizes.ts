@@ -1,21 +1,11 @@
-// Per-node map sizes: explicit values win; else, with a dynamic ratio, the node's memory × ratio
-// is split over the large maps in proportion to what their defaults would cost, each clamped;
-// else the seed's defaults.
-import { MAP_LIMITS, MAP_NAMES, SIZING_FIELD, type MapName } from './maps.js';
+// Per-node map sizes, entry by entry of the map catalogue (common/maps/catalogue.ts): explicit
+// values win; else, with a dynamic ratio, the node's memory × ratio is split over the large
+// tables in proportion to what their defaults would cost, each clamped; else the defaults.
+import type { MapSizingSpec } from '../../api/v1alpha1/index.js';
+import { CATALOGUE, costBytes, DEMAND_DESCRIPTION, governed, maxEntriesOf, SIZING_NAMES, type DemandKind, type SizingName } from '../../common/maps/catalogue.js';
+import { isSized } from '../../common/maps/spec.js';
 
-export interface MapSizingSpec {
-  dynamicSizeRatio?: number;
-  ctTCPMax?: number;
-  ctAnyMax?: number;
-  natMax?: number;
-  neighMax?: number;
-  lbMax?: number;
-  endpointMax?: number;
-  policyMax?: number;
-  prefilterMax?: number;
-  fragMax?: number;
-  ipcacheMax?: number;
-}
+export type { MapSizingSpec };
 
 export interface NodeFacts {
   /** status.capacity.memory in bytes. */
@@ -31,11 +21,7 @@ export interface MapSize {
   source: SizeSource;
 }
 
-export type MapSizes = Record<MapName, MapSize>;
-
-// Conntrack and NAT are LRU hashes; with per-CPU LRU lists the kernel rounds max_entries up to
-// the CPU count. Rounding here keeps the requested and the created size equal.
-const CPU_ROUNDED: ReadonlySet<MapName> = new Set(['ct_tcp', 'ct_any', 'nat']);
+export type MapSizes = Record<SizingName, MapSize>;
 
 const roundUp = (n: number, k: number): number => Math.ceil(n / k) * k;
 const roundDown = (n: number, k: number): number => Math.floor(n / k) * k;
@@ -44,77 +30,94 @@ export function computeMapSizes(spec: MapSizingSpec, node: NodeFacts): MapSizes 
   const ratio = spec.dynamicSizeRatio;
   if (ratio !== undefined && !(ratio > 0 && ratio <= 1)) throw new RangeError(`dynamicSizeRatio ${ratio} must be in (0, 1]`);
   const cpus = Math.max(1, Math.floor(node.cpus));
-  const explicit = (name: MapName): number | undefined => (spec as Record<string, number | undefined>)[SIZING_FIELD[name]];
-
-  const defaultBytes = MAP_NAMES.filter((n) => MAP_LIMITS[n].dynamic).reduce((sum, n) => sum + MAP_LIMITS[n].default * MAP_LIMITS[n].entryBytes, 0);
+  const dynamic = SIZING_NAMES.filter((n) => CATALOGUE[n].dynamicMin !== undefined);
   const budget = ratio === undefined ? 0 : Math.floor(node.memoryBytes * ratio);
+  const fraction = ratio === undefined ? 0 : budgetFraction(dynamic, budget);
 
   const sizes = {} as MapSizes;
-  for (const name of MAP_NAMES) {
-    const lim = MAP_LIMITS[name];
-    const k = CPU_ROUNDED.has(name) ? cpus : 1;
-    const given = explicit(name);
+  for (const name of SIZING_NAMES) {
+    const e = CATALOGUE[name];
+    const k = e.cpuRounded ? cpus : 1;
+    const given = spec[e.field];
     if (given !== undefined) {
       sizes[name] = { maxEntries: roundUp(given, k), source: 'explicit' };
-    } else if (ratio !== undefined && lim.dynamic) {
-      const share = Math.floor((lim.default * budget) / defaultBytes);
-      const clamped = share < lim.dynamicMin ? roundUp(lim.dynamicMin, k) : share > lim.max ? roundDown(lim.max, k) : roundUp(share, k);
+    } else if (ratio !== undefined && e.dynamicMin !== undefined) {
+      const share = Math.floor(e.default * fraction);
+      const clamped = share < e.dynamicMin ? roundUp(e.dynamicMin, k) : share > e.max ? roundDown(e.max, k) : roundUp(share, k);
       sizes[name] = { maxEntries: clamped, source: 'dynamic' };
     } else {
-      sizes[name] = { maxEntries: roundUp(lim.default, k), source: 'default' };
+      sizes[name] = { maxEntries: roundUp(e.default, k), source: 'default' };
     }
   }
 
-  // NAT must not outgrow conntrack (each NAT entry belongs to a tracked flow); the neighbour
-  // table follows NAT unless set. Only computed values are adjusted, never explicit ones.
+  // NAT must not outgrow conntrack (each NAT entry belongs to a tracked flow). Only computed
+  // values are adjusted, never explicit ones.
   const ctTotal = sizes.ct_tcp.maxEntries + sizes.ct_any.maxEntries;
   if (sizes.nat.source !== 'explicit' && sizes.nat.maxEntries > ctTotal) {
     sizes.nat = { ...sizes.nat, maxEntries: roundUp(Math.floor((ctTotal * 2) / 3), cpus) };
   }
-  if (sizes.neigh.source !== 'explicit' && ratio !== undefined) sizes.neigh = { maxEntries: sizes.nat.maxEntries, source: 'dynamic' };
   return sizes;
 }
 
-export interface Demand {
-  /** Σ over services of backends × ports (the LB map holds one entry per backend and port). */
-  lbEntries: number;
-  /** Endpoints on this node. */
-  endpoints: number;
-  /**
-   * Entries of the node's policy trie: every local identity's compiled policy after the agent's
-   * range and deny expansion (one trie holds them all).
-   */
-  policyEntries: number;
-  /** Addresses the ipcache holds: every pod and node address in the cluster, and the CIDRs policies name. */
-  ipcacheEntries: number;
-  /** Deny CIDRs of the prefilter. */
-  prefilterEntries: number;
+/**
+ * The fraction f of their defaults at which the dynamic tables' kernel bytes (every map they
+ * govern, clamps included) spend the budget: each table then gets the same share of its default.
+ */
+function budgetFraction(names: readonly SizingName[], budget: number): number {
+  const cost = (f: number): number => names.reduce((sum, n) => sum + costBytes(n, Math.floor(CATALOGUE[n].default * f)), 0);
+  let lo = 0;
+  let hi = 1;
+  while (cost(hi) < budget && hi < 1 << 20) hi *= 2;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (cost(mid) <= budget) lo = mid;
+    else hi = mid;
+  }
+  return lo;
 }
 
+export type Demand = Record<DemandKind, number>;
+
 export interface Overflow {
-  map: MapName;
+  /** The catalogue entry to raise. */
+  map: SizingName;
+  /** The kernel map that would overflow. */
+  kernelMap: string;
   needed: number;
   maxEntries: number;
   message: string;
 }
 
-/** Maps whose known demand exceeds their size: reported before anything breaks. */
+/**
+ * Kernel maps whose known demand exceeds their size, reported before anything breaks: one per
+ * catalogue entry and kind of demand, the tightest map first (a clamp binds before the size).
+ */
 export function checkDemand(sizes: MapSizes, demand: Demand): Overflow[] {
-  const checks: Array<[MapName, number, string]> = [
-    ['lb', demand.lbEntries, 'service backends × ports'],
-    ['endpoints', demand.endpoints, 'endpoints on the node'],
-    ['policy', demand.policyEntries, "entries of the node's policy trie, after range and deny expansion"],
-    ['ipcache', demand.ipcacheEntries, 'pod and node addresses in the cluster, and CIDRs named by policies'],
-    ['prefilter', demand.prefilterEntries, 'prefilter deny CIDRs'],
-  ];
-  return checks
-    .filter(([map, needed]) => needed > sizes[map].maxEntries)
-    .map(([map, needed, what]) => ({
-      map,
-      needed,
-      maxEntries: sizes[map].maxEntries,
-      message: `${map} needs ${needed} entries (${what}) but holds ${sizes[map].maxEntries}; raise spec.mapSizing.${SIZING_FIELD[map]}`,
-    }));
+  const out: Overflow[] = [];
+  for (const name of SIZING_NAMES) {
+    const seen = new Set<DemandKind>();
+    const maps = governed(name)
+      .filter(isSized)
+      .filter((m) => m.size.holds !== undefined)
+      .sort((a, b) => maxEntriesOf(a, sizes[name].maxEntries) - maxEntriesOf(b, sizes[name].maxEntries));
+    for (const m of maps) {
+      const kind = m.size.holds!;
+      const limit = maxEntriesOf(m, sizes[name].maxEntries);
+      if (seen.has(kind) || demand[kind] <= limit) continue;
+      seen.add(kind);
+      const clamped = limit < sizes[name].maxEntries;
+      out.push({
+        map: name,
+        kernelMap: m.name,
+        needed: demand[kind],
+        maxEntries: limit,
+        message: clamped
+          ? `${m.name} needs ${demand[kind]} entries (${DEMAND_DESCRIPTION[kind]}) but holds at most ${limit} whatever spec.mapSizing.${CATALOGUE[name].field} says`
+          : `${name} needs ${demand[kind]} entries (${DEMAND_DESCRIPTION[kind]}) but holds ${limit}; raise spec.mapSizing.${CATALOGUE[name].field}`,
+      });
+    }
+  }
+  return out;
 }
 
 /** LB entries a set of services needs: Σ backends × ports. */

@@ -10,6 +10,7 @@ import { MemoryDatapath, MemoryNetwork } from '../../agent/datapath/memory.js';
 import { Operator } from '../../operator/operator.js';
 import { useTestCluster } from '../harness/cluster.js';
 import { eventually } from '../harness/wait.js';
+import { API_VERSION, DatapathConfigResource, NetworkPolicyResource, NodeDatapathResource, gvr } from '../../api/v1alpha1/index.js';
 
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const PEERS = 24;
@@ -35,18 +36,12 @@ describe('agent with a map too small for its state', () => {
     // Each peer its own identity: one policy entry each.
     for (let i = 0; i < PEERS; i++) await pod(`web-${i}`, 'node-b', `web-${i}`, `10.244.2.${10 + i}`);
     await custom.createClusterCustomObject({
-      group: 'weir.dev',
-      version: 'v1alpha1',
-      plural: 'datapathconfigs',
-      body: { apiVersion: 'weir.dev/v1alpha1', kind: 'DatapathConfig', metadata: { name: 'default' }, spec: { mapSizing: { policyMax: 16 } } },
+      ...gvr(DatapathConfigResource), body: { apiVersion: API_VERSION, kind: 'DatapathConfig', metadata: { name: 'default' }, spec: { mapSizing: { policyMax: 16 } } },
     });
     await custom.createNamespacedCustomObject({
-      group: 'weir.dev',
-      version: 'v1alpha1',
-      plural: 'networkpolicies',
-      namespace: 'shop',
+      ...gvr(NetworkPolicyResource), namespace: 'shop',
       body: {
-        apiVersion: 'weir.dev/v1alpha1',
+        apiVersion: API_VERSION,
         kind: 'NetworkPolicy',
         metadata: { name: 'api-in' },
         spec: {
@@ -74,7 +69,7 @@ describe('agent with a map too small for its state', () => {
     const running = [operator.run(ctl.signal), agent.run(ctl.signal)];
     try {
       const ready = await eventually('Ready=False naming weir_policy', async () => {
-        const d = (await custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'nodedatapaths', name: 'node-a' })) as {
+        const d = (await custom.getClusterCustomObject({ ...gvr(NodeDatapathResource), name: 'node-a' })) as {
           status?: { conditions?: Array<{ type: string; status: string; message: string }> };
         };
         const c = d.status?.conditions?.find((x) => x.type === 'Ready');
@@ -97,7 +92,7 @@ describe('agent with a map too small for its state', () => {
       expect(maps.get('weir_policy')).toBe(16);
       // The operator saw it coming: the node's expanded trie against policyMax.
       const capacity = await eventually('MapCapacity False', async () => {
-        const c = (await custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default' })) as {
+        const c = (await custom.getClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default' })) as {
           status?: { conditions?: Array<{ type: string; status: string; message: string }> };
         };
         const cond = c.status?.conditions?.find((x) => x.type === 'MapCapacity');

@@ -3,8 +3,7 @@
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { useTestCluster } from '../harness/cluster.js';
 
-const group = 'weir.dev';
-const version = 'v1alpha1';
+import { GROUP as group, VERSION as version } from '../../api/v1alpha1/index.js';
 
 type Obj = Record<string, unknown>;
 

@@ -2,7 +2,7 @@
 // and after a crashed leader's lease runs out.
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { LeaderElector } from '../../operator/runtime/leader.js';
+import { LeaderElector } from '../../common/runtime/leader.js';
 import { useTestCluster } from '../harness/cluster.js';
 import { eventually } from '../harness/wait.js';
 

@@ -4,10 +4,11 @@
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { expandEntries, type CompactEntry } from '../../operator/nodedatapath/build.js';
+import { expandEntries, type CompactEntry } from '../../api/v1alpha1/index.js';
 import { Operator } from '../../operator/operator.js';
 import { useTestCluster } from '../harness/cluster.js';
 import { eventually } from '../harness/wait.js';
+import { API_VERSION, DatapathConfigResource, IdentityResource, NetworkPolicyResource, NodeDatapathResource, gvr } from '../../api/v1alpha1/index.js';
 
 type Ndp = {
   metadata: { resourceVersion: string };
@@ -40,7 +41,7 @@ describe('operator', () => {
       },
     };
   };
-  const ndp = (name: string): Promise<Ndp> => custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'nodedatapaths', name }) as Promise<Ndp>;
+  const ndp = (name: string): Promise<Ndp> => custom.getClusterCustomObject({ ...gvr(NodeDatapathResource), name }) as Promise<Ndp>;
   const ndpWhen = (name: string, cond: (n: Ndp) => boolean): Promise<Ndp> => eventually(`${name} NodeDatapath`, async () => {
     const n = await ndp(name);
     return cond(n) ? n : undefined;
@@ -61,7 +62,7 @@ describe('operator', () => {
   }
 
   const policy = (port: number) => ({
-    apiVersion: 'weir.dev/v1alpha1',
+    apiVersion: API_VERSION,
     kind: 'NetworkPolicy',
     metadata: { name: 'api-in', namespace: 'shop' },
     spec: {
@@ -82,12 +83,9 @@ describe('operator', () => {
     await pod('web-2', 'node-a', 'web', '10.244.1.11');
     await pod('api-1', 'node-b', 'api', '10.244.2.10');
     await custom.createClusterCustomObject({
-      group: 'weir.dev',
-      version: 'v1alpha1',
-      plural: 'datapathconfigs',
-      body: { apiVersion: 'weir.dev/v1alpha1', kind: 'DatapathConfig', metadata: { name: 'default' }, spec: { mapSizing: { dynamicSizeRatio: 0.01, lbMax: 100000 } } },
+      ...gvr(DatapathConfigResource), body: { apiVersion: API_VERSION, kind: 'DatapathConfig', metadata: { name: 'default' }, spec: { mapSizing: { dynamicSizeRatio: 0.01, lbMax: 100000 } } },
     });
-    await custom.createNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', namespace: 'shop', plural: 'networkpolicies', body: policy(8080) });
+    await custom.createNamespacedCustomObject({ ...gvr(NetworkPolicyResource), namespace: 'shop', body: policy(8080) });
   });
 
   it('writes each node its sizes, endpoints, identities and compiled policy; survives a restart unchanged', async () => {
@@ -103,10 +101,11 @@ describe('operator', () => {
       b = await ndpWhen('node-b', (n) => ingressOf(n).some((e) => e.peer === webIdentity));
       const settledRevision = b.spec.revision;
 
-      // Sizes: the ratio applied to each node's memory (4× the memory, 4× the entries), explicit LB.
+      // Sizes: the ratio applied to each node's memory (4× the memory, at least 4× the entries:
+      // the sockhash stops at its clamp and leaves its share to the tables), explicit LB.
       const ratio = mapSize(b, 'ct_tcp') / mapSize(a, 'ct_tcp');
       expect(ratio).toBeGreaterThan(3.99);
-      expect(ratio).toBeLessThan(4.01);
+      expect(ratio).toBeLessThan(4.6);
       expect(mapSize(a, 'lb')).toBe(100000);
       expect(mapSize(b, 'lb')).toBe(100000);
 
@@ -123,7 +122,7 @@ describe('operator', () => {
       ]);
 
       const dpc = await eventually('DatapathConfig status', async () => {
-        const c = (await custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default' })) as {
+        const c = (await custom.getClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default' })) as {
           status?: { nodes?: number; conditions?: Array<{ type: string; status: string; message: string }> };
         };
         return c.status?.nodes === 2 ? c : undefined;
@@ -133,9 +132,9 @@ describe('operator', () => {
 
       // Agents report the revision they applied; the config aggregates it.
       for (const [n, rev] of [['node-a', a.spec.revision], ['node-b', b.spec.revision]] as const)
-        await custom.patchClusterCustomObjectStatus({ group: 'weir.dev', version: 'v1alpha1', plural: 'nodedatapaths', name: n, body: { status: { observedRevision: rev } } }, merge);
+        await custom.patchClusterCustomObjectStatus({ ...gvr(NodeDatapathResource), name: n, body: { status: { observedRevision: rev } } }, merge);
       await eventually('nodes programmed', async () => {
-        const c = (await custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default' })) as {
+        const c = (await custom.getClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default' })) as {
           status?: { nodesProgrammed?: number; conditions?: Array<{ type: string; status: string }> };
         };
         return c.status?.nodesProgrammed === 2 && c.status.conditions?.find((x) => x.type === 'Programmed')?.status === 'True' ? true : undefined;
@@ -144,7 +143,7 @@ describe('operator', () => {
       // A policy edit rewrites only the node whose compiled policy changes.
       a = await ndp('node-a');
       await custom.patchNamespacedCustomObject(
-        { group: 'weir.dev', version: 'v1alpha1', namespace: 'shop', plural: 'networkpolicies', name: 'api-in', body: { spec: policy(9090).spec } },
+        { ...gvr(NetworkPolicyResource), namespace: 'shop', name: 'api-in', body: { spec: policy(9090).spec } },
         merge,
       );
       b = await ndpWhen('node-b', (n) => ingressOf(n).some((e) => e.port === 9090));
@@ -157,11 +156,11 @@ describe('operator', () => {
     }
 
     // A new operator process finds the same identities and has nothing to write.
-    const identitiesBefore = (await custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'identities' })) as { items: Array<{ metadata: { name: string } }> };
+    const identitiesBefore = (await custom.listClusterCustomObject({ ...gvr(IdentityResource), })) as { items: Array<{ metadata: { name: string } }> };
     const again = startOperator();
     try {
       await new Promise((r) => setTimeout(r, 2000));
-      const identitiesAfter = (await custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'identities' })) as { items: Array<{ metadata: { name: string } }> };
+      const identitiesAfter = (await custom.listClusterCustomObject({ ...gvr(IdentityResource), })) as { items: Array<{ metadata: { name: string } }> };
       expect(identitiesAfter.items.map((i) => i.metadata.name).sort()).toEqual(identitiesBefore.items.map((i) => i.metadata.name).sort());
       expect((await ndp('node-a')).metadata.resourceVersion).toBe(a.metadata.resourceVersion);
       expect((await ndp('node-b')).spec.revision).toBe(revisionAfterEdit);
@@ -192,9 +191,9 @@ describe('operator', () => {
       },
     });
     const setLbMax = (lbMax: number): Promise<unknown> =>
-      custom.patchClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default', body: { spec: { mapSizing: { dynamicSizeRatio: 0.01, lbMax } } } }, merge);
+      custom.patchClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default', body: { spec: { mapSizing: { dynamicSizeRatio: 0.01, lbMax } } } }, merge);
     const capacity = async (): Promise<{ status: string; message: string } | undefined> => {
-      const c = (await custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default' })) as {
+      const c = (await custom.getClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default' })) as {
         status?: { conditions?: Array<{ type: string; status: string; message: string }> };
       };
       return c.status?.conditions?.find((x) => x.type === 'MapCapacity');
@@ -219,7 +218,7 @@ describe('operator', () => {
       await eventually('MapCapacity True', async () => ((await capacity())?.status === 'True' ? true : undefined));
 
       const policyStatus = await eventually('policy status', async () => {
-        const p = (await custom.getNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', namespace: 'shop', plural: 'networkpolicies', name: 'api-in' })) as {
+        const p = (await custom.getNamespacedCustomObject({ ...gvr(NetworkPolicyResource), namespace: 'shop', name: 'api-in' })) as {
           metadata: { generation: number };
           status?: { observedGeneration?: number; selectedEndpoints?: number; conditions?: Array<{ type: string; status: string; reason: string }> };
         };
@@ -239,7 +238,7 @@ describe('operator', () => {
 
   it('says what it does not enforce: HTTP rules in status and an event, an IPv6 ipBlock in an event, and keeps it out of every node', async () => {
     const http = {
-      apiVersion: 'weir.dev/v1alpha1',
+      apiVersion: API_VERSION,
       kind: 'NetworkPolicy',
       metadata: { name: 'api-http', namespace: 'shop' },
       spec: {
@@ -247,7 +246,7 @@ describe('operator', () => {
         ingress: [{ fromEndpoints: [{ matchLabels: { app: 'web' } }], toPorts: [{ ports: [{ port: 80, protocol: 'TCP' }], rules: { http: [{ method: 'GET' }] } }] }],
       },
     };
-    await custom.createNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', namespace: 'shop', plural: 'networkpolicies', body: http });
+    await custom.createNamespacedCustomObject({ ...gvr(NetworkPolicyResource), namespace: 'shop', body: http });
     // Through kubectl, as a user writes it: the wire form, `from` and all.
     const c = cluster();
     const file = `${c.dir}/v6.yaml`;
@@ -259,7 +258,7 @@ describe('operator', () => {
     const op = startOperator();
     try {
       const status = await eventually('api-http status', async () => {
-        const p = (await custom.getNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', namespace: 'shop', plural: 'networkpolicies', name: 'api-http' })) as {
+        const p = (await custom.getNamespacedCustomObject({ ...gvr(NetworkPolicyResource), namespace: 'shop', name: 'api-http' })) as {
           status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string }> };
         };
         return p.status?.conditions?.find((x) => x.type === 'Enforced');
@@ -278,14 +277,14 @@ describe('operator', () => {
       expect((a.spec as unknown as { cidrIdentities: Array<{ cidr: string }> }).cidrIdentities.map((x) => x.cidr)).toEqual(['203.0.113.0/24']);
     } finally {
       await op.stop();
-      await custom.deleteNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', namespace: 'shop', plural: 'networkpolicies', name: 'api-http' });
+      await custom.deleteNamespacedCustomObject({ ...gvr(NetworkPolicyResource), namespace: 'shop', name: 'api-http' });
       await c.kubectl(['delete', '-f', file]);
     }
   }, 90_000);
 
   it('collects the identity of a label set no pod uses any more', async () => {
     const listIds = async (): Promise<number[]> =>
-      ((await custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'identities' })) as { items: Array<{ metadata: { name: string } }> }).items.map((i) =>
+      ((await custom.listClusterCustomObject({ ...gvr(IdentityResource), })) as { items: Array<{ metadata: { name: string } }> }).items.map((i) =>
         Number(i.metadata.name),
       );
     const op = startOperator();

@@ -8,6 +8,7 @@ import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeade
 import { useTestCluster } from '../harness/cluster.js';
 import { repoRoot } from '../harness/paths.js';
 import { eventually } from '../harness/wait.js';
+import { API_VERSION, DatapathConfigResource, NodeDatapathResource, gvr } from '../../api/v1alpha1/index.js';
 
 const cli = join(repoRoot, 'dist', 'cli', 'weir.js');
 
@@ -57,7 +58,7 @@ describe('operator replicas', () => {
     custom = kc.makeApiClient(CustomObjectsApi);
     await core.createNode({ body: { metadata: { name: 'n1' } } });
     await core.patchNodeStatus({ name: 'n1', body: { status: { capacity: { memory: '16Gi', cpu: '2' } } } }, merge);
-    await custom.createClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', body: { apiVersion: 'weir.dev/v1alpha1', kind: 'DatapathConfig', metadata: { name: 'default' }, spec: {} } });
+    await custom.createClusterCustomObject({ ...gvr(DatapathConfigResource), body: { apiVersion: API_VERSION, kind: 'DatapathConfig', metadata: { name: 'default' }, spec: {} } });
   });
 
   const addPod = async (name: string, ip: string): Promise<void> => {
@@ -65,7 +66,7 @@ describe('operator replicas', () => {
     await core.patchNamespacedPodStatus({ name, namespace: 'default', body: { status: { phase: 'Running', podIP: ip } } }, merge);
   };
   const endpointsOfN1 = async (): Promise<string[]> => {
-    const n = (await custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'nodedatapaths', name: 'n1' })) as { spec: { endpoints: Array<{ name: string }> } };
+    const n = (await custom.getClusterCustomObject({ ...gvr(NodeDatapathResource), name: 'n1' })) as { spec: { endpoints: Array<{ name: string }> } };
     return n.spec.endpoints.map((e) => e.name).sort();
   };
 

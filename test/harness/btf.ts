@@ -11,6 +11,7 @@ interface RawType {
   nr_elems?: number;
   members?: Array<{ name: string; type_id: number; bits_offset: number }>;
   vars?: Array<{ type_id: number; name?: string }>;
+  values?: Array<{ name: string; val: number }>;
 }
 
 export interface BtfMember {
@@ -71,6 +72,35 @@ export class Btf {
       size: this.sizeOf(id),
       members: (t.members ?? []).map((m) => ({ name: m.name, offset: m.bits_offset / 8, size: this.sizeOf(m.type_id) })),
     };
+  }
+
+  /** Every enum the object's BTF holds, by name: enumerator name to value. */
+  enums(): Map<string, Map<string, number>> {
+    const out = new Map<string, Map<string, number>>();
+    for (const t of this.byId.values()) if (t.kind === 'ENUM' && t.name) out.set(t.name, new Map((t.values ?? []).map((v) => [v.name, v.val])));
+    return out;
+  }
+
+  /** A map's type and max_entries as its .maps definition declares them, or null. */
+  mapDef(mapName: string): { type: number; maxEntries: number } | null {
+    const def = this.mapDefType(mapName);
+    if (!def) return null;
+    // __uint(name, n) is `int (*name)[n]`: the value is the array's element count.
+    const count = (n: string): number => {
+      const m = def.members?.find((x) => x.name === n);
+      if (!m) throw new Error(`map ${mapName} declares no ${n}`);
+      return this.get(this.get(m.type_id).type_id ?? 0).nr_elems ?? 0;
+    };
+    return { type: count('type'), maxEntries: count('max_entries') };
+  }
+
+  private mapDefType(mapName: string): RawType | null {
+    const sec = [...this.byId.values()].find((t) => t.kind === 'DATASEC' && t.name === '.maps');
+    for (const v of sec?.vars ?? []) {
+      const variable = this.get(v.type_id);
+      if (variable.name === mapName) return this.get(variable.type_id ?? 0);
+    }
+    return null;
   }
 
   /** The key and value types of a map defined in the object's .maps section, or null. */

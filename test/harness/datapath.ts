@@ -3,15 +3,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoadedDatapath, type DatapathObject } from '../../agent/datapath/objects.js';
-import { configMap, DEFAULT_CONFIG, type DatapathConfig } from '../../agent/maps/config.js';
-import { ct4AnyMap, ct4TcpMap } from '../../agent/maps/conntrack.js';
-import { endpointIfsMap, endpointsMap, EndpointFlags } from '../../agent/maps/endpoints.js';
-import { cidrKey, ipcacheMap } from '../../agent/maps/ipcache.js';
-import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../../agent/maps/lb.js';
-import { metricsMap, readCounter, type Direction } from '../../agent/maps/metrics.js';
-import { policyEntries, policyMap, type PolicyDir } from '../../agent/maps/policy.js';
-import { prefilterMap } from '../../agent/maps/prefilter.js';
-import type { PolicyEntry } from '../../operator/policy/model.js';
+import { configMap, DEFAULT_CONFIG, type DatapathConfig } from '../../common/maps/config.js';
+import { ct4AnyMap, ct4TcpMap } from '../../common/maps/conntrack.js';
+import { endpointIfsMap, endpointsMap, EndpointFlags } from '../../common/maps/endpoints.js';
+import { cidrKey, ipcacheMap } from '../../common/maps/ipcache.js';
+import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../../common/maps/lb.js';
+import { metricsMap, type Direction } from '../../common/maps/metrics.js';
+import { readCounter } from '../../agent/maps/counters.js';
+import { policyEntries, policyMap, type PolicyDir } from '../../common/maps/policy.js';
+import { prefilterMap } from '../../common/maps/prefilter.js';
+import type { PolicyEntry } from '../../api/v1alpha1/index.js';
 import { repoRoot } from './paths.js';
 
 export const SMALL_SIZES = new Map(

@@ -2,9 +2,9 @@
 // timeouts, policy-generation revocation, and the agent's garbage collection.
 import { TcAction } from 'libbpfjs';
 import { collectConntrack, monotonicSeconds } from '../../agent/conntrack/gc.js';
-import { DEFAULT_CONFIG } from '../../agent/maps/config.js';
-import { CtFlags, CtPath, CtScope, type Ct4Key } from '../../agent/maps/conntrack.js';
-import { PolicyDir } from '../../agent/maps/policy.js';
+import { DEFAULT_CONFIG } from '../../common/maps/config.js';
+import { CtFlags, CtPath, CtScope, type Ct4Key } from '../../common/maps/conntrack.js';
+import { PolicyDir } from '../../common/maps/policy.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { TestDatapath } from '../harness/datapath.js';
 import { Flags, frame, icmpErrorFrame, TCP, UDP, type Packet } from './packets.js';

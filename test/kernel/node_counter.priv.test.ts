@@ -2,7 +2,8 @@
 // veth in a fresh namespace → real packets → counters read back. Plus a BPF_PROG_TEST_RUN check.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { BpfObject, ifindex, TcAction, withNetns, XdpAction } from 'libbpfjs';
-import { Direction, encodeMetricsKey, metricsMap, readMetrics, decodeMetricsValue, Reason } from '../../agent/maps/metrics.js';
+import { Direction, encodeMetricsKey, metricsMap, Reason } from '../../common/maps/metrics.js';
+import { decodeMetricsValue, readMetrics } from '../../agent/maps/counters.js';
 import { Lab, sendUdp } from '../../sandbox/netns.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { bpfObject } from './paths.js';

@@ -1,9 +1,9 @@
 // tc_nic.o: NodePort DNAT on the NIC's ingress and reverse NAT of replies on its egress, backend
 // stickiness through conntrack, and the ICMP answer of a frontend without backends.
 import { TcAction } from 'libbpfjs';
-import { CtScope } from '../../agent/maps/conntrack.js';
-import { ServiceFlags } from '../../agent/maps/lb.js';
-import { Direction, Reason } from '../../agent/maps/metrics.js';
+import { CtScope } from '../../common/maps/conntrack.js';
+import { ServiceFlags } from '../../common/maps/lb.js';
+import { Direction, Reason } from '../../common/maps/metrics.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { TestDatapath } from '../harness/datapath.js';
 import { Flags, frame, ICMP, parse, TCP, type Packet } from './packets.js';

@@ -1,6 +1,6 @@
 // Crafted frames for BPF_PROG_TEST_RUN: Ethernet + IPv4 + TCP/UDP with valid checksums, and a
 // parser to check what a program wrote back.
-import { formatIp4, parseIp4 } from '../../agent/maps/layout.js';
+import { formatIp4, parseIp4 } from '../../common/maps/layout.js';
 
 export const TCP = 6;
 export const UDP = 17;

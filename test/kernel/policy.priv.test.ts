@@ -2,9 +2,9 @@
 // Setup: a local endpoint A (10.0.1.1, identity 300, enforced) and remote peers in the ipcache.
 // Each case: packet -> verdict, the packet bytes after the program, and the map state.
 import { TcAction } from 'libbpfjs';
-import { CtScope } from '../../agent/maps/conntrack.js';
-import { Direction, Reason } from '../../agent/maps/metrics.js';
-import { PolicyDir } from '../../agent/maps/policy.js';
+import { CtScope } from '../../common/maps/conntrack.js';
+import { Direction, Reason } from '../../common/maps/metrics.js';
+import { PolicyDir } from '../../common/maps/policy.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { TestDatapath } from '../harness/datapath.js';
 import { Flags, frame, SCTP, TCP, UDP, type Packet } from './packets.js';

@@ -1,8 +1,8 @@
 // xdp_prefilter.o: deny CIDRs and the valid-destination check, on crafted frames.
 import { XdpAction } from 'libbpfjs';
-import { ConfigFlags } from '../../agent/maps/config.js';
-import { Direction, Reason } from '../../agent/maps/metrics.js';
-import { ServiceFlags } from '../../agent/maps/lb.js';
+import { ConfigFlags } from '../../common/maps/config.js';
+import { Direction, Reason } from '../../common/maps/metrics.js';
+import { ServiceFlags } from '../../common/maps/lb.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { TestDatapath } from '../harness/datapath.js';
 import { frame, TCP, UDP, type Packet } from './packets.js';

@@ -11,6 +11,7 @@ import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../../sandbox
 import { eventually } from '../harness/wait.js';
 import { PodProcess, runInPod } from '../../sandbox/pods.js';
 import { hostAddresses } from '../../agent/datapath/interfaces.js';
+import { API_VERSION, DatapathConfigResource, NetworkPolicyResource, gvr } from '../../api/v1alpha1/index.js';
 
 const VIP = '10.96.10.10';
 const DNS_VIP = '10.96.10.53';
@@ -38,7 +39,7 @@ describePrivileged('sandbox: operator and agents on two nodes', () => {
   const tryTcp = (from: string, ip: string, port: number, ms = 1500) => sb.run<string>(pod(from), ['tcp-try', ip, String(port), String(ms)]);
 
   const webPolicy = (ports: number[]) => ({
-    apiVersion: 'weir.dev/v1alpha1',
+    apiVersion: API_VERSION,
     kind: 'NetworkPolicy',
     metadata: { name: 'web', namespace: 'default' },
     spec: {
@@ -78,7 +79,7 @@ describePrivileged('sandbox: operator and agents on two nodes', () => {
       body: { metadata: { name: 'web' }, spec: { type: 'NodePort', clusterIP: VIP, ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: NODE_PORT, protocol: 'TCP' }] } },
     });
     await sb.setEndpoints('web', 'default', [{ name: 'http', port: 8080, protocol: 'TCP' }], [pod('web-1'), pod('web-2')]);
-    await sb.custom.createNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'networkpolicies', namespace: 'default', body: webPolicy([8080]) });
+    await sb.custom.createNamespacedCustomObject({ ...gvr(NetworkPolicyResource), namespace: 'default', body: webPolicy([8080]) });
     await sb.core.createNamespacedService({ namespace: 'default', body: { metadata: { name: 'db' }, spec: { clusterIP: '10.96.10.20', ports: [{ port: 5432 }] } } });
     execFileSync('kubectl', ['--kubeconfig', cluster.kubeconfigPath, 'apply', '-f', '-'], {
       input: JSON.stringify({
@@ -199,7 +200,7 @@ spec:
     const outsideServers = [await PodProcess.start(ext.ns, ['serve-tcp', '9000', 'ext']), await PodProcess.start(ext3, ['serve-tcp', '9000', 'ext3'])];
     const probe = await sb.addPod(n1, 'probe', { app: 'probe' });
     const weirPolicy = (name: string, spec: Record<string, unknown>) =>
-      sb.custom.createNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'networkpolicies', namespace: 'default', body: { apiVersion: 'weir.dev/v1alpha1', kind: 'NetworkPolicy', metadata: { name }, spec } });
+      sb.custom.createNamespacedCustomObject({ ...gvr(NetworkPolicyResource), namespace: 'default', body: { apiVersion: API_VERSION, kind: 'NetworkPolicy', metadata: { name }, spec } });
     try {
       await weirPolicy('probe-out', { endpointSelector: { matchLabels: { app: 'probe' } }, egress: [{ toCIDRSet: [{ cidr: '192.168.77.192/26', except: ['192.168.77.202/32'] }] }] });
       // Another policy, selecting nobody here, names ext's own /32: a CIDR identity of its own.
@@ -212,7 +213,7 @@ spec:
       expect(await tryTcp('probe', pod('web-1').ip, 8080)).toBe('timeout');
     } finally {
       for (const name of ['probe-out', 'names-ext'])
-        await sb.custom.deleteNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'networkpolicies', namespace: 'default', name }).catch(() => undefined);
+        await sb.custom.deleteNamespacedCustomObject({ ...gvr(NetworkPolicyResource), namespace: 'default', name }).catch(() => undefined);
       await sb.deletePod(probe);
       for (const p of outsideServers) p.stop();
     }
@@ -225,7 +226,7 @@ spec:
     expect(await tryTcp('client-2', pod('db').ip, 5433)).toBe('timeout');
     const setHost = (allowFromHost: boolean) =>
       sb.custom.patchClusterCustomObject(
-        { group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default', body: { spec: { features: { endpointPolicy: { allowFromHost } } } } },
+        { ...gvr(DatapathConfigResource), name: 'default', body: { spec: { features: { endpointPolicy: { allowFromHost } } } } },
         merge,
       );
     await setHost(false);
@@ -241,7 +242,7 @@ spec:
     const hold = await sb.serve(pod('client'), ['tcp-hold', pod('web-2').ip, '8080', '4000']);
     const t0 = Date.now();
     await sb.custom.patchNamespacedCustomObject(
-      { group: 'weir.dev', version: 'v1alpha1', plural: 'networkpolicies', namespace: 'default', name: 'web', body: { spec: webPolicy([8080, 9090]).spec } },
+      { ...gvr(NetworkPolicyResource), namespace: 'default', name: 'web', body: { spec: webPolicy([8080, 9090]).spec } },
       merge,
     );
     await eventually('port 9090 allowed', async () => (await tryTcp('client', pod('web-2').ip, 9090, 300)) === 'connected', 15_000);
@@ -291,12 +292,12 @@ spec:
     expect(await hold.result<{ error: string | null }>()).toMatchObject({ error: null });
     // A change made after the outage reaches the kernel: the agents watch again.
     await sb.custom.patchNamespacedCustomObject(
-      { group: 'weir.dev', version: 'v1alpha1', plural: 'networkpolicies', namespace: 'default', name: 'web', body: { spec: webPolicy([8080]).spec } },
+      { ...gvr(NetworkPolicyResource), namespace: 'default', name: 'web', body: { spec: webPolicy([8080]).spec } },
       merge,
     );
     await eventually('port 9090 denied again', async () => (await tryTcp('client', pod('web-2').ip, 9090, 300)) === 'timeout', 30_000);
     await sb.custom.patchNamespacedCustomObject(
-      { group: 'weir.dev', version: 'v1alpha1', plural: 'networkpolicies', namespace: 'default', name: 'web', body: { spec: webPolicy([8080, 9090]).spec } },
+      { ...gvr(NetworkPolicyResource), namespace: 'default', name: 'web', body: { spec: webPolicy([8080, 9090]).spec } },
       merge,
     );
     await eventually('port 9090 allowed again', async () => (await tryTcp('client', pod('web-2').ip, 9090, 300)) === 'connected', 30_000);

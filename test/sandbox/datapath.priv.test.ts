@@ -4,12 +4,13 @@
 // filled as the agent fills them. No agent or API server here: that is the agent's sandbox.
 import { withNetns } from 'libbpfjs';
 import { attachCgroup, attachEndpoint, attachSockmap, type CgroupLinks, type EndpointLinks } from '../../agent/datapath/attach.js';
-import { ConfigFlags } from '../../agent/maps/config.js';
-import { CtFlags, CtPath, CtScope } from '../../agent/maps/conntrack.js';
-import { sock4Key, sockMap } from '../../agent/maps/sockmap.js';
-import { ServiceFlags } from '../../agent/maps/lb.js';
-import { Direction, Reason, readCounter } from '../../agent/maps/metrics.js';
-import { PolicyDir } from '../../agent/maps/policy.js';
+import { ConfigFlags } from '../../common/maps/config.js';
+import { CtFlags, CtPath, CtScope } from '../../common/maps/conntrack.js';
+import { sock4Key, sockMap } from '../../common/maps/sockmap.js';
+import { ServiceFlags } from '../../common/maps/lb.js';
+import { Direction, Reason } from '../../common/maps/metrics.js';
+import { readCounter } from '../../agent/maps/counters.js';
+import { PolicyDir } from '../../common/maps/policy.js';
 import type { PolicyEntry } from '../../operator/policy/model.js';
 import { ChildCgroup } from '../../sandbox/cgroup.js';
 import { CniNetwork, type CniPod } from '../../sandbox/cni.js';

@@ -7,13 +7,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap } from 'libbpfjs';
-import { ct4Key, CtPath, CtScope, ctEntry } from '../../agent/maps/conntrack.js';
-import { sock4Key } from '../../agent/maps/sockmap.js';
+import { ct4Key, CtPath, CtScope, ctEntry } from '../../common/maps/conntrack.js';
+import { sock4Key } from '../../common/maps/sockmap.js';
 import { LocalCluster } from '../../sandbox/cluster.js';
 import type { PodProcess } from '../../sandbox/pods.js';
 import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../../sandbox/sandbox.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { eventually } from '../harness/wait.js';
+import { DatapathConfigResource, gvr } from '../../api/v1alpha1/index.js';
 
 const VIP = '10.96.20.10';
 const NODE_PORT = 30090;
@@ -42,9 +43,9 @@ describePrivileged('drain-aware map resize', () => {
   const pods: Record<string, SandboxPod> = {};
 
   const setSizes = (mapSizing: Record<string, number>, rollout: Record<string, unknown> = {}) =>
-    sb.custom.patchClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default', body: { spec: { mapSizing, rollout } } }, merge);
+    sb.custom.patchClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default', body: { spec: { mapSizing, rollout } } }, merge);
   const rollout = async (): Promise<Rollout> =>
-    ((await sb.custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'datapathconfigs', name: 'default' })) as { status?: { rollout?: Rollout } }).status?.rollout ?? {};
+    ((await sb.custom.getClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default' })) as { status?: { rollout?: Rollout } }).status?.rollout ?? {};
   const pinnedSize = (n: SandboxNode, map: string): number => {
     const m = BpfMap.openPinned(join(n.pinRoot, map));
     const size = m.maxEntries;

@@ -1,6 +1,6 @@
 // weir_ct4_tcp / weir_ct4_any: connection tracking. Declared in bpf/lib/conntrack.h.
 import { be16, ip4, struct, u8, u16, u32 } from './layout.js';
-import type { MapSpec } from './spec.js';
+import { MapType, type MapSpec } from './spec.js';
 
 export const CtScope = { Egress: 1, Ingress: 2, Service: 3, NodePort: 4 } as const;
 export const CtFlags = { SeenReply: 1 << 0, TxClosing: 1 << 1, RxClosing: 1 << 2, Proxy: 1 << 3 } as const;
@@ -37,8 +37,8 @@ export const ct4TcpMap: MapSpec<Ct4Key, CtEntry> = {
   header: 'bpf/lib/conntrack.h',
   key: ct4Key,
   value: ctEntry,
-  defaultMaxEntries: 1 << 20,
-  sizing: { from: 'ct_tcp' },
+  type: MapType.LruHash,
+  size: { from: 'ct_tcp' },
 };
 
 export const ct4AnyMap: MapSpec<Ct4Key, CtEntry> = {
@@ -46,6 +46,6 @@ export const ct4AnyMap: MapSpec<Ct4Key, CtEntry> = {
   header: 'bpf/lib/conntrack.h',
   key: ct4Key,
   value: ctEntry,
-  defaultMaxEntries: 1 << 18,
-  sizing: { from: 'ct_any' },
+  type: MapType.LruHash,
+  size: { from: 'ct_any' },
 };

@@ -1,4 +1,4 @@
-import type { PolicyEntry } from '../../operator/policy/model.js';
+import type { PolicyEntry } from '../../api/v1alpha1/index.js';
 import { PolicyDir, policyEntries, portBlocks, PREFIX_ANY_PORT, PREFIX_ANY_PROTO, PREFIX_FULL, Verdict } from './policy.js';
 
 const entry = (e: Partial<PolicyEntry>): PolicyEntry => ({ peer: 0, port: 0, protocol: 6, verdict: 'allow', ...e });

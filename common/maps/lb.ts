@@ -1,6 +1,6 @@
 // Service load-balancing maps. Declared in bpf/lib/lb.h.
 import { be16, ip4, struct, u8, u16, u32, u64 } from './layout.js';
-import type { MapSpec } from './spec.js';
+import { MapType, type MapSpec } from './spec.js';
 
 export const ServiceFlags = { ClusterIp: 1 << 0, NodePort: 1 << 1, External: 1 << 2, Affinity: 1 << 3 } as const;
 
@@ -43,8 +43,8 @@ export const lb4ServicesMap: MapSpec<Lb4Key, Lb4Service> = {
   header,
   key: lb4Key,
   value: lb4Service,
-  defaultMaxEntries: 65536,
-  sizing: { from: 'lb' },
+  type: MapType.Hash,
+  size: { from: 'lb', holds: 'lbEntries' },
 };
 
 export const lb4BackendsMap: MapSpec<{ id: number }, Lb4Backend> = {
@@ -52,8 +52,8 @@ export const lb4BackendsMap: MapSpec<{ id: number }, Lb4Backend> = {
   header,
   key: backendKey,
   value: lb4Backend,
-  defaultMaxEntries: 65536,
-  sizing: { from: 'lb' },
+  type: MapType.Hash,
+  size: { from: 'lb', holds: 'lbEntries' },
 };
 
 export const lb4ReverseNatMap: MapSpec<{ index: number }, ReturnType<typeof lb4ReverseNat.decode>> = {
@@ -61,9 +61,9 @@ export const lb4ReverseNatMap: MapSpec<{ index: number }, ReturnType<typeof lb4R
   header,
   key: revNatKey,
   value: lb4ReverseNat,
-  defaultMaxEntries: 65536,
   // The index is 16 bits wide (0 = none).
-  sizing: { from: 'lb', max: 65535 },
+  type: MapType.Hash,
+  size: { from: 'lb', clamp: 65535, holds: 'frontends' },
 };
 
 export const lb4AffinityMap: MapSpec<ReturnType<typeof affinityKey.decode>, ReturnType<typeof affinityValue.decode>> = {
@@ -71,8 +71,8 @@ export const lb4AffinityMap: MapSpec<ReturnType<typeof affinityKey.decode>, Retu
   header,
   key: affinityKey,
   value: affinityValue,
-  defaultMaxEntries: 65536,
-  sizing: { from: 'nat' },
+  type: MapType.LruHash,
+  size: { from: 'nat' },
 };
 
 export const lb4SockRevNatMap: MapSpec<ReturnType<typeof sockRevNatKey.decode>, ReturnType<typeof sockRevNatValue.decode>> = {
@@ -80,7 +80,7 @@ export const lb4SockRevNatMap: MapSpec<ReturnType<typeof sockRevNatKey.decode>, 
   header,
   key: sockRevNatKey,
   value: sockRevNatValue,
-  defaultMaxEntries: 65536,
   // One entry per UDP socket and backend it talks to: connection-scale, like the NAT table.
-  sizing: { from: 'nat' },
+  type: MapType.LruHash,
+  size: { from: 'nat' },
 };

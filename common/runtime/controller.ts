@@ -2,11 +2,11 @@
 // reads the current state itself (from caches) and converges it. The outcome decides what
 // happens to the key: done, requeue after a delay, or an error retried with backoff.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { Logger } from '../../common/log.js';
+import type { Logger } from '../log.js';
 import { WorkQueue, type RateLimit } from './queue.js';
 
 export type ReconcileResult = { requeueAfterMs?: number } | void;
-export type Reconciler = (key: string, signal: AbortSignal) => Promise<ReconcileResult>;
+export type ReconcileFn = (key: string, signal: AbortSignal) => Promise<ReconcileResult>;
 
 export interface ControllerMetrics {
   reconciles: Counter<'controller' | 'result'>;
@@ -44,7 +44,7 @@ export class Controller {
 
   constructor(
     readonly name: string,
-    private readonly reconcile: Reconciler,
+    private readonly reconcile: ReconcileFn,
     private readonly log: Logger,
     private readonly metrics?: ControllerMetrics,
     rate?: RateLimit,

@@ -1,8 +1,9 @@
 // weir_config: node-wide datapath settings, one entry. Declared in bpf/lib/config.h.
 import { ip4, struct, u32 } from './layout.js';
-import type { MapSpec } from './spec.js';
+import { MapType, type MapSpec } from './spec.js';
 
-export const ConfigFlags = { PrefilterValidDst: 1 << 0, SockmapFastpath: 1 << 1, Drain: 1 << 2 } as const;
+/** enum config_flags. */
+export const ConfigFlags = { PrefilterValidDst: 1 << 0, SockmapFastpath: 1 << 1, Drain: 1 << 2, PolicyAudit: 1 << 3 } as const;
 
 export const configKey = struct('__u32', 4, { index: u32(0) });
 export const datapathConfig = struct('datapath_config', 32, {
@@ -32,6 +33,6 @@ export const configMap: MapSpec<{ index: number }, DatapathConfig> = {
   header: 'bpf/lib/config.h',
   key: configKey,
   value: datapathConfig,
-  defaultMaxEntries: 1,
-  sizing: null,
+  type: MapType.Array,
+  size: { fixed: 1 },
 };

@@ -1,5 +1,4 @@
-import { nextFreeIdentity } from './allocate.js';
-import { identityKey, namespacePart, podPart, securityLabels } from './labels.js';
+import { identityKey, namespacePart, podPart, securityLabels } from './identity.js';
 
 describe('security labels', () => {
   it('drops per-replica labels and adds namespace labels and name', () => {
@@ -15,17 +14,5 @@ describe('security labels', () => {
     const c = securityLabels({ app: 'web' }, 'other', {});
     expect(identityKey(a)).toBe(identityKey(b));
     expect(identityKey(a)).not.toBe(identityKey(c));
-  });
-});
-
-describe('nextFreeIdentity', () => {
-  it('takes the lowest free number from 256', () => {
-    expect(nextFreeIdentity(new Set())).toBe(256);
-    expect(nextFreeIdentity(new Set([256, 257, 259]))).toBe(258);
-  });
-
-  it('starts from a hint and wraps around', () => {
-    expect(nextFreeIdentity(new Set([300]), 300)).toBe(301);
-    expect(nextFreeIdentity(new Set([15_999_999]), 15_999_999)).toBe(256);
   });
 });

@@ -1,7 +1,7 @@
 // weir_prefilter: source CIDRs the XDP prefilter drops. Declared in bpf/lib/prefilter.h.
 import { lpmIpKey, type LpmIpKey } from './ipcache.js';
 import { struct, u32 } from './layout.js';
-import type { MapSpec } from './spec.js';
+import { MapType, type MapSpec } from './spec.js';
 
 export const prefilterEntry = struct('prefilter_entry', 4, { flags: u32(0) });
 
@@ -10,7 +10,6 @@ export const prefilterMap: MapSpec<LpmIpKey, { flags: number }> = {
   header: 'bpf/lib/prefilter.h',
   key: lpmIpKey,
   value: prefilterEntry,
-  lpm: true,
-  defaultMaxEntries: 16384,
-  sizing: { from: 'prefilter' },
+  type: MapType.LpmTrie,
+  size: { from: 'prefilter', holds: 'prefilterEntries' },
 };

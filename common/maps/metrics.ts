@@ -1,7 +1,6 @@
 // weir_metrics: per-CPU counters by (reason, direction). Declared in bpf/lib/metrics.h.
-import { perCpuValues, type BpfMap } from 'libbpfjs';
 import { struct, u8, u16, u64 } from './layout.js';
-import type { MapSpec } from './spec.js';
+import { MapType, type MapSpec } from './spec.js';
 
 export const Direction = { Ingress: 1, Egress: 2 } as const;
 export type Direction = (typeof Direction)[keyof typeof Direction];
@@ -13,6 +12,9 @@ export const Reason = {
   SockmapRedirect: 2,
   ServiceDnat: 3,
   RejectSent: 4,
+  /** auditMode: what enforcing would have dropped, passed. */
+  AuditPolicyDenied: 5,
+  AuditPolicyDefault: 6,
   PolicyDenied: 130,
   PolicyDefaultDeny: 131,
   PrefilterCidr: 132,
@@ -44,9 +46,8 @@ export const metricsMap: MapSpec<ReturnType<typeof metricsKey.decode>, ReturnTyp
   header: 'bpf/lib/metrics.h',
   key: metricsKey,
   value: metricsValue,
-  perCpu: true,
-  defaultMaxEntries: 1024,
-  sizing: null,
+  type: MapType.PercpuHash,
+  size: { fixed: 1024 },
 };
 
 export interface MetricsKey {
@@ -66,29 +67,4 @@ export function encodeMetricsKey(k: MetricsKey): Buffer {
 export function decodeMetricsKey(b: Buffer): MetricsKey {
   const k = metricsKey.decode(b);
   return { reason: k.reason, dir: k.dir as Direction };
-}
-
-/** Sums the per-CPU slots of one lookup. */
-export function decodeMetricsValue(raw: Buffer): MetricsValue {
-  let packets = 0n;
-  let bytes = 0n;
-  for (const slot of perCpuValues(raw, metricsValue.size)) {
-    const v = metricsValue.decode(slot);
-    packets += v.packets;
-    bytes += v.bytes;
-  }
-  return { packets, bytes };
-}
-
-/** Every counter in the map, summed over CPUs. */
-export function readMetrics(map: BpfMap): Array<MetricsKey & MetricsValue> {
-  const out: Array<MetricsKey & MetricsValue> = [];
-  for (const { key, value } of map.entries()) out.push({ ...decodeMetricsKey(key), ...decodeMetricsValue(value) });
-  return out;
-}
-
-/** One counter summed over CPUs (zero when never hit). */
-export function readCounter(map: BpfMap, reason: number, dir: Direction): MetricsValue {
-  const raw = map.lookup(encodeMetricsKey({ reason, dir }));
-  return raw ? decodeMetricsValue(raw) : { packets: 0n, bytes: 0n };
 }

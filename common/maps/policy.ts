@@ -1,9 +1,9 @@
 // weir_policy: every local identity's policy in one LPM trie. Declared in bpf/lib/policy.h, which
 // explains the lookup. This module also turns compiled policy entries (peer, port range,
 // protocol, verdict) into the trie's entries.
-import type { PolicyEntry } from '../../operator/policy/model.js';
+import type { PolicyEntry } from '../../api/v1alpha1/index.js';
 import { be16, struct, u8, u16, u32 } from './layout.js';
-import type { MapSpec } from './spec.js';
+import { MapType, type MapSpec } from './spec.js';
 
 export const PolicyDir = { Ingress: 1, Egress: 2 } as const;
 export type PolicyDir = (typeof PolicyDir)[keyof typeof PolicyDir];
@@ -32,9 +32,8 @@ export const policyMap: MapSpec<PolicyKey, PolicyMapEntry> = {
   header: 'bpf/lib/policy.h',
   key: policyKey,
   value: policyEntry,
-  lpm: true,
-  defaultMaxEntries: 16384,
-  sizing: { from: 'policy' },
+  type: MapType.LpmTrie,
+  size: { from: 'policy', holds: 'policyEntries' },
 };
 
 /** Protocols a port-bearing rule with "any" protocol stands for. */

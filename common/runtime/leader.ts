@@ -3,8 +3,8 @@
 // this process's own clock from when it last saw the record change (no trust in peers' clocks);
 // the leader renews every retryPeriod and gives up leading if it cannot renew within renewDeadline.
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
-import { apiStatus } from '../../common/kube.js';
-import type { Logger } from '../../common/log.js';
+import { apiStatus } from '../kube.js';
+import type { Logger } from '../log.js';
 
 export interface LeaderElectionOptions {
   namespace: string;

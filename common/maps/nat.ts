@@ -1,6 +1,6 @@
 // weir_nat4: source NAT of NodePort flows sent on to remote backends. Declared in bpf/lib/snat.h.
 import { be16, ip4, struct, u8, u16 } from './layout.js';
-import type { MapSpec } from './spec.js';
+import { MapType, type MapSpec } from './spec.js';
 
 export const NatDir = { Out: 1, In: 2 } as const;
 
@@ -12,6 +12,6 @@ export const nat4Map: MapSpec<ReturnType<typeof nat4Key.decode>, ReturnType<type
   header: 'bpf/lib/snat.h',
   key: nat4Key,
   value: nat4Entry,
-  defaultMaxEntries: 65536,
-  sizing: { from: 'nat' },
+  type: MapType.LruHash,
+  size: { from: 'nat' },
 };

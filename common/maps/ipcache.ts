@@ -2,7 +2,7 @@
 // bpf/lib/ipcache.h. The endpoints sizing bounds it: it holds the cluster's endpoint addresses
 // (plus node and CIDR entries), which is what that size is computed for.
 import { ipAny, struct, u8, u32 } from './layout.js';
-import type { MapSpec } from './spec.js';
+import { MapType, type MapSpec } from './spec.js';
 
 export const FAMILY_V4 = 4;
 /** Key bits before the address: family byte and padding. */
@@ -21,9 +21,8 @@ export const ipcacheMap: MapSpec<LpmIpKey, IpcacheEntry> = {
   header: 'bpf/lib/ipcache.h',
   key: lpmIpKey,
   value: ipcacheEntry,
-  lpm: true,
-  defaultMaxEntries: 65536,
-  sizing: { from: 'ipcache' },
+  type: MapType.LpmTrie,
+  size: { from: 'ipcache', holds: 'ipcacheEntries' },
 };
 
 /** The LPM key of an IPv4 CIDR ("10.0.0.0/8") or address ("10.0.0.1" = /32). */

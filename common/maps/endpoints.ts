@@ -1,7 +1,7 @@
 // weir_endpoints4: local endpoints (and the node's own addresses) by IPv4 address. Declared in
 // bpf/lib/endpoints.h.
 import { ip4, struct, u32 } from './layout.js';
-import type { MapSpec } from './spec.js';
+import { MapType, type MapSpec } from './spec.js';
 
 export const EndpointFlags = { EnforceIngress: 1 << 0, EnforceEgress: 1 << 1, Host: 1 << 2 } as const;
 
@@ -14,8 +14,8 @@ export const endpointsMap: MapSpec<{ addr: string }, EndpointInfo> = {
   header: 'bpf/lib/endpoints.h',
   key: endpointKey,
   value: endpointInfo,
-  defaultMaxEntries: 65536,
-  sizing: { from: 'endpoints' },
+  type: MapType.Hash,
+  size: { from: 'endpoints', holds: 'endpoints' },
 };
 
 // weir_endpoint_ifs: the same endpoints by the ifindex of their host-side veth.
@@ -28,7 +28,7 @@ export const endpointIfsMap: MapSpec<{ ifindex: number }, EndpointIf> = {
   header: 'bpf/lib/endpoints.h',
   key: endpointIfKey,
   value: endpointIf,
-  defaultMaxEntries: 65536,
   // One entry per local endpoint with an interface: never more than weir_endpoints4 holds.
-  sizing: { from: 'endpoints' },
+  type: MapType.Hash,
+  size: { from: 'endpoints', holds: 'endpoints' },
 };

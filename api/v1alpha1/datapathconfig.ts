@@ -1,0 +1,156 @@
+// DatapathConfig (cluster-scoped, crds/datapathconfig.yaml): the user's description of the
+// datapath: features, map sizing and the resize rollout. A config without nodeSelector applies
+// to every node; one with a nodeSelector overrides it on the nodes it selects.
+import type { Condition, WeirObject } from './meta.js';
+
+export interface PrefilterFeature {
+  enabled?: boolean;
+  denyCIDRs?: string[];
+  dropInvalidDestination?: boolean;
+}
+
+export interface EndpointPolicyFeature {
+  enabled?: boolean;
+  defaultDeny?: boolean;
+  /** Would-be policy drops pass and are counted with their reason (weir_audit_* metrics). */
+  auditMode?: boolean;
+  allowFromHost?: boolean;
+}
+
+export interface ServiceLBFeature {
+  enabled?: boolean;
+  socketLB?: boolean;
+  /** NodePort services are served on these ports only; a Service outside it is refused. */
+  nodePortRange?: { min: number; max: number };
+  sessionAffinity?: boolean;
+}
+
+export interface Features {
+  prefilter?: PrefilterFeature;
+  endpointPolicy?: EndpointPolicyFeature;
+  serviceLB?: ServiceLBFeature;
+  socketEnforcement?: { enabled?: boolean };
+  encryption?: { enabled?: boolean; mode?: 'ipsec' };
+  l7Proxy?: { enabled?: boolean; port?: number };
+  overlay?: { mode?: 'none' | 'vxlan'; vxlanPort?: number };
+  iptablesFallback?: { enabled?: boolean };
+}
+
+/** One field per sizing entry of the map catalogue (common/maps/catalogue.ts). */
+export interface MapSizingSpec {
+  dynamicSizeRatio?: number;
+  ctTCPMax?: number;
+  ctAnyMax?: number;
+  natMax?: number;
+  endpointMax?: number;
+  policyMax?: number;
+  lbMax?: number;
+  prefilterMax?: number;
+  ipcacheMax?: number;
+  fragMax?: number;
+}
+
+export interface RolloutSpec {
+  /** Nodes resizing at once: a count or a percentage of the config's nodes. */
+  maxUnavailable?: number | string;
+  drainTimeoutSeconds?: number;
+  nodeTimeoutSeconds?: number;
+}
+
+export interface DatapathConfigSpec {
+  nodeSelector?: Record<string, string>;
+  priority?: number;
+  features?: Features;
+  mapSizing?: MapSizingSpec;
+  rollout?: RolloutSpec;
+}
+
+export type RolloutPhase = 'Idle' | 'Progressing' | 'Paused' | 'Complete';
+
+export interface RolloutStatus {
+  targetRevision?: number;
+  phase?: RolloutPhase;
+  nodesUpdated?: number;
+  nodesPending?: number;
+  nodesFailed?: Array<{ node?: string; reason?: string }>;
+  inProgress?: string[];
+}
+
+export interface DatapathConfigStatus {
+  observedGeneration?: number;
+  /** Ready, MapCapacity, Programmed, RolloutPaused, FeaturesInEffect. */
+  conditions?: Condition[];
+  nodes?: number;
+  nodesProgrammed?: number;
+  rollout?: RolloutStatus;
+}
+
+export type DatapathConfig = WeirObject<DatapathConfigSpec, DatapathConfigStatus>;
+
+/** Every feature with the CRD's defaults applied: what a node runs. */
+export interface ResolvedFeatures {
+  prefilter: Required<PrefilterFeature>;
+  endpointPolicy: Required<EndpointPolicyFeature>;
+  serviceLB: Required<ServiceLBFeature>;
+  socketEnforcement: { enabled: boolean };
+  encryption: { enabled: boolean; mode: 'ipsec' };
+  l7Proxy: { enabled: boolean; port: number };
+  overlay: { mode: 'none' | 'vxlan'; vxlanPort: number };
+  iptablesFallback: { enabled: boolean };
+}
+
+const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : {});
+const bool = (v: unknown, d: boolean): boolean => (typeof v === 'boolean' ? v : d);
+const int = (v: unknown, d: number): number => (typeof v === 'number' && Number.isInteger(v) ? v : d);
+
+/**
+ * Reads a features block defensively, each absent field taking the CRD's default (the API server
+ * applies them on write; this covers objects written before a field existed).
+ */
+export function resolveFeatures(raw: unknown): ResolvedFeatures {
+  const f = obj(raw);
+  const pre = obj(f.prefilter);
+  const pol = obj(f.endpointPolicy);
+  const lb = obj(f.serviceLB);
+  const range = obj(lb.nodePortRange);
+  const enc = obj(f.encryption);
+  const l7 = obj(f.l7Proxy);
+  const overlay = obj(f.overlay);
+  return {
+    prefilter: {
+      enabled: bool(pre.enabled, true),
+      denyCIDRs: Array.isArray(pre.denyCIDRs) ? pre.denyCIDRs.filter((c): c is string => typeof c === 'string') : [],
+      dropInvalidDestination: bool(pre.dropInvalidDestination, false),
+    },
+    endpointPolicy: {
+      enabled: bool(pol.enabled, true),
+      defaultDeny: bool(pol.defaultDeny, false),
+      auditMode: bool(pol.auditMode, false),
+      allowFromHost: bool(pol.allowFromHost, true),
+    },
+    serviceLB: {
+      enabled: bool(lb.enabled, true),
+      socketLB: bool(lb.socketLB, true),
+      sessionAffinity: bool(lb.sessionAffinity, true),
+      nodePortRange: { min: int(range.min, 30000), max: int(range.max, 32767) },
+    },
+    socketEnforcement: { enabled: bool(obj(f.socketEnforcement).enabled, true) },
+    encryption: { enabled: bool(enc.enabled, false), mode: 'ipsec' },
+    l7Proxy: { enabled: bool(l7.enabled, false), port: int(l7.port, 15001) },
+    overlay: { mode: overlay.mode === 'vxlan' ? 'vxlan' : 'none', vxlanPort: int(overlay.vxlanPort, 8472) },
+    iptablesFallback: { enabled: bool(obj(f.iptablesFallback).enabled, false) },
+  };
+}
+
+/**
+ * Features a config turns on that this release does not implement yet: accepted by the API so
+ * configs stay forward-compatible, and named in the config's FeaturesInEffect condition.
+ */
+export function featuresNotInEffect(f: ResolvedFeatures): string[] {
+  const out: string[] = [];
+  if (f.encryption.enabled) out.push('encryption (IPsec) is not implemented yet: pod traffic between nodes is not encrypted');
+  if (f.l7Proxy.enabled) out.push('l7Proxy is not implemented yet: HTTP rules are enforced as their L4 ports only');
+  if (f.overlay.mode === 'vxlan') out.push('overlay mode vxlan is not implemented yet: pod traffic between nodes is routed natively');
+  if (f.iptablesFallback.enabled) out.push('iptablesFallback is not implemented yet: a node missing an eBPF hook reports it and goes without');
+  return out;
+}

@@ -1,0 +1,147 @@
+// NodeDatapath (cluster-scoped, one per node, crds/nodedatapath.yaml): the operator's desired
+// datapath state for one node in spec, and the node agent's report in status.
+import type { Features } from './datapathconfig.js';
+import type { Condition, WeirObject } from './meta.js';
+
+/** Endpoints (and so local policies) one NodeDatapath holds: `maxItems` in the CRD. */
+export const MAX_NODE_ENDPOINTS = 512;
+
+export interface LocalEndpoint {
+  namespace: string;
+  name: string;
+  ips: string[];
+  identity: number;
+}
+
+export type Verdict = 'allow' | 'deny' | 'redirect';
+
+/** One compiled policy entry for one peer identity. */
+export interface PolicyEntry {
+  /** Peer identity; 0 (ReservedIdentity.Any) matches every peer. */
+  peer: number;
+  /** 0 = every port. */
+  port: number;
+  endPort?: number;
+  /** IP protocol number: 6 TCP, 17 UDP, 132 SCTP, 0 any. */
+  protocol: number;
+  verdict: Verdict;
+  proxyPort?: number;
+}
+
+/** A compiled entry whose peers are a peer set: (peer set, ports, protocol) -> verdict. */
+export interface CompactEntry {
+  peerSet: number;
+  port?: number;
+  endPort?: number;
+  protocol?: number;
+  verdict: Verdict;
+  proxyPort?: number;
+}
+
+export interface PeerSet {
+  id: number;
+  identities: number[];
+}
+
+export interface IdentityPolicy {
+  identity: number;
+  ingress?: CompactEntry[];
+  egress?: CompactEntry[];
+}
+
+export interface MapSize {
+  name: string;
+  maxEntries: number;
+  sizeRevision?: number;
+}
+
+/** Opened by the operator's resize rollout; the agent resizes only while it is open. */
+export interface ResizeGate {
+  revision?: number;
+  open?: boolean;
+  drainTimeoutSeconds?: number;
+  openedAt?: string;
+}
+
+export interface NodeDatapathSpec {
+  revision: number;
+  configName: string;
+  /** The governing DatapathConfig's spec.features, as the API server defaulted them. */
+  features?: Features;
+  /** max_entries per sizing field of the map catalogue (common/maps/catalogue.ts). */
+  maps?: MapSize[];
+  endpoints?: Array<LocalEndpoint & { policyEnforced?: boolean }>;
+  /**
+   * Each distinct list of peer identities once: with 5,000 identities, a policy allowing the
+   * "cluster" entity would otherwise repeat all of them for every local identity and port.
+   */
+  peerSets?: PeerSet[];
+  policies?: IdentityPolicy[];
+  cidrIdentities?: Array<{ cidr: string; identity: number }>;
+  resizeGate?: ResizeGate;
+}
+
+export type ResizePhase = 'Idle' | 'Draining' | 'Copying' | 'Switching' | 'Done' | 'Failed' | 'Refused';
+
+export interface ResizeAnswer {
+  revision?: number;
+  phase?: ResizePhase;
+  message?: string;
+}
+
+export interface MapStatus {
+  name: string;
+  maxEntries: number;
+  entries: number;
+  /** entries / maxEntries. */
+  pressure: number;
+}
+
+export interface ProgramStatus {
+  name: string;
+  id: number;
+  attachments: string[];
+}
+
+export interface NodeDatapathStatus {
+  observedRevision?: number;
+  endpoints?: number;
+  /** Programmed, Ready, Degraded. */
+  conditions?: Condition[];
+  programs?: ProgramStatus[];
+  maps?: MapStatus[];
+  resize?: ResizeAnswer;
+}
+
+export type NodeDatapath = WeirObject<NodeDatapathSpec, NodeDatapathStatus>;
+
+/** Expands compact entries back into one entry per peer (what the agent writes to its trie). */
+export function expandEntries(entries: readonly CompactEntry[], peerSets: readonly PeerSet[]): PolicyEntry[] {
+  const byId = new Map(peerSets.map((s) => [s.id, s.identities]));
+  return entries.flatMap(({ peerSet, port, protocol, ...rest }) => (byId.get(peerSet) ?? []).map((peer) => ({ peer, port: port ?? 0, protocol: protocol ?? 0, ...rest })));
+}
+
+/** A spec with every list present (absent lists are empty), as the agent works on it. */
+export interface ResolvedNodeDatapathSpec {
+  revision: number;
+  configName: string;
+  features: Features;
+  maps: MapSize[];
+  endpoints: Array<LocalEndpoint & { policyEnforced: boolean }>;
+  peerSets: PeerSet[];
+  policies: Array<{ identity: number; ingress: CompactEntry[]; egress: CompactEntry[] }>;
+  cidrIdentities: Array<{ cidr: string; identity: number }>;
+  resizeGate?: ResizeGate;
+}
+
+export function resolveSpec(spec: NodeDatapathSpec): ResolvedNodeDatapathSpec {
+  return {
+    ...spec,
+    features: spec.features ?? {},
+    maps: spec.maps ?? [],
+    endpoints: (spec.endpoints ?? []).map((e) => ({ ...e, policyEnforced: e.policyEnforced ?? false })),
+    peerSets: spec.peerSets ?? [],
+    policies: (spec.policies ?? []).map((p) => ({ identity: p.identity, ingress: p.ingress ?? [], egress: p.egress ?? [] })),
+    cidrIdentities: spec.cidrIdentities ?? [],
+  };
+}

@@ -1,0 +1,37 @@
+// What the operator knows of each node between reconciles, shared by the nodes controller (which
+// writes it) and the configs controller (which reports it in DatapathConfig status).
+import type { MapSize, NodeDatapath, ResizeGate } from '../api/v1alpha1/index.js';
+import { LastWrites } from '../common/lastwrite.js';
+import type { NodeState } from './rollout/gate.js';
+import type { Overflow } from './sizing/sizes.js';
+
+export interface NodeWrite {
+  revision: number;
+  hash: string;
+  maps: MapSize[];
+  gate?: ResizeGate;
+}
+
+export class NodeBook {
+  /** Maps whose demand exceeds their size, from the node's last reconcile. */
+  readonly overflows = new Map<string, Overflow[]>();
+  /** Nodes past MAX_NODE_ENDPOINTS, with the count last reported. */
+  readonly tooManyEndpoints = new Map<string, number>();
+  /** Each node's place in its config's resize rollout, as last decided. */
+  readonly rollout = new Map<string, { config: string; state: NodeState; reason?: string }>();
+  /** Our last NodeDatapath write per node. */
+  readonly written = new LastWrites<NodeWrite>();
+
+  /** The latest resize gate of a node: ours while the cache has not caught up with our write. */
+  gateOf(node: string, cached: NodeDatapath | undefined): ResizeGate | undefined {
+    const mine = this.written.ahead(node, cached?.spec?.revision);
+    return mine ? mine.gate : cached?.spec?.resizeGate;
+  }
+
+  forget(node: string): void {
+    this.overflows.delete(node);
+    this.tooManyEndpoints.delete(node);
+    this.rollout.delete(node);
+    this.written.forget(node);
+  }
+}
