@@ -16,6 +16,18 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
     },
   },
+  // The import direction (docs/code-map.md): api <- common <- {operator, agent}; the two
+  // components never import each other. Tests beside the code may reach test/ helpers.
+  ...[
+    { files: ['api/**/*.ts'], group: ['**/common/**', '**/operator/**', '**/agent/**', '**/cli/**', '**/sandbox/**', 'libbpfjs'], what: 'api/ imports nothing of ours' },
+    { files: ['common/**/*.ts'], group: ['**/operator/**', '**/agent/**', '**/cli/**', '**/sandbox/**', 'libbpfjs'], what: 'common/ imports only api/' },
+    { files: ['operator/**/*.ts'], group: ['**/agent/**', '**/cli/**', '**/sandbox/**', 'libbpfjs'], what: 'the operator imports api/ and common/ only' },
+    { files: ['agent/**/*.ts'], group: ['**/operator/**', '**/cli/**', '**/sandbox/**'], what: 'the agent imports api/, common/ and libbpfjs only' },
+  ].map(({ files, group, what }) => ({
+    files,
+    ignores: ['**/*.test.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group, message: `${what} (docs/code-map.md)` }] }] },
+  })),
   {
     // Plain Node.js scripts (test traffic tools run inside namespaces without a compiler).
     files: ['**/*.mjs'],

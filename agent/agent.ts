@@ -6,17 +6,12 @@ import {
   CoreV1Api,
   type KubeConfig,
   type KubernetesObject,
-  type V1EndpointSlice,
-  type V1Namespace,
-  type V1Node,
-  type V1Pod,
-  type V1Service,
 } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import { condition, type Condition } from '../common/conditions.js';
 import { ResilientInformer } from '../common/informer.js';
-import { kubeInformers } from '../common/kinds.js';
+import { ClusterCaches } from '../common/caches.js';
 import { CniRegistry } from './cni/registry.js';
 import { EventRecorder } from '../common/events.js';
 import { serveCni } from './cni/server.js';
@@ -35,11 +30,9 @@ import { ConfigFlags, DEFAULT_CONFIG } from '../common/maps/config.js';
 import { cidrKey } from '../common/maps/ipcache.js';
 import { agentMetrics, type AgentMetrics } from './metrics.js';
 import {
-  IdentityResource,
   NodeDatapathResource,
   resolveFeatures,
   resolveSpec,
-  type Identity,
   type NodeDatapath as NodeDatapathObject,
   type NodeDatapathStatus,
   type ResizeGate,
@@ -53,44 +46,6 @@ import { ResizeRefused } from './datapath/resize.js';
 export const AGENT_FIELD_MANAGER = 'weir-agent';
 const KEY = 'node';
 const TRAFFIC_MAPS = new Set(['weir_ct4_tcp', 'weir_ct4_any', 'weir_lb4_affinity', 'weir_lb4_sock_revnat', 'weir_sock4', 'weir_nat4']);
-
-/**
- * The cluster-wide informers every node needs. One set per agent process; hollow agents in a
- * scale benchmark share one set, as they would share nothing but the API server otherwise.
- */
-export class ClusterSources {
-  readonly nodes: ResilientInformer<V1Node>;
-  readonly pods: ResilientInformer<V1Pod>;
-  readonly namespaces: ResilientInformer<V1Namespace>;
-  readonly identities: ResilientInformer<Identity>;
-  readonly services: ResilientInformer<V1Service>;
-  readonly slices: ResilientInformer<V1EndpointSlice>;
-  private started?: Promise<void>;
-
-  constructor(kc: KubeConfig, log: Logger) {
-    const kube = kubeInformers(kc, log);
-    this.nodes = kube.nodes;
-    this.pods = kube.pods;
-    this.namespaces = kube.namespaces;
-    this.services = kube.services;
-    this.slices = kube.endpointSlices;
-    this.identities = new WeirApi(kc).informer<Identity>(kc, IdentityResource, log);
-  }
-
-  get all(): Array<ResilientInformer<KubernetesObject>> {
-    return [this.nodes, this.pods, this.namespaces, this.identities, this.services, this.slices] as Array<ResilientInformer<KubernetesObject>>;
-  }
-
-  /** Starts once, however many agents ask. */
-  start(): Promise<void> {
-    this.started ??= Promise.all(this.all.map((i) => i.start())).then(() => undefined);
-    return this.started;
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(this.all.map((i) => i.stop()));
-  }
-}
 
 export interface AgentOptions {
   nodeName: string;
@@ -115,7 +70,7 @@ export interface AgentParts {
   /** Default: the node's interfaces in opts.netns. */
   network?: NodeNetwork;
   /** Default: the agent's own informers (started and stopped with it). */
-  sources?: ClusterSources;
+  sources?: ClusterCaches;
   /**
    * Runs each reconcile; default: at once. Agents sharing one process (hollow nodes) take turns
    * through it, as agents on separate nodes would each have their own CPU.
@@ -147,7 +102,7 @@ interface NodeView {
 export class Agent {
   readonly kernel: DatapathBackend;
   private readonly network: NodeNetwork;
-  private readonly sources: ClusterSources;
+  private readonly sources: ClusterCaches;
   private readonly ownSources: boolean;
   private readonly api: WeirApi;
   private readonly nodeDatapaths: ResilientInformer<NodeDatapathObject>;
@@ -183,7 +138,7 @@ export class Agent {
     this.kernel = parts.backend ?? new KernelDatapath({ pinRoot: opts.pinRoot, objectDir: opts.objectDir, netns: opts.netns });
     this.network = parts.network ?? new HostNetwork(opts.netns);
     this.ownSources = !parts.sources;
-    this.sources = parts.sources ?? new ClusterSources(kc, log);
+    this.sources = parts.sources ?? new ClusterCaches(kc, log);
     this.api = new WeirApi(kc);
     this.nodeDatapaths = this.api.informer<NodeDatapathObject>(kc, NodeDatapathResource, log, { name: opts.nodeName });
     const turn = parts.turn ?? (<T>(f: () => Promise<T>) => f());
@@ -239,7 +194,7 @@ export class Agent {
     return this.sources.services;
   }
   private get slices() {
-    return this.sources.slices;
+    return this.sources.endpointSlices;
   }
 
   /** Null when ready; otherwise why not. */

@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { Agent, ClusterSources } from '../agent/agent.js';
+import { Agent } from '../agent/agent.js';
+import { ClusterCaches } from '../common/caches.js';
 import { MemoryDatapath, MemoryNetwork } from '../agent/datapath/memory.js';
 import { formatIp4, parseIp4 } from '../common/maps/layout.js';
 import { LocalCluster } from '../sandbox/cluster.js';
@@ -58,7 +59,7 @@ export async function benchControlPlane(): Promise<Row[]> {
   const cluster = await LocalCluster.start({ startTimeoutMs: 120_000 });
   let sb: Sandbox | undefined;
   const hollow: Array<{ stop: () => void; done: Promise<void> }> = [];
-  let sources: ClusterSources | undefined;
+  let sources: ClusterCaches | undefined;
   const rows: Row[] = [];
   try {
     await cluster.applyCrds();
@@ -111,13 +112,13 @@ export async function benchControlPlane(): Promise<Row[]> {
       },
     );
     const createMs = performance.now() - t0;
-    await sb.createDatapathConfig({ mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, neighMax: 4096, lbMax: 131072, endpointMax: 131072, policyMax: 65536, prefilterMax: 1024 } });
+    await sb.createDatapathConfig({ mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, lbMax: 131072, endpointMax: 131072, policyMax: 65536, prefilterMax: 1024 } });
 
     // Operator, real agents, hollow agents.
     const t1 = performance.now();
     sb.startOperator();
     for (const n of sb.nodes) sb.startAgent(n);
-    sources = new ClusterSources(cluster.kubeConfig(), log);
+    sources = new ClusterCaches(cluster.kubeConfig(), log);
     const turn = turns(2);
     // Events drive reconciles; the periodic resync is a safety net that, 98 times over in one
     // process, would keep it busy (a real node pays it once, on its own CPU).

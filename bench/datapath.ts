@@ -5,7 +5,7 @@
 // floor of what test runs cost.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { BpfObject, type BpfProgram } from 'libbpfjs';
+import { loadObject, type BpfProgram } from 'libbpfjs';
 import { LoadedDatapath } from '../agent/datapath/objects.js';
 import { configMap, ConfigFlags, DEFAULT_CONFIG } from '../common/maps/config.js';
 import { endpointsMap, EndpointFlags } from '../common/maps/endpoints.js';
@@ -16,6 +16,7 @@ import { prefilterMap } from '../common/maps/prefilter.js';
 import { lb4BackendsMap, lb4Key, lb4ReverseNatMap, lb4Service, lb4ServicesMap, ServiceFlags } from '../common/maps/lb.js';
 import { Flags, frame, parse, TCP } from '../test/kernel/packets.js';
 import { printTable, repoRoot, saveResults, type Row } from './common.js';
+import { uniformSizes } from '../common/maps/catalogue.js';
 
 const SIZES = process.env.WEIR_BENCH_SIZES?.split(',').map(Number) ?? [10, 1_000, 10_000, 100_000, 1_000_000];
 const REPEAT = Number(process.env.WEIR_BENCH_REPEAT ?? 200_000);
@@ -34,7 +35,7 @@ async function nsPerPacket(prog: BpfProgram, data: Buffer): Promise<number> {
 
 async function withDatapath<T>(fn: (dp: LoadedDatapath) => Promise<T>): Promise<T> {
   const pinRoot = mkdtempSync('/sys/fs/bpf/weir-bench-');
-  const sizes = new Map(Object.entries({ ct_tcp: 1 << 16, ct_any: 1 << 16, nat: 1 << 16, neigh: 1024, lb: 1 << 21, endpoints: 1 << 21, policy: 1 << 21, prefilter: 1 << 21 }));
+  const sizes = uniformSizes(1024, { ct_tcp: 1 << 16, ct_any: 1 << 16, nat: 1 << 16, lb: 1 << 21, endpoints: 1 << 21, policy: 1 << 21, prefilter: 1 << 21, ipcache: 1 << 21 });
   const dp = await LoadedDatapath.load({ objectDir: join(repoRoot, 'build', 'bpf'), pinRoot, sizes, objects: ['xdp_prefilter', 'tc_endpoint', 'tc_nic'] });
   try {
     return await fn(dp);
@@ -113,7 +114,7 @@ async function measure(n: number): Promise<Row[]> {
 }
 
 async function floor(): Promise<Row[]> {
-  const obj = await BpfObject.load(join(repoRoot, 'build', 'bench', 'floor.o'));
+  const obj = await loadObject(join(repoRoot, 'build', 'bench', 'floor.o'));
   try {
     const data = frame({ src: PEER, dst: A, sport: 40000, dport: 8080, proto: TCP });
     return [

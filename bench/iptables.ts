@@ -14,6 +14,7 @@ import { ChildCgroup } from '../sandbox/cgroup.js';
 import { Lab } from '../sandbox/netns.js';
 import { PodProcess } from '../sandbox/pods.js';
 import { printTable, repoRoot, saveResults, type Row } from './common.js';
+import { uniformSizes } from '../common/maps/catalogue.js';
 
 const COUNTS = process.env.WEIR_BENCH_SERVICES?.split(',').map(Number) ?? [100, 1_000, 10_000];
 const SECONDS = Number(process.env.WEIR_BENCH_SECONDS ?? 5);
@@ -66,7 +67,7 @@ async function world(lab: Lab, name: string, subnet: string): Promise<{ client: 
   return { client, backend: `${subnet}.2`, server: await PodProcess.start(serverNs, ['serve-http', '8080']) };
 }
 
-const SIZES = new Map(Object.entries({ ct_tcp: 1 << 16, ct_any: 1 << 16, nat: 1 << 16, neigh: 1024, lb: 1 << 16, endpoints: 1024, policy: 1024, prefilter: 1024 }));
+const SIZES = uniformSizes(1024, { ct_tcp: 1 << 16, ct_any: 1 << 16, nat: 1 << 16, lb: 1 << 16 });
 
 /** iptables world: the whole nat table written at once, as kube-proxy's iptables-restore does. */
 async function measureIptables(n: number, work: string): Promise<Row> {

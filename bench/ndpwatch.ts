@@ -4,7 +4,7 @@
 // posts when the operator had written them all, when the real nodes were done, and when all were.
 import { parentPort, workerData } from 'node:worker_threads';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { NodeDatapathResource, gvr } from '../api/v1alpha1/index.js';
+import { NodeDatapathResource, gvr, type NodeDatapath, type Stored } from '../api/v1alpha1/index.js';
 
 export interface WatchInput {
   kubeconfigPath: string;
@@ -19,11 +19,7 @@ export interface WatchMarks {
   all?: number;
   error?: string;
 }
-export interface Ndp {
-  metadata: { name: string };
-  spec: { revision: number };
-  status?: { observedRevision?: number };
-}
+export type Ndp = Stored<NodeDatapath>;
 
 const input = workerData as WatchInput;
 const kc = new KubeConfig();

@@ -13,6 +13,7 @@ import { configMap, DEFAULT_CONFIG } from '../common/maps/config.js';
 import { ct4Key, ctEntry } from '../common/maps/conntrack.js';
 import { Lab } from '../sandbox/netns.js';
 import { printTable, repoRoot, saveResults, type Row } from './common.js';
+import { uniformSizes } from '../common/maps/catalogue.js';
 
 const ENTRIES = Number(process.env.WEIR_BENCH_CT_ENTRIES ?? 1_000_000);
 const FROM = 1 << 21;
@@ -21,7 +22,7 @@ const TO = 1 << 22;
 export async function benchResize(): Promise<Row[]> {
   const lab = new Lab('wbrz');
   const pinRoot = mkdtempSync('/sys/fs/bpf/weir-bench-rz-');
-  const sizes = new Map(Object.entries({ ct_tcp: FROM, ct_any: 1 << 16, nat: 1 << 16, neigh: 1024, lb: 1 << 16, endpoints: 1 << 16, policy: 1 << 16, prefilter: 1024 }));
+  const sizes = uniformSizes(1024, { ct_tcp: FROM, ct_any: 1 << 16, nat: 1 << 16, lb: 1 << 16, endpoints: 1 << 16, policy: 1 << 16 });
   const objectDir = join(repoRoot, 'build', 'bpf');
   const log = pino({ level: 'warn' });
   let dp = await LoadedDatapath.load({ objectDir, pinRoot, sizes });

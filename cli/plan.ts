@@ -2,7 +2,7 @@
 // policy size) or from the live cluster, the map sizes each node would get, the demand on them
 // (LB entries = Σ backends × ports, endpoints, policy, prefilter), and which maps would overflow.
 import { readFileSync } from 'node:fs';
-import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { selectConfig } from '../operator/config/select.js';
@@ -12,7 +12,8 @@ import { isSized } from '../common/maps/spec.js';
 import { parseQuantity } from '../operator/sizing/quantity.js';
 import { checkDemand, computeMapSizes, lbEntriesNeeded, type Demand, type MapSizingSpec } from '../operator/sizing/sizes.js';
 import { table } from './status.js';
-import { DatapathConfigResource, NodeDatapathResource, gvr } from '../api/v1alpha1/index.js';
+import { DatapathConfigResource, NodeDatapathResource, type DatapathConfig, type NodeDatapath, type Stored } from '../api/v1alpha1/index.js';
+import { WeirApi } from '../common/weirapi.js';
 
 /** spec.mapSizing as the CRD takes it: the catalogue's fields and bounds, nothing else. */
 const mapSizing = z
@@ -77,24 +78,16 @@ export function planFromDescription(text: string): PlanRow[] {
   );
 }
 
-interface Dpc {
-  metadata: { name: string };
-  spec: { nodeSelector?: Record<string, string>; priority?: number; mapSizing?: MapSizingSpec; features?: { prefilter?: { denyCIDRs?: string[] } } };
-}
-interface Ndp {
-  metadata?: { name?: string };
-  spec?: { maps?: Array<{ name: string; maxEntries: number }>; endpoints?: unknown[] };
-}
 
 export async function planFromCluster(kc: KubeConfig): Promise<PlanRow[]> {
   const core = kc.makeApiClient(CoreV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
+  const api = new WeirApi(kc);
   const [nodes, services, slices, configs, ndps] = await Promise.all([
     core.listNode(),
     core.listServiceForAllNamespaces(),
     kc.makeApiClient(DiscoveryV1Api).listEndpointSliceForAllNamespaces(),
-    custom.listClusterCustomObject({ ...gvr(DatapathConfigResource), }) as Promise<{ items: Dpc[] }>,
-    custom.listClusterCustomObject({ ...gvr(NodeDatapathResource), }) as Promise<{ items: Ndp[] }>,
+    api.list<Stored<DatapathConfig>>(DatapathConfigResource),
+    api.list<NodeDatapath>(NodeDatapathResource),
   ]);
   const lbEntries = lbDemand(services.items, slices.items);
   const pods = await core.listPodForAllNamespaces();

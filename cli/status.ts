@@ -1,17 +1,9 @@
 // `weir status`: the cluster's datapath at a glance, from the API (any cluster, not only the
 // sandbox): the governing configs and their rollout, and per node the programmed revision,
 // attachments and the fill of its maps.
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import type { NodeDatapath as NodeDatapathObject } from '../api/v1alpha1/index.js';
-import { GROUP, VERSION } from '../api/v1alpha1/index.js';
-
-interface ConfigObject {
-  metadata?: { name?: string };
-  status?: { nodes?: number; nodesProgrammed?: number; conditions?: Array<{ type: string; status: string; reason?: string }>; rollout?: { phase?: string } };
-}
-
-const list = async <T>(custom: CustomObjectsApi, plural: string): Promise<T[]> =>
-  ((await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as { items: T[] }).items;
+import type { KubeConfig } from '@kubernetes/client-node';
+import { DatapathConfigResource, NodeDatapathResource, type DatapathConfig, type NodeDatapath } from '../api/v1alpha1/index.js';
+import { WeirApi } from '../common/weirapi.js';
 
 export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
@@ -22,8 +14,8 @@ const pct = (p: number): string => `${(p * 100).toFixed(p < 0.01 && p > 0 ? 2 : 
 const short = (m: string): string => m.replace(/^weir_/, '');
 
 export async function statusReport(kc: KubeConfig): Promise<string> {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const [configs, nodes] = await Promise.all([list<ConfigObject>(custom, 'datapathconfigs'), list<NodeDatapathObject>(custom, 'nodedatapaths')]);
+  const api = new WeirApi(kc);
+  const [configs, nodes] = await Promise.all([api.list<DatapathConfig>(DatapathConfigResource), api.list<NodeDatapath>(NodeDatapathResource)]).then(([c, n]) => [c.items, n.items] as const);
   const out: string[] = [];
   out.push(
     table([

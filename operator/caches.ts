@@ -1,21 +1,19 @@
-// Everything the operator reads, cached: informers over the kinds that shape a node's datapath,
-// and values derived from them once per change rather than once per node.
-import type { KubeConfig, KubernetesObject, V1EndpointSlice, V1Namespace, V1NetworkPolicy, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
+// Everything the operator reads, cached: the cluster caches every component reads, the kinds only
+// the operator reads, and values derived from them once per change rather than once per node.
+import type { KubeConfig, KubernetesObject, V1NetworkPolicy, V1Node, V1Pod } from '@kubernetes/client-node';
 import {
   DatapathConfigResource,
-  IdentityResource,
   NetworkPolicyResource,
   NodeDatapathResource,
   securityLabels,
   type DatapathConfig,
-  type Identity,
   type NodeDatapath,
+  type Stored,
 } from '../api/v1alpha1/index.js';
 import type { ResilientInformer } from '../common/informer.js';
-import { kubeInformers } from '../common/kinds.js';
+import { ClusterCaches } from '../common/caches.js';
 import type { Logger } from '../common/log.js';
 import { Derived } from '../common/runtime/derived.js';
-import type { WeirApi } from '../common/weirapi.js';
 import { selectConfig, type Selection } from './config/select.js';
 import type { IdentityAllocator } from './identity/allocator.js';
 import type { NamedPort } from './policy/compile.js';
@@ -24,7 +22,7 @@ import { fromK8sPolicy, fromWeirPolicy, type WeirNetworkPolicy } from './policy/
 import { lbDemand } from './sizing/lbdemand.js';
 
 /** A DatapathConfig with its name and spec (the CRD requires both). */
-export type Config = DatapathConfig & { metadata: { name: string }; spec: NonNullable<DatapathConfig['spec']> };
+export type Config = Stored<DatapathConfig>;
 
 export interface PodFacts {
   /** Per identity, its pods' IPv4 addresses, cluster-wide. */
@@ -33,17 +31,11 @@ export interface PodFacts {
   namedPorts: Map<number, NamedPort[]>;
 }
 
-export class OperatorCaches {
-  readonly nodes: ResilientInformer<V1Node>;
-  readonly pods: ResilientInformer<V1Pod>;
-  readonly namespaces: ResilientInformer<V1Namespace>;
+export class OperatorCaches extends ClusterCaches {
   readonly configs: ResilientInformer<Config>;
   readonly weirPolicies: ResilientInformer<WeirNetworkPolicy>;
   readonly k8sPolicies: ResilientInformer<V1NetworkPolicy>;
-  readonly identities: ResilientInformer<Identity>;
   readonly nodeDatapaths: ResilientInformer<NodeDatapath>;
-  readonly services: ResilientInformer<V1Service>;
-  readonly endpointSlices: ResilientInformer<V1EndpointSlice>;
 
   /** Both policy kinds, translated once per policy change rather than once per node. */
   readonly policies: Derived<NormalizedPolicy[]>;
@@ -58,18 +50,12 @@ export class OperatorCaches {
   readonly podsInPolicy: Derived<boolean>;
   readonly podFacts: Derived<PodFacts>;
 
-  constructor(kc: KubeConfig, api: WeirApi, log: Logger, allocator: () => IdentityAllocator) {
-    const kube = kubeInformers(kc, log);
-    this.nodes = kube.nodes;
-    this.pods = kube.pods;
-    this.namespaces = kube.namespaces;
-    this.services = kube.services;
-    this.endpointSlices = kube.endpointSlices;
-    this.k8sPolicies = kube.networkPolicies;
-    this.configs = api.informer<Config>(kc, DatapathConfigResource, log);
-    this.weirPolicies = api.informer<WeirNetworkPolicy>(kc, NetworkPolicyResource, log);
-    this.identities = api.informer<Identity>(kc, IdentityResource, log);
-    this.nodeDatapaths = api.informer<NodeDatapath>(kc, NodeDatapathResource, log);
+  constructor(kc: KubeConfig, log: Logger, allocator: () => IdentityAllocator) {
+    super(kc, log);
+    this.k8sPolicies = this.kube.networkPolicies;
+    this.configs = this.api.informer<Config>(kc, DatapathConfigResource, log);
+    this.weirPolicies = this.api.informer<WeirNetworkPolicy>(kc, NetworkPolicyResource, log);
+    this.nodeDatapaths = this.api.informer<NodeDatapath>(kc, NodeDatapathResource, log);
 
     this.policies = new Derived(
       () => [...this.weirPolicies.list().map((p) => fromWeirPolicy(p)), ...this.k8sPolicies.list().map((p) => fromK8sPolicy(p))],
@@ -89,23 +75,8 @@ export class OperatorCaches {
     this.lbEntries = new Derived(() => lbDemand(this.services.list(), this.endpointSlices.list()), [this.services, this.endpointSlices]);
   }
 
-  get all(): Array<ResilientInformer<KubernetesObject>> {
-    return [
-      this.nodes,
-      this.pods,
-      this.namespaces,
-      this.configs,
-      this.weirPolicies,
-      this.k8sPolicies,
-      this.identities,
-      this.nodeDatapaths,
-      this.services,
-      this.endpointSlices,
-    ] as Array<ResilientInformer<KubernetesObject>>;
-  }
-
-  get synced(): boolean {
-    return this.all.every((i) => i.synced);
+  override get all(): Array<ResilientInformer<KubernetesObject>> {
+    return [...super.all, this.configs, this.weirPolicies, this.k8sPolicies, this.nodeDatapaths] as Array<ResilientInformer<KubernetesObject>>;
   }
 
   /** The DatapathConfig that governs a node, a conflict, or none. */

@@ -32,7 +32,7 @@ export class Operator {
   constructor(kc: KubeConfig, private readonly log: Logger, registry: Registry, opts: OperatorOptions) {
     const api = new WeirApi(kc);
     const events = new EventRecorder(kc.makeApiClient(CoreV1Api), OPERATOR_FIELD_MANAGER, log);
-    const caches: OperatorCaches = new OperatorCaches(kc, api, log, () => allocator);
+    const caches: OperatorCaches = new OperatorCaches(kc, log, () => allocator);
     const allocator = new IdentityAllocator(api, () => caches.identities.list(), log);
     const book = new NodeBook();
     this.caches = caches;

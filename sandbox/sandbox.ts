@@ -16,7 +16,7 @@ import { Lab } from './netns.js';
 import { repoRoot } from './paths.js';
 import { PodProcess, runInPod } from './pods.js';
 import { eventually } from './wait.js';
-import { API_VERSION, DatapathConfigResource, NodeDatapathResource, gvr } from '../api/v1alpha1/index.js';
+import { API_VERSION, DatapathConfigResource, NodeDatapathResource, gvr, resolveSpec, type NodeDatapath, type ResolvedNodeDatapathSpec } from '../api/v1alpha1/index.js';
 
 const WEIR = join(repoRoot, 'dist', 'cli', 'weir.js');
 const LAN_PREFIX = '192.168.77';
@@ -245,9 +245,9 @@ export class Sandbox {
     return eventually(
       `${n.name} programmed`,
       async () => {
-        const d = (await this.custom.getClusterCustomObject({ ...gvr(NodeDatapathResource), name: n.name })) as NodeDatapathView;
+        const d = (await this.custom.getClusterCustomObject({ ...gvr(NodeDatapathResource), name: n.name })) as NodeDatapath;
         const ready = d.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-        return ready && d.status?.observedRevision === d.spec.revision ? d : undefined;
+        return ready && d.spec && d.status?.observedRevision === d.spec.revision ? { ...d, spec: resolveSpec(d.spec) } : undefined;
       },
       timeoutMs,
     );
@@ -405,13 +405,5 @@ export class Sandbox {
   }
 }
 
-export interface NodeDatapathView {
-  spec: { revision: number; endpoints: Array<{ name: string; ips: string[] }> };
-  status?: {
-    observedRevision?: number;
-    endpoints?: number;
-    conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
-    maps?: Array<{ name: string; maxEntries: number; entries: number; pressure: number }>;
-    programs?: Array<{ name: string; id: number; attachments: string[] }>;
-  };
-}
+/** A programmed NodeDatapath, its spec with every list present. */
+export type NodeDatapathView = NodeDatapath & { spec: ResolvedNodeDatapathSpec };

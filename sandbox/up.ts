@@ -62,7 +62,7 @@ export async function up(opts: UpOptions): Promise<{ state: UpState; checks: Awa
   const save = () => writeFileSync(statePath(opts.dir), JSON.stringify(record(sb), null, 2));
   save();
   // Small maps: a sandbox holds a handful of pods, and several nodes share one machine.
-  await sb.createDatapathConfig({ mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, neighMax: 4096, lbMax: 4096, endpointMax: 4096, policyMax: 16384, prefilterMax: 1024 } });
+  await sb.createDatapathConfig({ mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, lbMax: 4096, endpointMax: 4096, policyMax: 16384, prefilterMax: 1024 } });
   opts.progress('starting the operator and one agent per node');
   sb.startOperator();
   for (const n of sb.nodes) sb.startAgent(n);

@@ -63,10 +63,23 @@ make -s -C libbpfjs/test/fixtures
 step "building BPF objects and weir-cni"
 make -s -C bpf
 make -s -C cni
-if newer_than dist/.built cli common operator agent tsconfig.json tsconfig.build.json; then
+if newer_than dist/.built api cli common operator agent sandbox tsconfig.json tsconfig.build.json; then
   step "building TypeScript"
   npx tsc -p tsconfig.build.json
   touch dist/.built
+fi
+
+# --- `weir` on the PATH, as the README's commands use it -------------------------------------------
+# A launcher for this checkout's build (the last checkout set up wins), not a global npm install.
+bindir=/usr/local/bin
+[ "$(id -u)" -eq 0 ] || bindir="$HOME/.local/bin"
+mkdir -p "$bindir"
+launcher="#!/bin/sh
+exec node \"$PWD/dist/cli/weir.js\" \"\$@\""
+if [ "$(cat "$bindir/weir" 2>/dev/null)" != "$launcher" ]; then
+  step "installing the weir command in $bindir"
+  printf '%s\n' "$launcher" > "$bindir/weir"
+  chmod 755 "$bindir/weir"
 fi
 
 # --- cluster binaries (kube-apiserver, etcd, helm) ---------------------------------------------

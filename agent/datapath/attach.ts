@@ -1,7 +1,7 @@
 // Where each datapath program attaches. Links (tcx, XDP, cgroup) belong to the kernel once
 // pinned, so they survive the agent; sk_msg on the sockhash has no link type on this libbpf and
 // is attached with BPF_PROG_ATTACH, which lives as long as the map.
-import { AttachType, type BpfLink, type MapAttachment } from 'libbpfjs';
+import { attachCgroup as linkCgroup, attachTcx, attachToMap, attachXdpLink, AttachType, type BpfLink, type MapAttachment } from 'libbpfjs';
 import { sockMap } from '../../common/maps/sockmap.js';
 import type { LoadedDatapath } from './objects.js';
 
@@ -14,9 +14,9 @@ export interface EndpointLinks {
 
 /** Endpoint policy on a pod's host-side veth (call inside the node's network namespace). */
 export function attachEndpoint(dp: LoadedDatapath, ifindex: number): EndpointLinks {
-  const fromEndpoint = dp.program('tc_from_endpoint').attachTcx(ifindex, 'ingress');
+  const fromEndpoint = attachTcx(dp.program('tc_from_endpoint'), ifindex, 'ingress');
   try {
-    return { fromEndpoint, toEndpoint: dp.program('tc_to_endpoint').attachTcx(ifindex, 'egress') };
+    return { fromEndpoint, toEndpoint: attachTcx(dp.program('tc_to_endpoint'), ifindex, 'egress') };
   } catch (err) {
     fromEndpoint.detach();
     throw err;
@@ -33,11 +33,11 @@ export interface NicLinks {
 export function attachNic(dp: LoadedDatapath, ifindex: number, xdpMode: 'driver' | 'generic' = 'driver'): NicLinks {
   const made: BpfLink[] = [];
   try {
-    const prefilter = dp.program('xdp_prefilter').attachXdpLink(ifindex, xdpMode);
+    const prefilter = attachXdpLink(dp.program('xdp_prefilter'), ifindex, xdpMode);
     made.push(prefilter);
-    const fromNetdev = dp.program('tc_from_netdev').attachTcx(ifindex, 'ingress');
+    const fromNetdev = attachTcx(dp.program('tc_from_netdev'), ifindex, 'ingress');
     made.push(fromNetdev);
-    const toNetdev = dp.program('tc_to_netdev').attachTcx(ifindex, 'egress');
+    const toNetdev = attachTcx(dp.program('tc_to_netdev'), ifindex, 'egress');
     return { prefilter, fromNetdev, toNetdev };
   } catch (err) {
     for (const l of made) l.detach();
@@ -56,7 +56,7 @@ export interface CgroupLinks {
 export function attachCgroup(dp: LoadedDatapath, cgroupPath: string): CgroupLinks {
   const made: BpfLink[] = [];
   const link = (prog: string, type: number): BpfLink => {
-    const l = dp.program(prog).attachCgroup(cgroupPath, type);
+    const l = linkCgroup(dp.program(prog), cgroupPath, type);
     made.push(l);
     return l;
   };
@@ -75,5 +75,5 @@ export function attachCgroup(dp: LoadedDatapath, cgroupPath: string): CgroupLink
 
 /** The sk_msg half of the fast path, on the sockhash. */
 export function attachSockmap(dp: LoadedDatapath): MapAttachment {
-  return dp.program('sk_msg_fastpath').attachToMap(dp.rawMap(sockMap.name), AttachType.SkMsgVerdict);
+  return attachToMap(dp.program('sk_msg_fastpath'), dp.rawMap(sockMap.name), AttachType.SkMsgVerdict);
 }

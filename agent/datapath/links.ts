@@ -4,7 +4,7 @@
 // of detaching and attaching again.
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { AttachType, BpfLink, withNetns, type BpfProgram } from 'libbpfjs';
+import { attachCgroup, attachTcx, attachXdpLink, AttachType, BpfLink, isGone, isNotExist, withNetns, type BpfProgram } from 'libbpfjs';
 import type { LoadedDatapath } from './objects.js';
 
 export type LinkKind = 'xdp' | 'tcx-ingress' | 'tcx-egress' | 'cgroup';
@@ -62,14 +62,14 @@ export class LinkSet {
     const prog: BpfProgram = dp.program(w.program);
     switch (w.kind) {
       case 'xdp':
-        return this.inNetns(() => prog.attachXdpLink(w.ifindex ?? 0, w.xdpMode ?? 'driver'));
+        return this.inNetns(() => attachXdpLink(prog, w.ifindex ?? 0, w.xdpMode ?? 'driver'));
       case 'tcx-ingress':
-        return this.inNetns(() => prog.attachTcx(w.ifindex ?? 0, 'ingress'));
+        return this.inNetns(() => attachTcx(prog, w.ifindex ?? 0, 'ingress'));
       case 'tcx-egress':
-        return this.inNetns(() => prog.attachTcx(w.ifindex ?? 0, 'egress'));
+        return this.inNetns(() => attachTcx(prog, w.ifindex ?? 0, 'egress'));
       case 'cgroup':
         if (!w.cgroup || w.cgroupAttachType === undefined) throw new Error(`link ${w.name}: no cgroup or attach type`);
-        return prog.attachCgroup(w.cgroup, w.cgroupAttachType);
+        return attachCgroup(prog, w.cgroup, w.cgroupAttachType);
     }
   }
 
@@ -88,8 +88,9 @@ export class LinkSet {
       let link: BpfLink;
       try {
         link = BpfLink.openPinned(path);
-      } catch {
-        rmSync(path, { force: true });
+      } catch (err) {
+        // Unpinned meanwhile: nothing to adopt. Anything else is reported, and the pin kept.
+        if (!isNotExist(err)) report.failed.push({ name, error: err instanceof Error ? err.message : String(err) });
         continue;
       }
       try {
@@ -163,8 +164,9 @@ export class LinkSet {
         const link = BpfLink.openPinned(join(this.dir, pin));
         ids.add(link.info().progId);
         link.close();
-      } catch {
-        // Defunct.
+      } catch (err) {
+        // Unpinned meanwhile.
+        if (!isNotExist(err)) throw err;
       }
     }
     return ids;
@@ -179,8 +181,9 @@ export class LinkSet {
         const link = BpfLink.openPinned(path);
         link.detach();
         link.close();
-      } catch {
-        // Already gone with its interface; the pin is all that is left.
+      } catch (err) {
+        // Already gone with its interface: the pin is all that is left.
+        if (!isGone(err)) throw err;
       }
       rmSync(path, { force: true });
       removed.push(name);

@@ -2,7 +2,7 @@
 // pinned by name under the node's pin root, sized from the node's computed sizes before load.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BpfObject, type BpfMap, type BpfProgram } from 'libbpfjs';
+import { loadCollection, ObjectSpec, type BpfMap, type BpfProgram, type Collection } from 'libbpfjs';
 import { mapSpec } from '../../common/maps/index.js';
 import { maxEntriesFor } from '../../common/maps/catalogue.js';
 import type { MapSpec } from '../../common/maps/spec.js';
@@ -30,29 +30,27 @@ export interface LoadOptions {
 }
 
 export class LoadedDatapath {
-  private constructor(private readonly objects: Map<string, BpfObject>) {}
+  private constructor(private readonly objects: Map<string, Collection>) {}
 
   static async load(opts: LoadOptions): Promise<LoadedDatapath> {
-    const loaded = new Map<string, BpfObject>();
+    const loaded = new Map<string, Collection>();
     try {
       for (const name of opts.objects ?? DATAPATH_OBJECTS) {
         const path = join(opts.objectDir, `${name}.o`);
         if (!existsSync(path)) throw new Error(`datapath object ${path} missing (run make -C bpf)`);
-        const obj = BpfObject.open(path, { pinRoot: opts.pinRoot });
-        loaded.set(name, obj);
+        const spec = ObjectSpec.read(path, { pinRoot: opts.pinRoot });
         // Internal maps (.bss, .rodata) have no sizing; every datapath map is named weir_*.
-        for (const m of obj.maps()) {
+        for (const m of spec.maps.values()) {
           if (!m.name.startsWith('weir_')) continue;
           const replacement = opts.replace?.get(m.name);
           if (replacement) {
-            obj.setMaxEntries(m.name, replacement.maxEntries);
-            obj.setPinPath(m.name, null);
-            obj.reuseMap(m.name, replacement);
+            m.maxEntries = replacement.maxEntries;
+            m.reuse = replacement;
           } else {
-            obj.setMaxEntries(m.name, opts.pinnedSizes?.get(m.name) ?? maxEntriesFor(mapSpec(m.name), opts.sizes));
+            m.maxEntries = opts.pinnedSizes?.get(m.name) ?? maxEntriesFor(mapSpec(m.name), opts.sizes);
           }
         }
-        await obj.load();
+        loaded.set(name, await loadCollection(spec));
       }
     } catch (err) {
       for (const o of loaded.values()) o.close();
@@ -62,17 +60,17 @@ export class LoadedDatapath {
   }
 
   program(name: string): BpfProgram {
-    for (const o of this.objects.values()) if (o.programs().some((p) => p.name === name)) return o.program(name);
+    for (const o of this.objects.values()) if (o.programs.has(name)) return o.program(name);
     throw new Error(`no datapath program ${name}`);
   }
 
   programNames(): string[] {
-    return [...this.objects.values()].flatMap((o) => o.programs().map((p) => p.name));
+    return [...this.objects.values()].flatMap((o) => [...o.programs.keys()]);
   }
 
   /** A map by pinned name; every object holds the same instance. */
   rawMap(name: string): BpfMap {
-    for (const o of this.objects.values()) if (o.mapSpec(name)) return o.map(name);
+    for (const o of this.objects.values()) if (o.maps.has(name)) return o.map(name);
     throw new Error(`no datapath map ${name}`);
   }
 

@@ -8,7 +8,7 @@ import ts from 'typescript';
 import { parse } from 'yaml';
 import { repoRoot } from '../../test/harness/paths.js';
 import { CATALOGUE, SIZING_NAMES } from '../../common/maps/catalogue.js';
-import { sizingFieldDescription } from '../../common/maps/crd.js';
+import { sizingFieldDescription } from '../../common/maps/describe.js';
 import { DatapathConfigResource, RESOURCES } from './group.js';
 
 interface Schema {
@@ -125,5 +125,15 @@ describe('DatapathConfig spec.mapSizing is the map catalogue', () => {
     expect(fields).toEqual(
       Object.fromEntries(SIZING_NAMES.map((n) => [CATALOGUE[n].field, { description: sizingFieldDescription(n), type: 'integer', minimum: CATALOGUE[n].min, maximum: CATALOGUE[n].max }])),
     );
+  });
+
+  it("is what the chart's values schema accepts for datapathConfig.mapSizing", () => {
+    const schema = JSON.parse(readFileSync(join(repoRoot, 'charts/weir/values.schema.json'), 'utf8')) as {
+      properties: { datapathConfig: { properties: { mapSizing: { additionalProperties: boolean; properties: Record<string, unknown> } } } };
+    };
+    const m = schema.properties.datapathConfig.properties.mapSizing;
+    const { dynamicSizeRatio: _ratio, ...fields } = m.properties;
+    expect(m.additionalProperties).toBe(false);
+    expect(fields).toEqual(Object.fromEntries(SIZING_NAMES.map((n) => [CATALOGUE[n].field, { type: 'integer', minimum: CATALOGUE[n].min, maximum: CATALOGUE[n].max }])));
   });
 });

@@ -25,3 +25,6 @@ export interface LabelSelector {
   matchLabels?: Record<string, string>;
   matchExpressions?: LabelSelectorRequirement[];
 }
+
+/** An object as the API server returns it: named, and with the spec every weir.dev CRD requires. */
+export type Stored<O extends WeirObject<unknown, unknown>> = O & { metadata: { name: string }; spec: NonNullable<O['spec']> };

@@ -101,3 +101,7 @@ export function elementBytes(spec: AnyMapSpec): number {
 
 /** Kernel bytes a sizing entry of `entries` costs across the maps it governs, each clamped. */
 export const costBytes = (name: SizingName, entries: number): number => governed(name).reduce((n, m) => n + maxEntriesOf(m, entries) * elementBytes(m), 0);
+
+/** A NodeDatapath-style size for every entry: `base` unless named (benchmarks, tests, tools). */
+export const uniformSizes = (base: number, named: Partial<Record<SizingName, number>> = {}): Map<string, number> =>
+  new Map(SIZING_NAMES.map((n) => [n, named[n] ?? base]));

@@ -3,6 +3,8 @@
 
 #include <napi.h>
 
+#include <bpf/bpf.h>
+
 #include <cstdint>
 #include <string>
 
@@ -24,6 +26,30 @@ struct LibbpfCapture {
 };
 
 void InstallLibbpfPrint();
+
+// bpf_obj_get_info_by_fd for one kind of object (bpf_map_info, bpf_prog_info, bpf_link_info),
+// throwing the typed error named `op` on failure. `info` may carry pointers the kernel fills.
+template <typename Info>
+Info ObjInfo(Napi::Env env, int fd, const char* op, Info info = Info{}) {
+  uint32_t len = sizeof(info);
+  if (int err = bpf_obj_get_info_by_fd(fd, &info, &len); err < 0) ThrowErrno(env, op, -err);
+  return info;
+}
+
+// Runs an AsyncWorker whose inputs `setup` fills from the call's arguments: a bad argument frees
+// the worker and throws; otherwise the worker is queued and its promise returned.
+template <typename Worker, typename Setup>
+Napi::Value QueueWorker(Worker* w, Setup setup) {
+  try {
+    setup(*w);
+  } catch (...) {
+    delete w;
+    throw;
+  }
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
 
 int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* what);
 uint32_t ArgUint32(const Napi::CallbackInfo& info, size_t i, const char* what);

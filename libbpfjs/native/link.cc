@@ -47,11 +47,7 @@ constexpr uint32_t kLinkTypeTcx = 11;  // BPF_LINK_TYPE_TCX (kernel 6.6)
 
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgInt32(info, 0, "link fd");
-  bpf_link_info li{};
-  uint32_t len = sizeof(li);
-  int err = bpf_obj_get_info_by_fd(fd, &li, &len);
-  if (err < 0) ThrowErrno(env, "link info", -err);
+  auto li = ObjInfo<bpf_link_info>(env, ArgInt32(info, 0, "link fd"), "link info");
   Napi::Object o = Napi::Object::New(env);
   o.Set("id", li.id);
   o.Set("type", li.type);

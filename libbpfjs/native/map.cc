@@ -121,6 +121,16 @@ class BatchWorker : public Napi::AsyncWorker {
   uint8_t* keys = nullptr;
   uint8_t* values = nullptr;
 
+  // Keeps the JS buffers alive while the syscall reads or fills them off the main thread.
+  void Hold(Napi::Buffer<uint8_t> k, Napi::Buffer<uint8_t> v = Napi::Buffer<uint8_t>()) {
+    keys = k.Data();
+    keysRef = Napi::Persistent(k);
+    if (!v.IsEmpty()) {
+      values = v.Data();
+      valuesRef = Napi::Persistent(v);
+    }
+  }
+
   void Execute() override {
     LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = elemFlags);
     uint32_t n = count;
@@ -184,85 +194,50 @@ class BatchWorker : public Napi::AsyncWorker {
 Napi::Value LookupBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool andDelete = info.Length() > 5 && info[5].ToBoolean();
-  auto* w = new BatchWorker(env, andDelete ? BatchWorker::Kind::LookupAndDelete : BatchWorker::Kind::Lookup);
-  try {
-    w->fd = ArgInt32(info, 0, "map fd");
-    w->keySize = ArgUint32(info, 2, "key size");
-    w->valueSize = ArgUint32(info, 3, "value size");
-    w->count = ArgUint32(info, 4, "count");
+  return QueueWorker(new BatchWorker(env, andDelete ? BatchWorker::Kind::LookupAndDelete : BatchWorker::Kind::Lookup), [&](BatchWorker& w) {
+    w.fd = ArgInt32(info, 0, "map fd");
+    w.keySize = ArgUint32(info, 2, "key size");
+    w.valueSize = ArgUint32(info, 3, "value size");
+    w.count = ArgUint32(info, 4, "count");
     // The batch cursor is opaque: hash maps use a bucket index, arrays a key; size it for both.
-    size_t tokenSize = std::max<size_t>(w->keySize, 8);
-    w->outBatch.assign(tokenSize, 0);
+    size_t tokenSize = std::max<size_t>(w.keySize, 8);
+    w.outBatch.assign(tokenSize, 0);
     if (!ArgIsNullish(info, 1)) {
       auto in = ArgBuffer(info, 1, "in batch");
-      w->inBatch.assign(in.Data(), in.Data() + in.Length());
-      w->inBatch.resize(tokenSize, 0);
-      w->hasInBatch = true;
+      w.inBatch.assign(in.Data(), in.Data() + in.Length());
+      w.inBatch.resize(tokenSize, 0);
+      w.hasInBatch = true;
     }
-    auto keys = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(w->keySize) * w->count);
-    auto values = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(w->valueSize) * w->count);
-    w->keys = keys.Data();
-    w->values = values.Data();
-    w->keysRef = Napi::Persistent(keys);
-    w->valuesRef = Napi::Persistent(values);
-  } catch (...) {
-    delete w;
-    throw;
-  }
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+    w.Hold(Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(w.keySize) * w.count),
+           Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(w.valueSize) * w.count));
+  });
 }
 
 // updateBatch(fd, keys, values, count, elemFlags) -> {count}
 Napi::Value UpdateBatch(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto* w = new BatchWorker(env, BatchWorker::Kind::Update);
-  try {
-    w->fd = ArgInt32(info, 0, "map fd");
+  return QueueWorker(new BatchWorker(info.Env(), BatchWorker::Kind::Update), [&](BatchWorker& w) {
+    w.fd = ArgInt32(info, 0, "map fd");
     auto keys = ArgBuffer(info, 1, "keys");
     auto values = ArgBuffer(info, 2, "values");
-    w->count = ArgUint32(info, 3, "count");
-    if (info.Length() > 4 && info[4].IsNumber()) w->elemFlags = info[4].As<Napi::Number>().Int64Value();
-    w->keys = keys.Data();
-    w->values = values.Data();
-    w->keysRef = Napi::Persistent(keys);
-    w->valuesRef = Napi::Persistent(values);
-  } catch (...) {
-    delete w;
-    throw;
-  }
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+    w.count = ArgUint32(info, 3, "count");
+    if (info.Length() > 4 && info[4].IsNumber()) w.elemFlags = info[4].As<Napi::Number>().Int64Value();
+    w.Hold(keys, values);
+  });
 }
 
 // deleteBatch(fd, keys, count) -> {count}
 Napi::Value DeleteBatch(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto* w = new BatchWorker(env, BatchWorker::Kind::Delete);
-  try {
-    w->fd = ArgInt32(info, 0, "map fd");
+  return QueueWorker(new BatchWorker(info.Env(), BatchWorker::Kind::Delete), [&](BatchWorker& w) {
+    w.fd = ArgInt32(info, 0, "map fd");
     auto keys = ArgBuffer(info, 1, "keys");
-    w->count = ArgUint32(info, 2, "count");
-    w->keys = keys.Data();
-    w->keysRef = Napi::Persistent(keys);
-  } catch (...) {
-    delete w;
-    throw;
-  }
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+    w.count = ArgUint32(info, 2, "count");
+    w.Hold(keys);
+  });
 }
 
 Napi::Value MapInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgInt32(info, 0, "map fd");
-  bpf_map_info mi{};
-  uint32_t len = sizeof(mi);
-  int err = bpf_obj_get_info_by_fd(fd, &mi, &len);
-  if (err < 0) ThrowErrno(env, "map info", -err);
+  auto mi = ObjInfo<bpf_map_info>(env, ArgInt32(info, 0, "map fd"), "map info");
   Napi::Object o = Napi::Object::New(env);
   o.Set("id", mi.id);
   o.Set("type", mi.type);

@@ -84,31 +84,23 @@ std::vector<uint8_t> CopyBuffer(const Napi::Value& v) {
 // testRun(fd, { data, dataOutSize, ctx, ctxOutSize, repeat, flags }) -> Promise<{retval, duration, dataOut, ctxOut}>
 Napi::Value TestRun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto* w = new TestRunWorker(env);
-  try {
-    w->fd = ArgInt32(info, 0, "program fd");
-    if (info.Length() > 1 && info[1].IsObject()) {
-      Napi::Object o = info[1].As<Napi::Object>();
-      w->dataIn = CopyBuffer(o.Get("data"));
-      w->ctxIn = CopyBuffer(o.Get("ctx"));
-      if (o.Get("dataOutSize").IsNumber()) {
-        w->wantData = true;
-        w->dataOut.assign(o.Get("dataOutSize").As<Napi::Number>().Uint32Value(), 0);
-      }
-      if (o.Get("ctxOutSize").IsNumber()) {
-        w->wantCtx = true;
-        w->ctxOut.assign(o.Get("ctxOutSize").As<Napi::Number>().Uint32Value(), 0);
-      }
-      if (o.Get("repeat").IsNumber()) w->repeat = o.Get("repeat").As<Napi::Number>().Uint32Value();
-      if (o.Get("flags").IsNumber()) w->flags = o.Get("flags").As<Napi::Number>().Uint32Value();
+  return QueueWorker(new TestRunWorker(env), [&](TestRunWorker& w) {
+    w.fd = ArgInt32(info, 0, "program fd");
+    if (info.Length() <= 1 || !info[1].IsObject()) return;
+    Napi::Object o = info[1].As<Napi::Object>();
+    w.dataIn = CopyBuffer(o.Get("data"));
+    w.ctxIn = CopyBuffer(o.Get("ctx"));
+    if (o.Get("dataOutSize").IsNumber()) {
+      w.wantData = true;
+      w.dataOut.assign(o.Get("dataOutSize").As<Napi::Number>().Uint32Value(), 0);
     }
-  } catch (...) {
-    delete w;
-    throw;
-  }
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+    if (o.Get("ctxOutSize").IsNumber()) {
+      w.wantCtx = true;
+      w.ctxOut.assign(o.Get("ctxOutSize").As<Napi::Number>().Uint32Value(), 0);
+    }
+    if (o.Get("repeat").IsNumber()) w.repeat = o.Get("repeat").As<Napi::Number>().Uint32Value();
+    if (o.Get("flags").IsNumber()) w.flags = o.Get("flags").As<Napi::Number>().Uint32Value();
+  });
 }
 
 // progAttach(progFd, targetFd, attachType, flags, replaceProgFd)
@@ -153,11 +145,7 @@ Napi::Value ProgQuery(const Napi::CallbackInfo& info) {
 
 Napi::Value ProgInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgInt32(info, 0, "program fd");
-  bpf_prog_info pi{};
-  uint32_t len = sizeof(pi);
-  int err = bpf_obj_get_info_by_fd(fd, &pi, &len);
-  if (err < 0) ThrowErrno(env, "program info", -err);
+  auto pi = ObjInfo<bpf_prog_info>(env, ArgInt32(info, 0, "program fd"), "program info");
   Napi::Object o = Napi::Object::New(env);
   o.Set("id", pi.id);
   o.Set("type", pi.type);
@@ -175,15 +163,12 @@ Napi::Value ProgInfo(const Napi::CallbackInfo& info) {
 Napi::Value ProgMapIds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgInt32(info, 0, "program fd");
-  bpf_prog_info pi{};
-  uint32_t len = sizeof(pi);
-  if (int err = bpf_obj_get_info_by_fd(fd, &pi, &len); err < 0) ThrowErrno(env, "program info", -err);
-  std::vector<uint32_t> ids(pi.nr_map_ids);
-  bpf_prog_info pi2{};
-  pi2.nr_map_ids = ids.size();
-  pi2.map_ids = reinterpret_cast<uint64_t>(ids.data());
-  len = sizeof(pi2);
-  if (int err = bpf_obj_get_info_by_fd(fd, &pi2, &len); err < 0) ThrowErrno(env, "program info", -err);
+  // Twice: once for the count, once with room for the ids.
+  std::vector<uint32_t> ids(ObjInfo<bpf_prog_info>(env, fd, "program info").nr_map_ids);
+  bpf_prog_info want{};
+  want.nr_map_ids = ids.size();
+  want.map_ids = reinterpret_cast<uint64_t>(ids.data());
+  auto pi2 = ObjInfo<bpf_prog_info>(env, fd, "program info", want);
   Napi::Array arr = Napi::Array::New(env, ids.size());
   for (uint32_t i = 0; i < ids.size() && i < pi2.nr_map_ids; i++) arr.Set(i, ids[i]);
   return arr;

@@ -1,18 +1,14 @@
-export { BpfError, BpfLoadError } from './errors.js';
+export { BpfError, BpfLoadError, Errno, isBusy, isExist, isGone, isNoSpace, isNotExist, isNotSupported, isPermission } from './errors.js';
 export { AttachType, LinkType, MapFlags, MapType, ProgType, TcAction, UpdateFlags, XdpAction, XdpFlags } from './constants.js';
 export { BpfMap, numPossibleCpus, perCpuValues, unpin, type Entry, type MapCreateSpec, type MapInfo } from './map.js';
-export {
-  BpfProgram,
-  queryAttached,
-  xdpQuery,
-  type MapAttachment,
-  type ProgInfo,
-  type TestRunOptions,
-  type TestRunResult,
-  type XdpMode,
-} from './program.js';
-export { BpfLink, type LinkInfo } from './link.js';
-export { BpfObject, type MapSpec, type OpenOptions, type ProgramSpec } from './object.js';
-export { tcDestroyClsact, tcDetach, tcEnsureClsact, tcQuery, type TcDirection, type TcFilter } from './tc.js';
+export { BpfProgram, type ProgInfo, type TestRunOptions, type TestRunResult } from './program.js';
+export { loadCollection, loadObject, ObjectSpec, type MapSpec, type ProgramSpec, type ReadOptions } from './spec.js';
+export { Collection } from './collection.js';
+export { BpfLink, type LinkInfo } from './links/link.js';
+export { attachXdp, attachXdpLink, detachXdp, xdpQuery, type XdpMode } from './links/xdp.js';
+export { attachTcx } from './links/tcx.js';
+export { attachTc, tcDestroyClsact, tcDetach, tcEnsureClsact, tcQuery, type TcDirection, type TcFilter } from './links/tc.js';
+export { attachCgroup, attachLegacy, detachLegacy, queryAttached } from './links/cgroup.js';
+export { attachToMap, type MapAttachment } from './links/sockmap.js';
 export { ifindex, withNetns } from './netns.js';
 export { idsOf } from './ids.js';

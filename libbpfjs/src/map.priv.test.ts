@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { bpffsDir, describePriv, fixture, runPinRoot } from '../test/env.js';
-import { BpfMap, BpfObject, MapFlags, MapType, numPossibleCpus, unpin, UpdateFlags } from './index.js';
+import { BpfMap, loadCollection, MapFlags, ObjectSpec, MapType, numPossibleCpus, unpin, UpdateFlags } from './index.js';
 
 const u32 = (n: number): Buffer => {
   const b = Buffer.alloc(4);
@@ -143,9 +143,9 @@ describePriv('BpfMap kinds', () => {
 
   it('stores inner maps in a map of maps, read by a loaded program', async () => {
     const inner = BpfMap.create({ type: MapType.Array, keySize: 4, valueSize: 8, maxEntries: 1 });
-    const obj = BpfObject.open(fixture('progs.bpf.o'), { pinRoot: runPinRoot() });
-    obj.setInnerMap('outer', inner);
-    await obj.load();
+    const spec = ObjectSpec.read(fixture('progs.bpf.o'), { pinRoot: runPinRoot() });
+    spec.map('outer').innerMap = inner;
+    const obj = await loadCollection(spec);
     const outer = obj.map('outer');
     expect(outer.type).toBe(MapType.ArrayOfMaps);
     outer.setInner(u32(0), inner);

@@ -1,6 +1,6 @@
 import { unlinkSync } from 'node:fs';
 import { MapType, PERCPU_MAP_TYPES, UpdateFlags } from './constants.js';
-import { invalidArgument } from './errors.js';
+import { invalidArgument, isNoSpace } from './errors.js';
 import { FdOwner } from './fd.js';
 import { native, type NativeMapInfo } from './native.js';
 
@@ -160,7 +160,7 @@ export class BpfMap extends FdOwner {
         r = await native.mapLookupBatch(this.fd, cursor, this.keySize, this.valueBytes, chunk, andDelete);
       } catch (e) {
         // A hash bucket larger than the chunk cannot be returned: retry the same cursor bigger.
-        if ((e as { code?: string }).code === 'ENOSPC') {
+        if (isNoSpace(e)) {
           chunk *= 2;
           continue;
         }

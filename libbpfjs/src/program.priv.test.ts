@@ -1,10 +1,18 @@
 import { join } from 'node:path';
 import { bpffsDir, childCgroup, describePriv, fixture, netnsPath, runInCgroup, sendUdp, vethPair, runPinRoot } from '../test/env.js';
 import {
+  attachCgroup,
+  attachTc,
+  attachTcx,
+  attachToMap,
+  attachXdp,
+  attachXdpLink,
   AttachType,
+  type Collection,
+  detachXdp,
+  loadObject,
   BpfLink,
   BpfMap,
-  BpfObject,
   BpfProgram,
   ifindex,
   LinkType,
@@ -36,10 +44,11 @@ function ethFrame(): Buffer {
 }
 
 describePriv('BpfProgram test runs', () => {
-  let obj: BpfObject;
+  let obj: Collection;
   beforeAll(async () => {
-    obj = await BpfObject.load(fixture('progs.bpf.o'), { pinRoot: runPinRoot() });
+    obj = await loadObject(fixture('progs.bpf.o'), { pinRoot: runPinRoot() });
   });
+  // The collection's handles are shared by every test; closing it closes them all.
   afterAll(() => obj.close());
 
   it('returns the verdict and the rewritten packet', async () => {
@@ -53,14 +62,12 @@ describePriv('BpfProgram test runs', () => {
     const timed = await prog.testRun({ data: ethFrame(), repeat: 1000 });
     expect(timed.retval).toBe(XdpAction.Tx);
     expect(timed.duration).toBeGreaterThan(0);
-    prog.close();
   });
 
   it('drops a truncated frame', async () => {
     const prog = obj.program('xdp_reflect');
     // 14 bytes is the minimum the kernel accepts for XDP test runs; 13 is refused outright.
     await expect(prog.testRun({ data: Buffer.alloc(13) })).rejects.toMatchObject({ code: 'EINVAL', op: 'test run' });
-    prog.close();
   });
 
   it('runs a TC program repeat times against the live maps', async () => {
@@ -70,13 +77,11 @@ describePriv('BpfProgram test runs', () => {
     const r = await prog.testRun({ data: ethFrame(), repeat: 50 });
     expect(r.retval).toBe(TcAction.Ok);
     expect(packets(counters, TC_IN) - before).toBe(50);
-    prog.close();
-    counters.close();
   });
 });
 
 describePriv('attach on a veth in fresh namespaces', () => {
-  let obj: BpfObject;
+  let obj: Collection;
   let counters: BpfMap;
   let net: ReturnType<typeof vethPair>;
   let bIndex: number;
@@ -84,7 +89,7 @@ describePriv('attach on a veth in fresh namespaces', () => {
 
   beforeEach(async () => {
     net = vethPair('att', 77);
-    obj = await BpfObject.load(fixture('progs.bpf.o'), { pinRoot: runPinRoot(), maxEntries: { counters: 64 } });
+    obj = await loadObject(fixture('progs.bpf.o'), { pinRoot: runPinRoot(), maxEntries: { counters: 64 } });
     counters = obj.map('counters');
     bIndex = inB(() => ifindex(net.bIf));
   });
@@ -97,25 +102,25 @@ describePriv('attach on a veth in fresh namespaces', () => {
   it('counts real packets with XDP, then swaps the program atomically and detaches', () => {
     const count = obj.program('xdp_count');
     const drop = obj.program('xdp_cidr_drop');
-    inB(() => count.attachXdp(bIndex, { mode: 'driver' }));
+    inB(() => attachXdp(count, bIndex, { mode: 'driver' }));
     expect(inB(() => xdpQuery(bIndex)).progId).toBe(count.info().id);
     // A second attach without replace is refused rather than silently replacing.
-    expect(() => inB(() => drop.attachXdp(bIndex, { mode: 'driver' }))).toThrow(expect.objectContaining({ code: 'EBUSY' }));
+    expect(() => inB(() => attachXdp(drop, bIndex, { mode: 'driver' }))).toThrow(expect.objectContaining({ code: 'EBUSY' }));
 
     sendUdp(net.a, net.bIp, 9999, 20);
     expect(packets(counters, XDP)).toBeGreaterThanOrEqual(20);
 
-    inB(() => drop.attachXdp(bIndex, { mode: 'driver', replace: count }));
+    inB(() => attachXdp(drop, bIndex, { mode: 'driver', replace: count }));
     expect(inB(() => xdpQuery(bIndex)).progId).toBe(drop.info().id);
     const after = packets(counters, XDP);
     sendUdp(net.a, net.bIp, 9999, 5);
     expect(packets(counters, XDP)).toBe(after);
 
     // Replacing with a stale expectation fails instead of clobbering the running program.
-    expect(() => inB(() => count.attachXdp(bIndex, { mode: 'driver', replace: count }))).toThrow(
+    expect(() => inB(() => attachXdp(count, bIndex, { mode: 'driver', replace: count }))).toThrow(
       expect.objectContaining({ code: 'EEXIST' }),
     );
-    inB(() => drop.detachXdp(bIndex, 'driver'));
+    inB(() => detachXdp(drop, bIndex, 'driver'));
     expect(inB(() => xdpQuery(bIndex)).progId).toBe(0);
     count.close();
     drop.close();
@@ -126,7 +131,7 @@ describePriv('attach on a veth in fresh namespaces', () => {
     const count = obj.program('xdp_count');
     const drop = obj.program('xdp_cidr_drop');
     try {
-      const link = inB(() => count.attachXdpLink(bIndex, 'generic'));
+      const link = inB(() => attachXdpLink(count, bIndex, 'generic'));
       expect(link.info()).toMatchObject({ type: LinkType.Xdp, progId: count.info().id, ifindex: bIndex });
       sendUdp(net.a, net.bIp, 9999, 10);
       expect(packets(counters, XDP)).toBeGreaterThanOrEqual(10);
@@ -154,15 +159,15 @@ describePriv('attach on a veth in fresh namespaces', () => {
   it('counts real packets with TC clsact filters in both directions, replaces and detaches', () => {
     const ing = obj.program('tc_ingress_count');
     const eg = obj.program('tc_egress_count');
-    const fIn = inB(() => ing.attachTc(bIndex, 'ingress', { handle: 1, priority: 1 }));
-    const fOut = inB(() => eg.attachTc(bIndex, 'egress', { handle: 1, priority: 1 }));
+    const fIn = inB(() => attachTc(ing, bIndex, 'ingress', { handle: 1, priority: 1 }));
+    const fOut = inB(() => attachTc(eg, bIndex, 'egress', { handle: 1, priority: 1 }));
     expect(fIn.progId).toBe(ing.info().id);
 
     sendUdp(net.a, net.bIp, 9999, 20); // b answers with ICMP port unreachable: egress traffic
     expect(packets(counters, TC_IN)).toBeGreaterThanOrEqual(20);
     expect(packets(counters, TC_OUT)).toBeGreaterThanOrEqual(1);
 
-    inB(() => eg.attachTc(bIndex, 'ingress', { handle: 1, priority: 1, replace: true }));
+    inB(() => attachTc(eg, bIndex, 'ingress', { handle: 1, priority: 1, replace: true }));
     expect(inB(() => tcQuery(bIndex, 'ingress', 1, 1))).toBe(eg.info().id);
     expect(inB(() => tcDetach(fIn))).toBe(true);
     expect(inB(() => tcDetach(fOut))).toBe(true);
@@ -174,7 +179,7 @@ describePriv('attach on a veth in fresh namespaces', () => {
 
   it('attaches through tcx links and detaches by closing the link', () => {
     const ing = obj.program('tc_ingress_count');
-    const link = inB(() => ing.attachTcx(bIndex, 'ingress'));
+    const link = inB(() => attachTcx(ing, bIndex, 'ingress'));
     expect(link.info()).toMatchObject({ type: LinkType.Tcx, progId: ing.info().id, ifindex: bIndex, attachType: AttachType.TcxIngress });
     sendUdp(net.a, net.bIp, 9999, 15);
     expect(packets(counters, TC_IN)).toBeGreaterThanOrEqual(15);
@@ -187,17 +192,17 @@ describePriv('attach on a veth in fresh namespaces', () => {
 
   it('fails to attach to a missing interface with the kernel errno', () => {
     const count = obj.program('xdp_count');
-    expect(() => count.attachXdp(999_999)).toThrow(expect.objectContaining({ name: 'BpfError', code: 'ENODEV' }));
+    expect(() => attachXdp(count, 999_999)).toThrow(expect.objectContaining({ name: 'BpfError', code: 'ENODEV' }));
     count.close();
   });
 });
 
 describePriv('cgroup and socket hooks', () => {
-  let obj: BpfObject;
+  let obj: Collection;
   let counters: BpfMap;
   let cg: ReturnType<typeof childCgroup>;
   beforeEach(async () => {
-    obj = await BpfObject.load(fixture('progs.bpf.o'), { pinRoot: runPinRoot() });
+    obj = await loadObject(fixture('progs.bpf.o'), { pinRoot: runPinRoot() });
     counters = obj.map('counters');
     cg = childCgroup(`libbpfjs-test-${process.pid}`);
   });
@@ -220,7 +225,7 @@ describePriv('cgroup and socket hooks', () => {
 
   it('runs connect4 on connects from the cgroup and reports it attached', () => {
     const prog = obj.program('connect4_count');
-    const link = prog.attachCgroup(cg.path, AttachType.CgroupInet4Connect);
+    const link = attachCgroup(prog, cg.path, AttachType.CgroupInet4Connect);
     expect(queryAttached(cg.path, AttachType.CgroupInet4Connect)).toContain(prog.info().id);
     expect(runInCgroup(cg.path, tcpRoundTrip)).toBe('ok');
     expect(packets(counters, CONNECT4)).toBe(1);
@@ -232,8 +237,8 @@ describePriv('cgroup and socket hooks', () => {
   it('runs sendmsg4 and recvmsg4 on unconnected UDP sends and receives from the cgroup', () => {
     const send = obj.program('sendmsg4_count');
     const recv = obj.program('recvmsg4_count');
-    const sl = send.attachCgroup(cg.path, AttachType.CgroupUdp4Sendmsg);
-    const rl = recv.attachCgroup(cg.path, AttachType.CgroupUdp4Recvmsg);
+    const sl = attachCgroup(send, cg.path, AttachType.CgroupUdp4Sendmsg);
+    const rl = attachCgroup(recv, cg.path, AttachType.CgroupUdp4Recvmsg);
     const udpRoundTrip = `
       const dgram = require('dgram');
       const srv = dgram.createSocket('udp4');
@@ -257,8 +262,8 @@ describePriv('cgroup and socket hooks', () => {
     const ops = obj.program('sockops_count');
     const msg = obj.program('sk_msg_pass');
     const socks = obj.map('socks');
-    const link = ops.attachCgroup(cg.path, AttachType.CgroupSockOps);
-    const att = msg.attachToMap(socks, AttachType.SkMsgVerdict);
+    const link = attachCgroup(ops, cg.path, AttachType.CgroupSockOps);
+    const att = attachToMap(msg, socks, AttachType.SkMsgVerdict);
     expect(runInCgroup(cg.path, tcpRoundTrip)).toBe('ok');
     expect(packets(counters, SOCKOPS)).toBeGreaterThan(0);
     expect(packets(counters, SK_MSG)).toBeGreaterThanOrEqual(3);
@@ -273,9 +278,9 @@ describePriv('cgroup and socket hooks', () => {
   it('attaches an sk_skb verdict program to a sockhash and refuses a non-map attach type', () => {
     const skb = obj.program('sk_skb_pass');
     const socks = obj.map('socks');
-    const att = skb.attachToMap(socks, AttachType.SkSkbStreamVerdict);
+    const att = attachToMap(skb, socks, AttachType.SkSkbStreamVerdict);
     att.detach();
-    expect(() => skb.attachToMap(socks, AttachType.CgroupInet4Connect)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => attachToMap(skb, socks, AttachType.CgroupInet4Connect)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     socks.close();
     skb.close();
   });

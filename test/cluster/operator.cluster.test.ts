@@ -4,22 +4,14 @@
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { expandEntries, type CompactEntry } from '../../api/v1alpha1/index.js';
+import { expandEntries, type NodeDatapath, type ResolvedNodeDatapathSpec, type Stored } from '../../api/v1alpha1/index.js';
 import { Operator } from '../../operator/operator.js';
 import { useTestCluster } from '../harness/cluster.js';
 import { eventually } from '../harness/wait.js';
 import { API_VERSION, DatapathConfigResource, IdentityResource, NetworkPolicyResource, NodeDatapathResource, gvr } from '../../api/v1alpha1/index.js';
 
-type Ndp = {
-  metadata: { resourceVersion: string };
-  spec: {
-    revision: number;
-    maps: Array<{ name: string; maxEntries: number }>;
-    endpoints: Array<{ name: string; identity: number; ips: string[]; policyEnforced: boolean }>;
-    peerSets: Array<{ id: number; identities: number[] }>;
-    policies: Array<{ identity: number; ingress: CompactEntry[] }>;
-  };
-};
+/** A NodeDatapath as the operator writes it: every list present. */
+type Ndp = Omit<Stored<NodeDatapath>, 'spec'> & { metadata: { resourceVersion: string }; spec: ResolvedNodeDatapathSpec };
 
 describe('operator', () => {
   let core: CoreV1Api;

@@ -14,10 +14,9 @@ import { policyEntries, policyMap, type PolicyDir } from '../../common/maps/poli
 import { prefilterMap } from '../../common/maps/prefilter.js';
 import type { PolicyEntry } from '../../api/v1alpha1/index.js';
 import { repoRoot } from './paths.js';
+import { uniformSizes } from '../../common/maps/catalogue.js';
 
-export const SMALL_SIZES = new Map(
-  Object.entries({ ct_tcp: 4096, ct_any: 4096, nat: 4096, neigh: 1024, lb: 1024, endpoints: 1024, policy: 4096, prefilter: 1024, frag: 1024, ipcache: 4096 }),
-);
+export const SMALL_SIZES = uniformSizes(1024, { ct_tcp: 4096, ct_any: 4096, nat: 4096, policy: 4096, ipcache: 4096 });
 
 export class TestDatapath {
   private constructor(

@@ -1,7 +1,7 @@
 // bpf/node_counter.c end to end: build output → libbpfjs load with a resized map → attach on a
 // veth in a fresh namespace → real packets → counters read back. Plus a BPF_PROG_TEST_RUN check.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { BpfObject, ifindex, TcAction, withNetns, XdpAction } from 'libbpfjs';
+import { attachTc, attachXdp, ifindex, loadObject, TcAction, withNetns, XdpAction, type Collection } from 'libbpfjs';
 import { Direction, encodeMetricsKey, metricsMap, Reason } from '../../common/maps/metrics.js';
 import { decodeMetricsValue, readMetrics } from '../../agent/maps/counters.js';
 import { Lab, sendUdp } from '../../sandbox/netns.js';
@@ -27,7 +27,7 @@ function udpFrame(payload = 100): Buffer {
 describePrivileged('node_counter.o', () => {
   let lab: Lab;
   let pinRoot: string;
-  let obj: BpfObject;
+  let obj: Collection;
 
   // Setup: a "node" namespace with eth0, a "peer" namespace on the other end of the veth.
   beforeEach(async () => {
@@ -38,9 +38,7 @@ describePrivileged('node_counter.o', () => {
     lab.addAddress(node, 'eth0', '10.99.0.1/24');
     lab.addAddress(peer, 'eth0', '10.99.0.2/24');
     pinRoot = mkdtempSync('/sys/fs/bpf/wkc-');
-    obj = BpfObject.open(bpfObject('node_counter'), { pinRoot });
-    obj.setMaxEntries(metricsMap.name, 64);
-    await obj.load();
+    obj = await loadObject(bpfObject('node_counter'), { pinRoot, maxEntries: { [metricsMap.name]: 64 } });
   });
 
   afterEach(() => {
@@ -55,8 +53,8 @@ describePrivileged('node_counter.o', () => {
     expect(metrics.maxEntries).toBe(64);
     withNetns(nodeNs, () => {
       const eth0 = ifindex('eth0');
-      obj.program('xdp_node_count').attachXdp(eth0, { mode: 'driver' });
-      obj.program('tc_node_count').attachTc(eth0, 'egress');
+      attachXdp(obj.program('xdp_node_count'), eth0, { mode: 'driver' });
+      attachTc(obj.program('tc_node_count'), eth0, 'egress');
     });
 
     // Packet: 25 datagrams from the peer; the node answers each with ICMP port unreachable.

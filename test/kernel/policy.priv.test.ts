@@ -2,6 +2,7 @@
 // Setup: a local endpoint A (10.0.1.1, identity 300, enforced) and remote peers in the ipcache.
 // Each case: packet -> verdict, the packet bytes after the program, and the map state.
 import { TcAction } from 'libbpfjs';
+import { ConfigFlags } from '../../common/maps/config.js';
 import { CtScope } from '../../common/maps/conntrack.js';
 import { Direction, Reason } from '../../common/maps/metrics.js';
 import { PolicyDir } from '../../common/maps/policy.js';
@@ -94,6 +95,25 @@ describePrivileged('tc_endpoint.o: endpoint policy', () => {
     expect(r.retval).toBe(TcAction.Ok);
     expect(r.ctxOut?.readUInt32LE(8)).toBe(((15001 << 16) | 0x0a00) >>> 0);
     expect(t.counter(Reason.RedirectProxy, Direction.Ingress)).toBe(1n);
+  });
+
+  it('under auditMode, passes what policy would drop and counts it with its reason; a spoofed source still drops', async () => {
+    t.config({ flags: ConfigFlags.PolicyAudit });
+    t.policy(300, PolicyDir.Ingress, [
+      { peer: 400, port: 8080, protocol: TCP, verdict: 'allow' },
+      { peer: 401, port: 0, protocol: 0, verdict: 'deny' },
+    ]);
+    expect((await toA({})).retval).toBe(TcAction.Ok);
+    expect((await toA({ dport: 9090, sport: 40001 })).retval).toBe(TcAction.Ok);
+    expect((await toA({ src: C })).retval).toBe(TcAction.Ok);
+    expect([t.counter(Reason.AuditPolicyDefault, Direction.Ingress), t.counter(Reason.AuditPolicyDenied, Direction.Ingress)]).toEqual([1n, 1n]);
+    expect([t.counter(Reason.PolicyDefaultDeny, Direction.Ingress), t.counter(Reason.PolicyDenied, Direction.Ingress)]).toEqual([0n, 0n]);
+    // The audited flow is tracked as allowed: its next packet is not audited again.
+    expect((await toA({ dport: 9090, sport: 40001, flags: Flags.ACK })).retval).toBe(TcAction.Ok);
+    expect(t.counter(Reason.AuditPolicyDefault, Direction.Ingress)).toBe(1n);
+    // Audit is about policy: anti-spoofing is not relaxed.
+    const r = await t.dp.program('tc_from_endpoint').testRun({ data: frame({ src: '10.0.1.99', dst: B, sport: 1, dport: 2, proto: UDP }) });
+    expect(r.retval).toBe(TcAction.Shot);
   });
 
   it('does not enforce on an endpoint no policy selects', async () => {

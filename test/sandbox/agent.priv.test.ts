@@ -59,7 +59,7 @@ describePrivileged('sandbox: operator and agents on two nodes', () => {
     [n1, n2] = sb.nodes as [SandboxNode, SandboxNode];
     await sb.createDatapathConfig({
       features: { prefilter: { denyCIDRs: [`${sb.outside[1]?.ip}/32`] } },
-      mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, neighMax: 4096, lbMax: 4096, endpointMax: 4096, policyMax: 16384, prefilterMax: 1024 },
+      mapSizing: { ctTCPMax: 65536, ctAnyMax: 16384, natMax: 16384, lbMax: 4096, endpointMax: 4096, policyMax: 16384, prefilterMax: 1024 },
     });
     // As on a real node: Weir runs before the pods it enforces from their first packet (weir-cni).
     await sb.startControlPlane();

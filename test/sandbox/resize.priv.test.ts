@@ -18,7 +18,7 @@ import { DatapathConfigResource, gvr } from '../../api/v1alpha1/index.js';
 
 const VIP = '10.96.20.10';
 const NODE_PORT = 30090;
-const SMALL = { ctTCPMax: 16384, ctAnyMax: 4096, natMax: 4096, neighMax: 4096, lbMax: 1024, endpointMax: 1024, policyMax: 4096, prefilterMax: 1024 };
+const SMALL = { ctTCPMax: 16384, ctAnyMax: 4096, natMax: 4096, lbMax: 1024, endpointMax: 1024, policyMax: 4096, prefilterMax: 1024 };
 const BIG = { ...SMALL, ctTCPMax: SMALL.ctTCPMax * 4, lbMax: SMALL.lbMax * 4 };
 
 interface Flow {

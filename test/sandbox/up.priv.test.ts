@@ -34,6 +34,14 @@ describePrivileged('weir up / weir down', () => {
     const { stdout: ndps } = await execFile('kubectl', ['--kubeconfig', kubeconfig, 'get', 'nodedatapaths', '-o', 'name']);
     expect(ndps.trim().split('\n')).toEqual([`nodedatapath.weir.dev/${PREFIX}-n1`, `nodedatapath.weir.dev/${PREFIX}-n2`]);
     expect((await weir(['status', '--kubeconfig', kubeconfig])).stdout).toMatch(new RegExp(`${PREFIX}-n1\\s+\\d+/\\d+\\s+True`));
+    // Pods look as a kubelet reports them: every container ready, running.
+    const { stdout: pods } = await execFile('kubectl', ['--kubeconfig', kubeconfig, 'get', 'pods', '-A', '--no-headers']);
+    const rows = pods.trim().split('\n').map((l) => l.trim().split(/\s+/));
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.map((r) => `${r[2]} ${r[3]}`)).toEqual(rows.map(() => '1/1 Running'));
+    // The README's commands as written: `weir` is on the PATH after set-up.
+    const onPath = await execFile('weir', ['status', '--kubeconfig', kubeconfig], { encoding: 'utf8', env: { ...process.env, WEIR_SANDBOX_PREFIX: PREFIX } });
+    expect(onPath.stdout).toContain(`${PREFIX}-n1`);
     expect((await weir(['up', '--dir', dir]).catch((e: { stderr: string }) => ({ stdout: e.stderr }))).stdout).toContain('already up');
 
     const { stdout: removed } = await weir(['down', '--dir', dir]);

@@ -1,6 +1,6 @@
-import { FdOwner } from './fd.js';
-import { native, type NativeLinkInfo } from './native.js';
-import type { BpfProgram } from './program.js';
+import { FdOwner } from '../fd.js';
+import { native, type NativeLinkInfo } from '../native.js';
+import type { BpfProgram } from '../program.js';
 
 export type LinkInfo = NativeLinkInfo;
 

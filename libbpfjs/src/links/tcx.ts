@@ -1,0 +1,11 @@
+// tcx (Linux 6.6+): TC programs attached through bpf_link, ordered with others on the same hook
+// and swapped atomically with link.update().
+import { AttachType } from '../constants.js';
+import { native } from '../native.js';
+import type { BpfProgram } from '../program.js';
+import { BpfLink } from './link.js';
+import type { TcDirection } from './tc.js';
+
+export function attachTcx(prog: BpfProgram, ifindex: number, direction: TcDirection): BpfLink {
+  return new BpfLink(native.linkCreate(prog.fd, ifindex, direction === 'ingress' ? AttachType.TcxIngress : AttachType.TcxEgress));
+}
