@@ -24,4 +24,10 @@ describe('weir plan from a description', () => {
     expect(() => planFromDescription('nodes: []')).toThrow('nodes: describe at least one node type');
     expect(() => planFromDescription('nodes: [{name: n}]')).toThrow('nodes.0.memory');
   });
+
+  it('takes spec.mapSizing as the CRD does: catalogue fields within their bounds, nothing else', () => {
+    expect(() => planFromDescription('mapSizing: {neighMax: 4096}\nnodes: [{name: n, memory: 8Gi}]')).toThrow('mapSizing: Unrecognized key: "neighMax"');
+    expect(() => planFromDescription('mapSizing: {ctTCPMax: 10}\nnodes: [{name: n, memory: 8Gi}]')).toThrow('mapSizing.ctTCPMax');
+    expect(planFromDescription('mapSizing: {fragMax: 100}\nnodes: [{name: n, memory: 8Gi}]').find((r) => r.map === 'frag')).toMatchObject({ maxEntries: 100, source: 'explicit' });
+  });
 });

@@ -3,7 +3,7 @@
 // control loop without a kernel for hollow nodes in scale benchmarks, as kubemark does for kubelets.
 import type { Logger } from '../../common/log.js';
 import type { GcResult } from '../conntrack/gc.js';
-import type { DatapathConfig } from '../../common/maps/config.js';
+import type { NodeSettings } from '../../common/maps/config.js';
 import type { MetricsKey, MetricsValue } from '../../common/maps/metrics.js';
 import { discoverPodInterfaces, hostAddresses, interfaceIndex, interfaceWithAddress, type PodInterface } from './interfaces.js';
 import type { DesiredMaps, MapStatus, MapSyncCount } from './kernel.js';
@@ -20,8 +20,8 @@ export interface DatapathBackend {
   refreshPending(sizes: ReadonlyMap<string, number>): void;
   resize(sizes: ReadonlyMap<string, number>, drainTimeoutMs: number, log: Logger): Promise<ResizeReport>;
   syncMaps(m: DesiredMaps): Promise<MapSyncCount[]>;
-  readConfig(): DatapathConfig | undefined;
-  writeConfig(c: DatapathConfig): void;
+  readConfig(): NodeSettings | undefined;
+  writeConfig(c: NodeSettings): void;
   reconcileLinks(wanted: readonly WantedLink[]): LinkReport;
   attachSockmap(): void;
   programId(name: string): number;

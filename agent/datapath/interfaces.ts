@@ -38,6 +38,12 @@ async function ipJson<T>(netns: string | null, args: string[]): Promise<T> {
   return (stdout.trim() ? JSON.parse(stdout) : []) as T;
 }
 
+/** What `ip` said on stderr when it failed, to tell "not there" from a real failure. */
+const stderrOf = (err: unknown): string => {
+  const e = (err as { stderr?: unknown }).stderr;
+  return typeof e === 'string' ? e : Buffer.isBuffer(e) ? e.toString() : '';
+};
+
 /** Pod IPv4 address -> host-side veth. `nodeNetns` is a netns path (sandbox) or null (this one). */
 export async function discoverPodInterfaces(nodeNetns: string | null): Promise<Map<string, PodInterface>> {
   const ns = nodeNetns ? basename(nodeNetns) : null;
@@ -58,8 +64,10 @@ export async function discoverPodInterfaces(nodeNetns: string | null): Promise<M
       let links: IpAddrLink[];
       try {
         links = await ipJson<IpAddrLink[]>(podNs, ['addr', 'show']);
-      } catch {
-        return; // The pod's namespace went away meanwhile.
+      } catch (err) {
+        // The pod's namespace went away meanwhile.
+        if (stderrOf(err).includes('Cannot open network namespace')) return;
+        throw err;
       }
       for (const h of hostEnds) {
         const peer = links.find((l) => l.ifindex === h.link_index);
@@ -75,8 +83,9 @@ export async function interfaceIndex(nodeNetns: string | null, ifname: string): 
   try {
     const links = await ipJson<IpLink[]>(nodeNetns ? basename(nodeNetns) : null, ['link', 'show', 'dev', ifname]);
     return links[0]?.ifindex;
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (stderrOf(err).includes('does not exist')) return undefined;
+    throw err;
   }
 }
 

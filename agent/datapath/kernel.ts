@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap } from 'libbpfjs';
-import { configMap, type DatapathConfig } from '../../common/maps/config.js';
+import { configMap, type NodeSettings } from '../../common/maps/config.js';
 import { endpointIfsMap, endpointsMap } from '../../common/maps/endpoints.js';
 import { ALL_MAPS } from '../../common/maps/index.js';
 import { ipcacheMap } from '../../common/maps/ipcache.js';
@@ -247,11 +247,11 @@ export class KernelDatapath implements DatapathBackend {
     return gone.length;
   }
 
-  readConfig(): DatapathConfig | undefined {
+  readConfig(): NodeSettings | undefined {
     return this.need().map(configMap).get({ index: 0 });
   }
 
-  writeConfig(c: DatapathConfig): void {
+  writeConfig(c: NodeSettings): void {
     this.need().map(configMap).set({ index: 0 }, c);
   }
 

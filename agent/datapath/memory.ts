@@ -3,7 +3,7 @@
 // no kernel, for hollow nodes in the control-plane benchmark. Not for production use.
 import type { Logger } from '../../common/log.js';
 import type { GcResult } from '../conntrack/gc.js';
-import { configMap, datapathConfig, type DatapathConfig } from '../../common/maps/config.js';
+import { configMap, datapathConfig, type NodeSettings } from '../../common/maps/config.js';
 import { endpointIfsMap, endpointsMap } from '../../common/maps/endpoints.js';
 import { ALL_MAPS } from '../../common/maps/index.js';
 import { ipcacheMap } from '../../common/maps/ipcache.js';
@@ -81,12 +81,12 @@ export class MemoryDatapath implements DatapathBackend {
     ];
   }
 
-  readConfig(): DatapathConfig | undefined {
+  readConfig(): NodeSettings | undefined {
     const v = this.maps.get(configMap.name)?.entries.get('00000000');
     return v ? datapathConfig.decode(v) : undefined;
   }
 
-  writeConfig(c: DatapathConfig): void {
+  writeConfig(c: NodeSettings): void {
     this.maps.get(configMap.name)?.entries.set('00000000', datapathConfig.encode(c));
   }
 

@@ -15,10 +15,11 @@ export const datapathConfig = struct('datapath_config', 32, {
   ctAnyS: u32(20, 'ct_any_s'),
   nodeIp4: ip4(24, 'node_ip4'),
 });
-export type DatapathConfig = ReturnType<typeof datapathConfig.decode>;
+/** struct datapath_config: the node-wide settings the programs read (not the DatapathConfig CRD). */
+export type NodeSettings = ReturnType<typeof datapathConfig.decode>;
 
 /** Cilium's conntrack timeouts, which the programs also fall back to before the agent writes. */
-export const DEFAULT_CONFIG: DatapathConfig = {
+export const DEFAULT_CONFIG: NodeSettings = {
   flags: 0,
   policyGen: 0,
   ctTcpEstablishedS: 21600,
@@ -28,7 +29,7 @@ export const DEFAULT_CONFIG: DatapathConfig = {
   nodeIp4: '0.0.0.0',
 };
 
-export const configMap: MapSpec<{ index: number }, DatapathConfig> = {
+export const configMap: MapSpec<{ index: number }, NodeSettings> = {
   name: 'weir_config',
   header: 'bpf/lib/config.h',
   key: configKey,

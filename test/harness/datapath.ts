@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoadedDatapath, type DatapathObject } from '../../agent/datapath/objects.js';
-import { configMap, DEFAULT_CONFIG, type DatapathConfig } from '../../common/maps/config.js';
+import { configMap, DEFAULT_CONFIG, type NodeSettings } from '../../common/maps/config.js';
 import { ct4AnyMap, ct4TcpMap } from '../../common/maps/conntrack.js';
 import { endpointIfsMap, endpointsMap, EndpointFlags } from '../../common/maps/endpoints.js';
 import { cidrKey, ipcacheMap } from '../../common/maps/ipcache.js';
@@ -45,7 +45,7 @@ export class TestDatapath {
     return this.dp.map(lb4ServicesMap);
   }
 
-  config(c: Partial<DatapathConfig>): void {
+  config(c: Partial<NodeSettings>): void {
     this.dp.map(configMap).set({ index: 0 }, { ...DEFAULT_CONFIG, ...c });
   }
 
