@@ -1,5 +1,6 @@
-// Three projects so each layer can run alone: unit (pure TS), privileged (root: BPF in the
-// kernel, network namespaces; named *.priv.test.ts) and cluster (real etcd + kube-apiserver).
+// Four projects so each layer can run alone: unit (pure TS), privileged (root: BPF in the
+// kernel, network namespaces; named *.priv.test.ts), cluster (real etcd + kube-apiserver) and vm
+// (root: Debian's 6.1 kernel under QEMU, running the other layers' tests inside; *.vm.test.ts).
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
@@ -19,7 +20,7 @@ export default {
       ...common,
       displayName: 'unit',
       testMatch: ['<rootDir>/**/*.test.ts'],
-      testPathIgnorePatterns: [...common.testPathIgnorePatterns, '\\.priv\\.test\\.ts$', '\\.cluster\\.test\\.ts$'],
+      testPathIgnorePatterns: [...common.testPathIgnorePatterns, '\\.priv\\.test\\.ts$', '\\.cluster\\.test\\.ts$', '\\.vm\\.test\\.ts$'],
     },
     {
       ...common,
@@ -30,6 +31,11 @@ export default {
       ...common,
       displayName: 'cluster',
       testMatch: ['<rootDir>/**/*.cluster.test.ts'],
+    },
+    {
+      ...common,
+      displayName: 'vm',
+      testMatch: ['<rootDir>/**/*.vm.test.ts'],
     },
   ],
 };

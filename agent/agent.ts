@@ -55,6 +55,8 @@ export interface AgentOptions {
   cgroupPath: string;
   devices: string[];
   xdpMode: 'driver' | 'generic';
+  /** TC attach kind: tcx links (6.6+), cls_bpf filters, or whichever the kernel has (default). */
+  tcAttach?: 'auto' | 'tcx' | 'legacy';
   resyncMs: number;
   conntrackGcMs: number;
   /**
@@ -135,7 +137,7 @@ export class Agent {
     private readonly log: Logger,
     parts: AgentParts = {},
   ) {
-    this.kernel = parts.backend ?? new KernelDatapath({ pinRoot: opts.pinRoot, objectDir: opts.objectDir, netns: opts.netns });
+    this.kernel = parts.backend ?? new KernelDatapath({ pinRoot: opts.pinRoot, objectDir: opts.objectDir, netns: opts.netns, tcAttach: opts.tcAttach });
     this.network = parts.network ?? new HostNetwork(opts.netns);
     this.ownSources = !parts.sources;
     this.sources = parts.sources ?? new ClusterCaches(kc, log);

@@ -135,6 +135,7 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
       cgroupPath: opts.cgroup,
       devices: opts.device,
       xdpMode: opts.xdpMode,
+      tcAttach: opts.tcAttach,
       bpfObjectDir: opts.bpfObjectDir,
       cniSocket: opts.cniSocket,
       cniStateDir: opts.cniStateDir,
@@ -149,18 +150,19 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
     cgroupPath: cfg.cgroupPath ?? cfg.cgroupRoot,
     devices: cfg.devices,
     xdpMode: cfg.xdpMode,
+    tcAttach: cfg.tcAttach,
     resyncMs: cfg.resyncSeconds * 1000,
     conntrackGcMs: cfg.conntrackGcSeconds * 1000,
     cni: { socket: cfg.cniSocket, stateDir: cfg.cniStateDir },
   };
   if (opts.uninstall) {
-    const removed = new KernelDatapath({ pinRoot: agentOpts.pinRoot, objectDir: agentOpts.objectDir, netns: agentOpts.netns }).uninstall();
+    const removed = new KernelDatapath({ pinRoot: agentOpts.pinRoot, objectDir: agentOpts.objectDir, netns: agentOpts.netns, tcAttach: agentOpts.tcAttach }).uninstall();
     log.info({ links: removed.links, pins: removed.pins, pinRoot: agentOpts.pinRoot }, 'uninstalled: every link and pin under the pin root removed');
     return;
   }
   const signal = shutdownSignal();
   const checks = runPreflight({ cgroupRoot: cfg.cgroupRoot });
-  for (const c of checks) (c.ok ? log.info.bind(log) : log.error.bind(log))({ check: c.name }, c.detail);
+  for (const c of checks) (c.ok ? (c.fallback ? log.warn.bind(log) : log.info.bind(log)) : log.error.bind(log))({ check: c.name }, c.fallback ?? c.detail);
   const failing = checks.filter((c) => !c.ok);
   if (failing.length > 0) throw new Error(`preflight failed: ${failing.map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
   const registry = new Registry();
@@ -192,6 +194,7 @@ common(program.command('agent').description('run the node agent'))
   .option('--cgroup <dir>', 'cgroup v2 directory for the socket programs (default: the cgroup root)')
   .option('--device <name...>', 'node interfaces for the prefilter and NodePort (default: the one with the InternalIP)')
   .addOption(new Option('--xdp-mode <mode>', 'XDP attach mode').choices(['driver', 'generic']))
+  .addOption(new Option('--tc-attach <mode>', 'TC attach: tcx links (6.6+) or cls_bpf filters; auto picks what the kernel has').choices(['auto', 'tcx', 'legacy']))
   .option('--bpf-object-dir <dir>', 'compiled BPF objects')
   .option('--cni-socket <path>', 'where weir-cni reaches this agent (default /run/weir/cni.sock)')
   .option('--cni-state-dir <dir>', 'where the pods weir-cni reported are kept (default /run/weir/cni)')
@@ -323,7 +326,7 @@ program
 
 program.command('preflight').description('check this host for what the agent needs').option('--cgroup-root <dir>', 'cgroup v2 mount', '/sys/fs/cgroup/unified').action((opts: { cgroupRoot: string }) => {
   const results = runPreflight({ cgroupRoot: opts.cgroupRoot });
-  for (const r of results) process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'}  ${r.name.padEnd(15)} ${r.detail}\n`);
+  for (const r of results) process.stdout.write(`${r.ok ? (r.fallback ? 'ok* ' : 'ok  ') : 'FAIL'}  ${r.name.padEnd(15)} ${r.fallback ?? r.detail}\n`);
   if (results.some((r) => !r.ok)) process.exitCode = 1;
 });
 

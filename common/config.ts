@@ -63,6 +63,8 @@ export const agentConfigSchema = z.object({
   devices: z.array(z.string().min(1).max(15)).default([]),
   /** XDP attach mode on node interfaces. */
   xdpMode: z.enum(['driver', 'generic']).default('driver'),
+  /** TC attach: tcx links where the kernel has them (6.6+), else cls_bpf filters (auto); or forced. */
+  tcAttach: z.enum(['auto', 'tcx', 'legacy']).default('auto'),
   /** Full resync of kernel state (interfaces come and go between API events). */
   resyncSeconds: z.number().positive().max(3600).default(5),
   /** Conntrack garbage collection interval. */

@@ -3,7 +3,7 @@
 // kubelet would), the real operator and one real agent process per node. The agents stay in this
 // namespace (to reach the API server on loopback) and act on their node's namespace by path.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { KernelDatapath } from '../agent/datapath/kernel.js';
 import { ChildCgroup } from './cgroup.js';
 import { CniNetwork, type CniPod } from './cni.js';
 import type { LocalCluster } from './cluster.js';
-import { Lab } from './netns.js';
+import { Lab, NETNS_DIR } from './netns.js';
 import { repoRoot } from './paths.js';
 import { PodProcess, runInPod } from './pods.js';
 import { eventually } from './wait.js';
@@ -388,7 +388,9 @@ export class Sandbox {
       }
     }
     for (const n of state.nodes) {
-      new KernelDatapath({ pinRoot: n.pinRoot, objectDir: '', netns: null }).uninstall();
+      // In the node's namespace while it exists: TC filters (kernels without tcx) live there.
+      const netns = join(NETNS_DIR, n.ns);
+      new KernelDatapath({ pinRoot: n.pinRoot, objectDir: '', netns: existsSync(netns) ? netns : null }).uninstall();
       ChildCgroup.remove(n.cgroup);
     }
     rmSync(`/sys/fs/bpf/${state.prefix}`, { recursive: true, force: true });

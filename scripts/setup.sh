@@ -10,9 +10,10 @@ step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # --- system packages (Debian) ---------------------------------------------------------------
 # containernetworking-plugins: the sandbox's pod networks (bridge, host-local); prometheus, iperf3 and
-# wrk: the end-to-end tests and benchmarks.
+# wrk: the end-to-end tests and benchmarks; qemu-system-x86, busybox-static, kmod and cpio: the VM
+# test layer (Debian's 6.1 kernel under QEMU, scripts/vm-assets.sh).
 packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 iptables make g++ python3
-  containernetworking-plugins prometheus iperf3 wrk)
+  containernetworking-plugins prometheus iperf3 wrk qemu-system-x86 busybox-static kmod cpio)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -81,6 +82,10 @@ if [ "$(cat "$bindir/weir" 2>/dev/null)" != "$launcher" ]; then
   printf '%s\n' "$launcher" > "$bindir/weir"
   chmod 755 "$bindir/weir"
 fi
+
+# --- the VM test layer's kernel and initramfs -------------------------------------------------
+step "VM kernel (Debian 6.1) and initramfs"
+bash scripts/vm-assets.sh
 
 # --- cluster binaries (kube-apiserver, etcd, helm) ---------------------------------------------
 step "cluster binaries"

@@ -60,6 +60,8 @@ export interface KernelOptions {
   objectDir: string;
   /** Node network namespace (sandbox); null: the agent's own. */
   netns: string | null;
+  /** TC attach kind (default auto: tcx where the kernel has it). */
+  tcAttach?: 'auto' | 'tcx' | 'legacy';
 }
 
 export class KernelDatapath implements DatapathBackend {
@@ -85,7 +87,7 @@ export class KernelDatapath implements DatapathBackend {
   }
 
   constructor(private readonly opts: KernelOptions) {
-    this.links = new LinkSet(opts.pinRoot, opts.netns);
+    this.links = new LinkSet(opts.pinRoot, opts.netns, opts.tcAttach === 'tcx' ? true : opts.tcAttach === 'legacy' ? false : undefined);
   }
 
   get loaded(): LoadedDatapath | undefined {

@@ -2,9 +2,15 @@
 // links outlive the agent, so traffic keeps its programs while the agent is down; a new agent
 // adopts each link by swapping in its freshly loaded program (BPF_LINK_UPDATE, atomic) instead
 // of detaching and attaching again.
+//
+// Kernels before 6.6 have no tcx: there a TC attachment is a direct-action cls_bpf filter on the
+// clsact qdisc, at Weir's own handle and the first priority, so Weir's program runs before other
+// filters on the hook and leaves them alone. A filter belongs to the qdisc, not to a file: its
+// program is pinned as links/<name>-cls to say it is ours, and a new agent adopts it by replacing
+// the filter's program (an atomic swap in the kernel, as tc filter replace).
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { attachCgroup, attachTcx, attachXdpLink, AttachType, BpfLink, isGone, isNotExist, withNetns, type BpfProgram } from 'libbpfjs';
+import { attachCgroup, attachTc, attachTcx, attachXdpLink, AttachType, BpfLink, BpfProgram, isGone, isNotExist, tcDetach, tcQuery, tcxSupported, withNetns, type TcDirection } from 'libbpfjs';
 import type { LoadedDatapath } from './objects.js';
 
 export type LinkKind = 'xdp' | 'tcx-ingress' | 'tcx-egress' | 'cgroup';
@@ -40,14 +46,31 @@ const CGROUP_TYPES: Record<string, number> = {
 export const cgroupLinks = (cgroup: string, programs: readonly string[]): WantedLink[] =>
   programs.map((program) => ({ name: `cgroup-${program}`, program, kind: 'cgroup', cgroup, cgroupAttachType: CGROUP_TYPES[program], describe: `cgroup ${cgroup}` }));
 
+/** Weir's cls_bpf filters: handle "WE", the first priority (runs before others on the hook). */
+export const TC_HANDLE = 0x5745;
+export const TC_PRIORITY = 1;
+// bpffs refuses dots in names.
+const LEGACY = '-cls';
+
+/** A TC attachment's interface and direction, from its WantedLink or its pin's name. */
+function tcTarget(name: string, w?: WantedLink): { ifindex: number; direction: TcDirection } | undefined {
+  if (w?.kind === 'tcx-ingress' || w?.kind === 'tcx-egress') return { ifindex: w.ifindex ?? 0, direction: w.kind === 'tcx-ingress' ? 'ingress' : 'egress' };
+  const m = /-(\d+)-(ingress|egress)$/.exec(name);
+  return m ? { ifindex: Number(m[1]), direction: m[2] as TcDirection } : undefined;
+}
+
 export class LinkSet {
   readonly dir: string;
+  /** Whether TC attachments are tcx links (6.6+) or cls_bpf filters, as the kernel offers. */
+  readonly tcx: boolean;
 
   constructor(
     pinRoot: string,
     private readonly netns: string | null,
+    tcx?: boolean,
   ) {
     this.dir = join(pinRoot, 'links');
+    this.tcx = tcx ?? this.inNetns(() => tcxSupported());
   }
 
   private inNetns<T>(fn: () => T): T {
@@ -56,6 +79,32 @@ export class LinkSet {
 
   pinned(): string[] {
     return existsSync(this.dir) ? readdirSync(this.dir) : [];
+  }
+
+  /** A cls_bpf filter running `prog` at Weir's handle and priority (replacing its program if there). */
+  private attachFilter(prog: BpfProgram, name: string, w: WantedLink): void {
+    const t = tcTarget(name, w)!;
+    this.inNetns(() => attachTc(prog, t.ifindex, t.direction, { handle: TC_HANDLE, priority: TC_PRIORITY, replace: true }));
+    const pin = join(this.dir, name + LEGACY);
+    rmSync(pin, { force: true });
+    prog.pin(pin);
+  }
+
+  /** The program a filter of ours runs now, or null when the filter is gone (its interface was). */
+  private filterProgram(name: string, w?: WantedLink): number | null {
+    const t = tcTarget(name, w);
+    return t ? this.inNetns(() => tcQuery(t.ifindex, t.direction, TC_HANDLE, TC_PRIORITY)) : null;
+  }
+
+  private detachFilter(name: string): void {
+    const t = tcTarget(name);
+    try {
+      if (t) this.inNetns(() => tcDetach({ ...t, handle: TC_HANDLE, priority: TC_PRIORITY }));
+    } catch (err) {
+      // The interface (or its namespace) went away, and its filters with it.
+      if (!isGone(err)) throw err;
+    }
+    rmSync(join(this.dir, name + LEGACY), { force: true });
   }
 
   private attach(dp: LoadedDatapath, w: WantedLink): BpfLink {
@@ -82,7 +131,25 @@ export class LinkSet {
     mkdirSync(this.dir, { recursive: true });
     const report: LinkReport = { created: [], adopted: [], removed: [], failed: [] };
     const want = new Map(wanted.map((w) => [w.name, w]));
-    for (const name of this.pinned()) {
+    for (const pin of this.pinned().filter((p) => p.endsWith(LEGACY))) {
+      const name = pin.slice(0, -LEGACY.length);
+      const w = want.get(name);
+      try {
+        if (!w) {
+          this.detachFilter(name);
+          report.removed.push(name);
+          continue;
+        }
+        const prog = dp.program(w.program);
+        const running = this.filterProgram(name, w);
+        if (running === prog.info().id) continue;
+        this.attachFilter(prog, name, w);
+        (running === null ? report.created : report.adopted).push(name);
+      } catch (err) {
+        report.failed.push({ name, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    for (const name of this.pinned().filter((p) => !p.endsWith(LEGACY))) {
       const w = want.get(name);
       const path = join(this.dir, name);
       let link: BpfLink;
@@ -113,10 +180,15 @@ export class LinkSet {
         link.close();
       }
     }
-    const have = new Set(this.pinned());
+    const have = new Set(this.pinned().map((p) => (p.endsWith(LEGACY) ? p.slice(0, -LEGACY.length) : p)));
     for (const w of wanted) {
       if (have.has(w.name)) continue;
       try {
+        if (!this.tcx && (w.kind === 'tcx-ingress' || w.kind === 'tcx-egress')) {
+          this.attachFilter(dp.program(w.program), w.name, w);
+          report.created.push(w.name);
+          continue;
+        }
         const link = this.attach(dp, w);
         try {
           link.pin(join(this.dir, w.name));
@@ -142,7 +214,16 @@ export class LinkSet {
     const nameById = new Map<number, string>();
     for (const name of from.programNames()) nameById.set(from.program(name).info().id, name);
     const switched: string[] = [];
-    for (const pin of this.pinned()) {
+    for (const pin of this.pinned().filter((p) => p.endsWith(LEGACY))) {
+      const name = pin.slice(0, -LEGACY.length);
+      const running = this.filterProgram(name);
+      const prog = running === null ? undefined : nameById.get(running);
+      if (!prog) continue;
+      // tc filter replace swaps the program atomically, as BPF_LINK_UPDATE does.
+      this.attachFilter(to.program(prog), name, { name, program: prog, kind: tcTarget(name)!.direction === 'ingress' ? 'tcx-ingress' : 'tcx-egress', ifindex: tcTarget(name)!.ifindex, describe: '' });
+      switched.push(pin);
+    }
+    for (const pin of this.pinned().filter((p) => !p.endsWith(LEGACY))) {
       const link = BpfLink.openPinned(join(this.dir, pin));
       try {
         const name = nameById.get(link.info().progId);
@@ -160,6 +241,11 @@ export class LinkSet {
   programIds(): Set<number> {
     const ids = new Set<number>();
     for (const pin of this.pinned()) {
+      if (pin.endsWith(LEGACY)) {
+        const running = this.filterProgram(pin.slice(0, -LEGACY.length));
+        if (running !== null) ids.add(running);
+        continue;
+      }
       try {
         const link = BpfLink.openPinned(join(this.dir, pin));
         ids.add(link.info().progId);
@@ -177,6 +263,11 @@ export class LinkSet {
     const removed: string[] = [];
     for (const name of this.pinned()) {
       const path = join(this.dir, name);
+      if (name.endsWith(LEGACY)) {
+        this.detachFilter(name.slice(0, -LEGACY.length));
+        removed.push(name.slice(0, -LEGACY.length));
+        continue;
+      }
       try {
         const link = BpfLink.openPinned(path);
         link.detach();

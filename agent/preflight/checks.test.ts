@@ -7,9 +7,16 @@ describe('preflight', () => {
     expect(() => kernelVersion('weird')).toThrow(/unrecognised kernel release/);
   });
 
-  it('names a kernel too old for tcx', () => {
-    const r = runPreflight({ cgroupRoot: '/sys/fs/cgroup/unified', release: '6.1.0' }).find((c) => c.name === 'kernel-version');
-    expect(r).toEqual({ name: 'kernel-version', ok: false, detail: 'kernel 6.1: Linux 6.6 or later is needed for tcx links' });
+  it('runs on 6.1 without tcx, saying what it does instead, and refuses an older kernel', () => {
+    const on61 = runPreflight({ cgroupRoot: '/sys/fs/cgroup/unified', release: '6.1.0-57-amd64' });
+    expect(on61.find((c) => c.name === 'kernel-version')?.ok).toBe(true);
+    expect(on61.find((c) => c.name === 'tcx')).toMatchObject({ ok: true, fallback: expect.stringContaining('cls_bpf filters on clsact') });
+    expect(runPreflight({ cgroupRoot: '/sys/fs/cgroup/unified', release: '6.18.0' }).find((c) => c.name === 'tcx')?.fallback).toBeUndefined();
+    expect(runPreflight({ cgroupRoot: '/sys/fs/cgroup/unified', release: '5.15.0' }).find((c) => c.name === 'kernel-version')).toEqual({
+      name: 'kernel-version',
+      ok: false,
+      detail: 'kernel 5.15: Weir needs Linux 6.1 or later',
+    });
   });
 
   it('names a missing cgroup v2 mount', () => {

@@ -5,7 +5,12 @@ export interface CheckResult {
   name: string;
   ok: boolean;
   detail: string;
+  /** What the agent does instead, for a feature this kernel lacks that has a fallback. */
+  fallback?: string;
 }
+
+/** The oldest kernel the datapath is tested on (test/vm/: Debian 12's 6.1). */
+export const MIN_KERNEL: [number, number] = [6, 1];
 
 function mountedAs(path: string, fstype: string): boolean {
   return readFileSync('/proc/mounts', 'utf8')
@@ -34,8 +39,16 @@ export function runPreflight(opts: { cgroupRoot: string; bpffs?: string; release
     },
     {
       name: 'kernel-version',
-      ok: major > 6 || (major === 6 && minor >= 6),
-      detail: `kernel ${major}.${minor}: Linux 6.6 or later is needed for tcx links`,
+      ok: major > MIN_KERNEL[0] || (major === MIN_KERNEL[0] && minor >= MIN_KERNEL[1]),
+      detail: `kernel ${major}.${minor}: Weir needs Linux ${MIN_KERNEL.join('.')} or later`,
+    },
+    {
+      name: 'tcx',
+      ok: true,
+      detail: `kernel ${major}.${minor}`,
+      ...(major > 6 || (major === 6 && minor >= 6)
+        ? {}
+        : { fallback: 'no tcx before Linux 6.6: TC programs attach as cls_bpf filters on clsact, at the first priority, adopted in place after a restart' }),
     },
     {
       name: 'btf',

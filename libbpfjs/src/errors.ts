@@ -21,14 +21,14 @@ export class BpfLoadError extends BpfError {
 }
 
 /** The errno values callers tell apart. */
-export const Errno = { EPERM: 1, ENOENT: 2, E2BIG: 7, EBUSY: 16, EEXIST: 17, EINVAL: 22, ENOSPC: 28, ENOLINK: 67, EOPNOTSUPP: 95, ENOTSUPP: 524 } as const;
+export const Errno = { EPERM: 1, ENOENT: 2, E2BIG: 7, ENODEV: 19, EBUSY: 16, EEXIST: 17, EINVAL: 22, ENOSPC: 28, ENOLINK: 67, EOPNOTSUPP: 95, ENOTSUPP: 524 } as const;
 
 const errnoOf = (e: unknown): number | undefined => (e instanceof BpfError ? e.errno : undefined);
 
 /** No such object: a missing pin, key, map or program name, or a link whose target went away. */
 export const isNotExist = (e: unknown): boolean => errnoOf(e) === Errno.ENOENT;
-/** The object, or what it was attached to, is gone: ENOENT, or ENOLINK from a defunct link. */
-export const isGone = (e: unknown): boolean => errnoOf(e) === Errno.ENOENT || errnoOf(e) === Errno.ENOLINK;
+/** The object, or what it was attached to, is gone: ENOENT, ENOLINK from a defunct link, ENODEV for an interface. */
+export const isGone = (e: unknown): boolean => errnoOf(e) === Errno.ENOENT || errnoOf(e) === Errno.ENOLINK || errnoOf(e) === Errno.ENODEV;
 /** Already there: a key under NoExist, an attachment refused as a duplicate. */
 export const isExist = (e: unknown): boolean => errnoOf(e) === Errno.EEXIST;
 /** The map is full: E2BIG from a hash, ENOSPC from an LPM trie or a batch larger than allowed. */

@@ -6,7 +6,7 @@ export { loadCollection, loadObject, ObjectSpec, type MapSpec, type ProgramSpec,
 export { Collection } from './collection.js';
 export { BpfLink, type LinkInfo } from './links/link.js';
 export { attachXdp, attachXdpLink, detachXdp, xdpQuery, type XdpMode } from './links/xdp.js';
-export { attachTcx } from './links/tcx.js';
+export { attachTcx, tcxSupported } from './links/tcx.js';
 export { attachTc, tcDestroyClsact, tcDetach, tcEnsureClsact, tcQuery, type TcDirection, type TcFilter } from './links/tc.js';
 export { attachCgroup, attachLegacy, detachLegacy, queryAttached } from './links/cgroup.js';
 export { attachToMap, type MapAttachment } from './links/sockmap.js';

@@ -1,0 +1,75 @@
+// The kernel layers on Debian's 6.1 kernel (the long-term kernel of Debian 12 and many cloud
+// images), in one VM booted for the suite: the same test files as on the host, run by jest inside
+// the guest as root, each result reported back here by name.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeVm } from '../harness/vm-describe.js';
+import { TestVm } from '../harness/vm.js';
+
+/** Software emulation runs several times slower than the host: tests on default timeouts get this. */
+const EMULATED_TEST_TIMEOUT_MS = 120_000;
+
+interface JestJson {
+  numFailedTests: number;
+  numPassedTests: number;
+  testResults: Array<{ name: string; message: string; assertionResults: Array<{ fullName: string; status: string; failureMessages: string[] }> }>;
+}
+
+describeVm("the datapath on Debian's 6.1 kernel", () => {
+  let vm: TestVm;
+  beforeAll(async () => {
+    vm = await TestVm.boot();
+  }, 240_000);
+  afterAll(async () => {
+    await vm?.stop();
+  });
+
+  /** Runs jest's privileged project on `paths` inside the guest; the results as jest's JSON. */
+  const jestInVm = async (paths: string, names?: string): Promise<JestJson> => {
+    const out = join(vm.jobDir, `jest-${Date.now()}.json`);
+    const r = await vm.run(
+      `CI=true node --experimental-vm-modules node_modules/jest/bin/jest.js --selectProjects privileged --testPathPatterns '${paths}' ${names ? `-t '${names}'` : ''} --runInBand --forceExit --testTimeout=${EMULATED_TEST_TIMEOUT_MS} --json --outputFile=/mnt/job/${out.split('/').pop()}`,
+      1_800_000,
+    );
+    if (!existsSync(out)) throw new Error(`jest in the VM wrote no results (exit ${r.rc}):\n${r.out.slice(-4000)}\n${vm.console(20)}`);
+    return JSON.parse(readFileSync(out, 'utf8')) as JestJson;
+  };
+
+  const failures = (j: JestJson): string[] =>
+    j.testResults.flatMap((f) => [
+      ...(f.assertionResults.length === 0 && f.message ? [`${f.name}: ${f.message.slice(0, 2000)}`] : []),
+      ...f.assertionResults.filter((a) => a.status === 'failed').map((a) => `${a.fullName}: ${a.failureMessages.join('\n').slice(0, 2000)}`),
+    ]);
+
+  it('boots the 6.1 kernel', () => {
+    expect(vm.kernelRelease).toMatch(/^6\.1\./);
+  });
+
+  it('passes the kernel scenario tests: every program loads and judges crafted packets as on the host', async () => {
+    const j = await jestInVm('test/kernel/');
+    console.log(`kernel scenario tests on ${vm.kernelRelease}: ${j.numPassedTests} passed, ${j.numFailedTests} failed`);
+    expect(failures(j)).toEqual([]);
+    expect(j.numPassedTests).toBeGreaterThan(30);
+  }, 1_200_000);
+
+  it('passes libbpfjs and the agent backend: maps, programs, links, and TC attached as cls_bpf without tcx', async () => {
+    const j = await jestInVm('libbpfjs/src/|agent/datapath/');
+    console.log(`libbpfjs and agent backend tests on ${vm.kernelRelease}: ${j.numPassedTests} passed, ${j.numFailedTests} failed`);
+    expect(failures(j)).toEqual([]);
+    expect(j.numPassedTests).toBeGreaterThan(40);
+  }, 1_200_000);
+
+  it('names what 6.1 lacks and what covers it (weir preflight)', async () => {
+    const r = await vm.run('node dist/cli/weir.js preflight');
+    expect(r.out).toMatch(/ok\*\s+tcx\s+no tcx before Linux 6\.6: TC programs attach as cls_bpf filters on clsact/);
+    expect(r.out).toMatch(/ok\s+kernel-version/);
+    expect(r.rc).toBe(0);
+  });
+
+  it('runs two nodes: policy across nodes, a ClusterIP, a NodePort from outside, and an agent killed mid-stream', async () => {
+    const j = await jestInVm('test/sandbox/agent.priv', 'pod to pod across nodes|ClusterIP spreads|NodePort answers|kill -9 of an agent');
+    console.log(`two-node sandbox on ${vm.kernelRelease}: ${j.numPassedTests} passed, ${j.numFailedTests} failed`);
+    expect(failures(j)).toEqual([]);
+    expect(j.numPassedTests).toBe(4);
+  }, 1_800_000);
+});
