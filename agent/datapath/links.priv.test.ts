@@ -71,6 +71,11 @@ describePrivileged('TC attachments without tcx (cls_bpf on clsact)', () => {
     expect(after).not.toBe(before);
     // Nothing to do when it already runs the program.
     expect(second.reconcileLinks(wanted())).toMatchObject({ created: [], adopted: [], removed: [], failed: [] });
+    // A resize's switch: every filter of ours moves to the new set's program of the same name.
+    const third = await agent();
+    expect(second.links.switchPrograms(second.loaded!, third.loaded!).sort()).toEqual(wanted().map((w) => `${w.name}-cls`).sort());
+    expect(withNetns(netns, () => tcQuery(eth0, 'egress', TC_HANDLE, TC_PRIORITY))).toBe(third.programId('tc_to_netdev'));
+    third.close();
 
     // Removal: ours go, the other filter stays.
     expect(second.reconcileLinks([]).removed.sort()).toEqual(wanted().map((w) => w.name).sort());

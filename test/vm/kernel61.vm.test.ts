@@ -64,12 +64,12 @@ describeVm("the datapath on Debian's 6.1 kernel", () => {
     expect(r.out).toMatch(/ok\*\s+tcx\s+no tcx before Linux 6\.6: TC programs attach as cls_bpf filters on clsact/);
     expect(r.out).toMatch(/ok\s+kernel-version/);
     expect(r.rc).toBe(0);
-  });
+  }, 120_000);
 
-  it('runs two nodes: policy across nodes, a ClusterIP, a NodePort from outside, and an agent killed mid-stream', async () => {
-    const j = await jestInVm('test/sandbox/agent.priv', 'pod to pod across nodes|ClusterIP spreads|NodePort answers|kill -9 of an agent');
+  it('runs two nodes: policy across nodes, a ClusterIP, a NodePort from outside, the socket fast path, and an agent killed mid-stream', async () => {
+    const j = await jestInVm('test/sandbox/agent.priv', 'pod to pod across nodes|ClusterIP spreads|NodePort answers|socket to socket|kill -9 of an agent');
     console.log(`two-node sandbox on ${vm.kernelRelease}: ${j.numPassedTests} passed, ${j.numFailedTests} failed`);
     expect(failures(j)).toEqual([]);
-    expect(j.numPassedTests).toBe(4);
+    expect(j.numPassedTests).toBe(5);
   }, 1_800_000);
 });
