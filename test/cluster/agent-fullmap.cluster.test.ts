@@ -2,17 +2,17 @@
 // agent over the in-memory backend (the hollow nodes' one, whose maps refuse new keys when full,
 // as the kernel's do). A policy larger than the node's policy map: the node says which map in
 // status, records an event on its Node, counts it in a metric, and applies everything else.
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Agent } from '../../agent/agent.js';
 import { MemoryDatapath, MemoryNetwork } from '../../agent/datapath/memory.js';
 import { Operator } from '../../operator/operator.js';
 import { useTestCluster } from '../harness/cluster.js';
+import { addNode, addPod } from '../harness/objects.js';
 import { eventually } from '../harness/wait.js';
 import { API_VERSION, DatapathConfigResource, NetworkPolicyResource, NodeDatapathResource, gvr } from '../../api/v1alpha1/index.js';
 
-const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const PEERS = 24;
 
 describe('agent with a map too small for its state', () => {
@@ -24,17 +24,11 @@ describe('agent with a map too small for its state', () => {
     core = kc.makeApiClient(CoreV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
     await core.createNamespace({ body: { metadata: { name: 'shop' } } });
-    for (const n of ['node-a', 'node-b']) {
-      await core.createNode({ body: { metadata: { name: n } } });
-      await core.patchNodeStatus({ name: n, body: { status: { capacity: { memory: '8Gi', cpu: '2' }, addresses: [{ type: 'InternalIP', address: n === 'node-a' ? '192.168.50.1' : '192.168.50.2' }] } } }, merge);
-    }
-    const pod = async (name: string, node: string, app: string, ip: string) => {
-      await core.createNamespacedPod({ namespace: 'shop', body: { metadata: { name, labels: { app } }, spec: { nodeName: node, containers: [{ name: 'c', image: 'registry.invalid/none' }] } } });
-      await core.patchNamespacedPodStatus({ name, namespace: 'shop', body: { status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] } } }, merge);
-    };
-    await pod('api', 'node-a', 'api', '10.244.1.10');
+    await addNode(core, 'node-a', { address: '192.168.50.1' });
+    await addNode(core, 'node-b', { address: '192.168.50.2' });
+    await addPod(core, 'shop', 'api', 'node-a', { app: 'api' }, '10.244.1.10');
     // Each peer its own identity: one policy entry each.
-    for (let i = 0; i < PEERS; i++) await pod(`web-${i}`, 'node-b', `web-${i}`, `10.244.2.${10 + i}`);
+    for (let i = 0; i < PEERS; i++) await addPod(core, 'shop', `web-${i}`, 'node-b', { app: `web-${i}` }, `10.244.2.${10 + i}`);
     await custom.createClusterCustomObject({
       ...gvr(DatapathConfigResource), body: { apiVersion: API_VERSION, kind: 'DatapathConfig', metadata: { name: 'default' }, spec: { mapSizing: { policyMax: 16 } } },
     });

@@ -2,7 +2,7 @@
 // the real API server, the agent over the in-memory backend. A config that turns on audit mode,
 // narrows the node-port range and asks for a feature not built yet: each shows where it should
 // (the datapath config's flags, the LB map and the node's status, the config's status).
-import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Agent } from '../../agent/agent.js';
@@ -12,9 +12,9 @@ import { ConfigFlags, configMap } from '../../common/maps/config.js';
 import { lb4Key, lb4ServicesMap } from '../../common/maps/lb.js';
 import { Operator } from '../../operator/operator.js';
 import { useTestCluster } from '../harness/cluster.js';
+import { addNode, addPod } from '../harness/objects.js';
 import { eventually } from '../harness/wait.js';
 
-const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 type Conditions = { status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string }> } };
 
 describe('agent loop over the in-memory datapath', () => {
@@ -26,10 +26,8 @@ describe('agent loop over the in-memory datapath', () => {
     core = kc.makeApiClient(CoreV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
     await core.createNamespace({ body: { metadata: { name: 'shop' } } });
-    await core.createNode({ body: { metadata: { name: 'node-a' } } });
-    await core.patchNodeStatus({ name: 'node-a', body: { status: { capacity: { memory: '8Gi', cpu: '2' }, addresses: [{ type: 'InternalIP', address: '192.168.60.1' }] } } }, merge);
-    await core.createNamespacedPod({ namespace: 'shop', body: { metadata: { name: 'api', labels: { app: 'api' } }, spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'registry.invalid/none' }] } } });
-    await core.patchNamespacedPodStatus({ name: 'api', namespace: 'shop', body: { status: { phase: 'Running', podIP: '10.244.1.10', podIPs: [{ ip: '10.244.1.10' }] } } }, merge);
+    await addNode(core, 'node-a', { address: '192.168.60.1' });
+    await addPod(core, 'shop', 'api', 'node-a', { app: 'api' }, '10.244.1.10');
     for (const [name, nodePort] of [['inside', 30080], ['outside', 30500]] as const) {
       await core.createNamespacedService({ namespace: 'shop', body: { metadata: { name }, spec: { type: 'NodePort', selector: { app: 'api' }, ports: [{ port: 80, targetPort: 8080, nodePort }] } } });
       await kc.makeApiClient(DiscoveryV1Api).createNamespacedEndpointSlice({

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { useTestCluster } from '../harness/cluster.js';
 import { repoRoot } from '../harness/paths.js';
+import { addNode } from '../harness/objects.js';
 import { eventually } from '../harness/wait.js';
 import { API_VERSION, DatapathConfigResource, NodeDatapathResource, gvr } from '../../api/v1alpha1/index.js';
 
@@ -56,8 +57,7 @@ describe('operator replicas', () => {
     const kc = c.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
-    await core.createNode({ body: { metadata: { name: 'n1' } } });
-    await core.patchNodeStatus({ name: 'n1', body: { status: { capacity: { memory: '16Gi', cpu: '2' } } } }, merge);
+    await addNode(core, 'n1', { memory: '16Gi' });
     await custom.createClusterCustomObject({ ...gvr(DatapathConfigResource), body: { apiVersion: API_VERSION, kind: 'DatapathConfig', metadata: { name: 'default' }, spec: {} } });
   });
 
