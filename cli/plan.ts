@@ -6,7 +6,8 @@ import { CoreV1Api, DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-n
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { selectConfig } from '../operator/config/select.js';
-import { lbDemand, lbFrontends } from '../operator/sizing/lbdemand.js';
+import { nodeAddresses } from '../common/kube.js';
+import { lbDemand, lbFrontendCounts, lbFrontends } from '../operator/sizing/lbdemand.js';
 import { CATALOGUE, governed, SIZING_NAMES } from '../common/maps/catalogue.js';
 import { isSized } from '../common/maps/spec.js';
 import { parseQuantity } from '../operator/sizing/quantity.js';
@@ -90,6 +91,7 @@ export async function planFromCluster(kc: KubeConfig): Promise<PlanRow[]> {
     api.list<NodeDatapath>(NodeDatapathResource),
   ]);
   const lbEntries = lbDemand(services.items, slices.items);
+  const frontends = lbFrontendCounts(services.items);
   const pods = await core.listPodForAllNamespaces();
   return nodes.items.flatMap((n) => {
     const name = n.metadata?.name ?? '';
@@ -99,7 +101,7 @@ export async function planFromCluster(kc: KubeConfig): Promise<PlanRow[]> {
     const current = new Map((ndp?.spec?.maps ?? []).map((m) => [m.name, m.maxEntries]));
     return rowsFor(name, spec?.mapSizing ?? {}, parseQuantity(n.status?.capacity?.memory ?? '0'), Number(n.status?.capacity?.cpu ?? 1), {
       lbEntries,
-      frontends: lbFrontends(services.items, (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').length),
+      frontends: lbFrontends(frontends, nodeAddresses(n).length),
       endpoints: pods.items.filter((p) => p.spec?.nodeName === name && !p.spec.hostNetwork).length,
       policyEntries: 0,
       ipcacheEntries: pods.items.filter((p) => !p.spec?.hostNetwork && p.status?.podIP).length + nodes.items.length,

@@ -1,4 +1,4 @@
-import { ApiException, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, KubeConfig, type V1Node } from '@kubernetes/client-node';
 
 /** An explicit kubeconfig path, else in-cluster service account, else $KUBECONFIG / ~/.kube/config. */
 export function loadKubeConfig(path: string): KubeConfig {
@@ -16,4 +16,11 @@ export function loadKubeConfig(path: string): KubeConfig {
 /** The HTTP status of a failed API call (404, 409, ...), or undefined for any other error. */
 export function apiStatus(e: unknown): number | undefined {
   return e instanceof ApiException ? e.code : undefined;
+}
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** A node's IPv4 InternalIP and ExternalIP addresses, as the datapath uses them (NodePort, ipcache). */
+export function nodeAddresses(node: V1Node | undefined): string[] {
+  return (node?.status?.addresses ?? []).filter((a) => (a.type === 'InternalIP' || a.type === 'ExternalIP') && IPV4.test(a.address)).map((a) => a.address);
 }

@@ -12,6 +12,7 @@ import {
 } from '../api/v1alpha1/index.js';
 import type { ResilientInformer } from '../common/informer.js';
 import { ClusterCaches } from '../common/caches.js';
+import { nodeAddresses } from '../common/kube.js';
 import type { Logger } from '../common/log.js';
 import { Derived } from '../common/runtime/derived.js';
 import { selectConfig, type Selection } from './config/select.js';
@@ -19,7 +20,7 @@ import type { IdentityAllocator } from './identity/allocator.js';
 import type { NamedPort } from './policy/compile.js';
 import type { NormalizedPolicy, Protocol } from './policy/model.js';
 import { fromK8sPolicy, fromWeirPolicy, type WeirNetworkPolicy } from './policy/translate.js';
-import { lbDemand } from './sizing/lbdemand.js';
+import { lbDemand, lbFrontendCounts, type FrontendCounts } from './sizing/lbdemand.js';
 
 /** A DatapathConfig with its name and spec (the CRD requires both). */
 export type Config = Stored<DatapathConfig>;
@@ -41,6 +42,8 @@ export class OperatorCaches extends ClusterCaches {
   readonly policies: Derived<NormalizedPolicy[]>;
   /** LB entries the cluster's Services need; the same for every node. */
   readonly lbEntries: Derived<number>;
+  /** Service frontends, to be multiplied out by each node's addresses. */
+  readonly lbFrontends: Derived<FrontendCounts>;
   /** Every IPv4 address the ipcache holds for pods and nodes: the same for every node. */
   readonly clusterAddresses: Derived<number>;
   /**
@@ -69,10 +72,11 @@ export class OperatorCaches extends ClusterCaches {
     this.clusterAddresses = new Derived(
       () =>
         this.pods.list().filter((p) => !p.spec?.hostNetwork).reduce((n, p) => n + (p.status?.podIPs ?? []).filter((i) => !i.ip.includes(':')).length, 0) +
-        this.nodes.list().reduce((n, node) => n + (node.status?.addresses ?? []).filter((a) => (a.type === 'InternalIP' || a.type === 'ExternalIP') && !a.address.includes(':')).length, 0),
+        this.nodes.list().reduce((n, node) => n + nodeAddresses(node).length, 0),
       [this.pods, this.nodes],
     );
     this.lbEntries = new Derived(() => lbDemand(this.services.list(), this.endpointSlices.list()), [this.services, this.endpointSlices]);
+    this.lbFrontends = new Derived(() => lbFrontendCounts(this.services.list()), [this.services]);
   }
 
   override get all(): Array<ResilientInformer<KubernetesObject>> {

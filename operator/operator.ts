@@ -27,7 +27,7 @@ export interface OperatorOptions {
 
 export class Operator {
   private readonly caches: OperatorCaches;
-  private readonly controllers: Controller[];
+  private readonly controllers: Array<{ ctl: Controller; workers: number }>;
 
   constructor(kc: KubeConfig, private readonly log: Logger, registry: Registry, opts: OperatorOptions) {
     const api = new WeirApi(kc);
@@ -43,14 +43,10 @@ export class Operator {
       new IdentitiesReconciler(caches, allocator, { graceMs: opts.identityGcGraceMs ?? 5 * 60_000, intervalMs: opts.identityGcIntervalMs ?? 60_000 }),
     ];
     const metrics = controllerMetrics(registry);
-    const byName = new Map(reconcilers.map((r) => [r.name, { r, ctl: new Controller(r.name, (k, s) => r.reconcile(k, s), log, metrics) }]));
-    const queues = Object.fromEntries([...byName].map(([name, { ctl }]) => [name, (key: string) => ctl.enqueue(key)])) as Record<ControllerName, (key: string) => void>;
-    for (const { r } of byName.values()) r.watch(queues);
-    this.controllers = [...byName.values()].map((x) => x.ctl);
-    this.workers = new Map([...byName.values()].map(({ r, ctl }) => [ctl, r.workers]));
+    this.controllers = reconcilers.map((r) => ({ ctl: new Controller(r.name, (k, s) => r.reconcile(k, s), log, metrics), workers: r.workers }));
+    const queues = Object.fromEntries(this.controllers.map(({ ctl }) => [ctl.name, (key: string) => ctl.enqueue(key)])) as Record<ControllerName, (key: string) => void>;
+    for (const r of reconcilers) r.watch(queues);
   }
-
-  private readonly workers: Map<Controller, number>;
 
   get synced(): boolean {
     return this.caches.synced;
@@ -61,11 +57,11 @@ export class Operator {
     const informers = this.caches.all;
     await Promise.all(informers.map((i) => i.start()));
     // Acting on a cache that has not listed yet would write from a partial picture.
-    await Promise.race([Promise.all(informers.map((i) => i.waitForSync())), untilAborted(signal)]);
+    await Promise.race([this.caches.waitForSync(), untilAborted(signal)]);
     try {
       if (signal.aborted) return;
       this.log.info('caches synced; starting controllers');
-      await Promise.all(this.controllers.map((c) => c.run(this.workers.get(c) ?? 1, signal)));
+      await Promise.all(this.controllers.map(({ ctl, workers }) => ctl.run(workers, signal)));
     } finally {
       await Promise.all(informers.map((i) => i.stop()));
     }

@@ -52,8 +52,13 @@ export const TC_PRIORITY = 1;
 // bpffs refuses dots in names.
 const LEGACY = '-cls';
 
+interface TcTarget {
+  ifindex: number;
+  direction: TcDirection;
+}
+
 /** A TC attachment's interface and direction, from its WantedLink or its pin's name. */
-function tcTarget(name: string, w?: WantedLink): { ifindex: number; direction: TcDirection } | undefined {
+function tcTarget(name: string, w?: WantedLink): TcTarget | undefined {
   if (w?.kind === 'tcx-ingress' || w?.kind === 'tcx-egress') return { ifindex: w.ifindex ?? 0, direction: w.kind === 'tcx-ingress' ? 'ingress' : 'egress' };
   const m = /-(\d+)-(ingress|egress)$/.exec(name);
   return m ? { ifindex: Number(m[1]), direction: m[2] as TcDirection } : undefined;
@@ -82,8 +87,7 @@ export class LinkSet {
   }
 
   /** A cls_bpf filter running `prog` at Weir's handle and priority (replacing its program if there). */
-  private attachFilter(prog: BpfProgram, name: string, w: WantedLink): void {
-    const t = tcTarget(name, w)!;
+  private attachFilter(prog: BpfProgram, name: string, t: TcTarget): void {
     this.inNetns(() => attachTc(prog, t.ifindex, t.direction, { handle: TC_HANDLE, priority: TC_PRIORITY, replace: true }));
     const pin = join(this.dir, name + LEGACY);
     rmSync(pin, { force: true });
@@ -91,8 +95,7 @@ export class LinkSet {
   }
 
   /** The program a filter of ours runs now, or null when the filter is gone (its interface was). */
-  private filterProgram(name: string, w?: WantedLink): number | null {
-    const t = tcTarget(name, w);
+  private filterProgram(t: TcTarget | undefined): number | null {
     return t ? this.inNetns(() => tcQuery(t.ifindex, t.direction, TC_HANDLE, TC_PRIORITY)) : null;
   }
 
@@ -141,9 +144,10 @@ export class LinkSet {
           continue;
         }
         const prog = dp.program(w.program);
-        const running = this.filterProgram(name, w);
+        const t = tcTarget(name, w);
+        const running = this.filterProgram(t);
         if (running === prog.info().id) continue;
-        this.attachFilter(prog, name, w);
+        this.attachFilter(prog, name, t!);
         (running === null ? report.created : report.adopted).push(name);
       } catch (err) {
         report.failed.push({ name, error: err instanceof Error ? err.message : String(err) });
@@ -185,7 +189,7 @@ export class LinkSet {
       if (have.has(w.name)) continue;
       try {
         if (!this.tcx && (w.kind === 'tcx-ingress' || w.kind === 'tcx-egress')) {
-          this.attachFilter(dp.program(w.program), w.name, w);
+          this.attachFilter(dp.program(w.program), w.name, tcTarget(w.name, w)!);
           report.created.push(w.name);
           continue;
         }
@@ -216,11 +220,12 @@ export class LinkSet {
     const switched: string[] = [];
     for (const pin of this.pinned().filter((p) => p.endsWith(LEGACY))) {
       const name = pin.slice(0, -LEGACY.length);
-      const running = this.filterProgram(name);
+      const t = tcTarget(name);
+      const running = this.filterProgram(t);
       const prog = running === null ? undefined : nameById.get(running);
-      if (!prog) continue;
+      if (!t || !prog) continue;
       // tc filter replace swaps the program atomically, as BPF_LINK_UPDATE does.
-      this.attachFilter(to.program(prog), name, { name, program: prog, kind: tcTarget(name)!.direction === 'ingress' ? 'tcx-ingress' : 'tcx-egress', ifindex: tcTarget(name)!.ifindex, describe: '' });
+      this.attachFilter(to.program(prog), name, t);
       switched.push(pin);
     }
     for (const pin of this.pinned().filter((p) => !p.endsWith(LEGACY))) {
@@ -242,7 +247,7 @@ export class LinkSet {
     const ids = new Set<number>();
     for (const pin of this.pinned()) {
       if (pin.endsWith(LEGACY)) {
-        const running = this.filterProgram(pin.slice(0, -LEGACY.length));
+        const running = this.filterProgram(tcTarget(pin.slice(0, -LEGACY.length)));
         if (running !== null) ids.add(running);
         continue;
       }

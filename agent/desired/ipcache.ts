@@ -6,6 +6,7 @@ import type { V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
 import { identityKey, securityLabels } from '../../api/v1alpha1/identity.js';
 import { ReservedIdentity } from '../../api/v1alpha1/identity.js';
 import { cidrKey, IpcacheFlags, type IpcacheEntry, type LpmIpKey } from '../../common/maps/ipcache.js';
+import { nodeAddresses } from '../../common/kube.js';
 import { parseIp4 } from '../../common/maps/layout.js';
 import type { ResolvedNodeDatapathSpec as NodeDatapathSpec } from '../../api/v1alpha1/index.js';
 
@@ -14,10 +15,6 @@ const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 export interface IdentityRecord {
   metadata?: { name?: string };
   spec?: { namespace: string; labels: Record<string, string> };
-}
-
-export function nodeAddresses(node: V1Node | undefined): string[] {
-  return (node?.status?.addresses ?? []).filter((a) => (a.type === 'InternalIP' || a.type === 'ExternalIP') && IPV4.test(a.address)).map((a) => a.address);
 }
 
 export interface IpcacheInput {

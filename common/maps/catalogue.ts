@@ -65,10 +65,10 @@ export const CATALOGUE: Record<SizingName, SizingEntry> = {
   ipcache: { name: 'ipcache', field: 'ipcacheMax', default: 1 << 16, min: 16, max: TABLE_MAX, cpuRounded: false, description: 'every pod and node address in the cluster, and CIDRs policies name' },
 };
 
-/** The kernel maps a sizing entry governs. */
-export function governed(name: SizingName): AnyMapSpec[] {
-  return ALL_MAPS.filter((m) => isSized(m) && m.size.from === name);
-}
+const GOVERNED = new Map(SIZING_NAMES.map((n) => [n, ALL_MAPS.filter((m) => isSized(m) && m.size.from === n)]));
+
+/** The kernel maps a sizing entry governs (the sizing's budget search asks this many times). */
+export const governed = (name: SizingName): readonly AnyMapSpec[] => GOVERNED.get(name) ?? [];
 
 /** max_entries of a map given the size of its entry: clamped, or fixed. */
 export function maxEntriesOf(spec: AnyMapSpec, entrySize: number): number {

@@ -2,7 +2,17 @@
 // (governing config, map sizes, local endpoints, compiled policy, resize rollout) and writes it
 // with server-side apply only when its content changed.
 import type { V1Node } from '@kubernetes/client-node';
-import { CONTENT_HASH_ANNOTATION, MAX_NODE_ENDPOINTS, NodeDatapathResource, resolveFeatures, type LocalEndpoint, type NodeDatapath } from '../../api/v1alpha1/index.js';
+import {
+  API_VERSION,
+  CONTENT_HASH_ANNOTATION,
+  MAX_NODE_ENDPOINTS,
+  NodeDatapathResource,
+  resolveFeatures,
+  type LocalEndpoint,
+  type NodeDatapath,
+  type ResolvedFeatures,
+} from '../../api/v1alpha1/index.js';
+import { nodeAddresses } from '../../common/kube.js';
 import type { EventRecorder } from '../../common/events.js';
 import type { Logger } from '../../common/log.js';
 import { PolicyDir, policyEntries } from '../../common/maps/policy.js';
@@ -26,7 +36,7 @@ const MAX_NODEDATAPATH_BYTES = 900 * 1024;
 import type { ControllerName } from './names.js';
 
 const nodeRef = (node: V1Node) => ({ apiVersion: 'v1', kind: 'Node', name: node.metadata!.name!, uid: node.metadata?.uid });
-export const configRef = (c: Config) => ({ apiVersion: c.apiVersion ?? 'weir.dev/v1alpha1', kind: 'DatapathConfig', name: c.metadata.name, uid: c.metadata.uid });
+export const configRef = (c: Config) => ({ apiVersion: c.apiVersion ?? API_VERSION, kind: 'DatapathConfig', name: c.metadata.name, uid: c.metadata.uid });
 
 export class NodesReconciler implements Reconciler<ControllerName> {
   readonly name = 'nodes';
@@ -73,8 +83,9 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     const sizes = this.sizes(node, config);
     const endpoints = await this.endpoints(node);
     if (!endpoints) return { requeueAfterMs: 60_000 };
-    const compiled = this.compile(name, config, endpoints);
-    this.checkDemand(node, config, sizes, endpoints, compiled);
+    const features = resolveFeatures(config.spec.features);
+    const compiled = this.compile(name, features, endpoints);
+    this.checkDemand(node, config, features, sizes, endpoints, compiled);
     const content = buildNodeDatapath({ configName: config.metadata.name, features: config.spec.features ?? {}, sizes, endpoints, compiled });
     const decision = this.rollout(name, config, content);
     // Waiting for a slot, the agent's answer, or a timeout: look again shortly.
@@ -128,8 +139,7 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     return undefined;
   }
 
-  private compile(name: string, config: Config, endpoints: readonly LocalEndpoint[]): CompileResult {
-    const features = resolveFeatures(config.spec.features);
+  private compile(name: string, features: ResolvedFeatures, endpoints: readonly LocalEndpoint[]): CompileResult {
     const facts = this.c.podFacts.get();
     const compiled = compilePolicies(
       endpoints.map((e) => e.identity),
@@ -148,17 +158,17 @@ export class NodesReconciler implements Reconciler<ControllerName> {
   }
 
   /** Maps whose known demand exceeds their size: said in events and the config's status before anything breaks. */
-  private checkDemand(node: V1Node, config: Config, sizes: MapSizes, endpoints: readonly LocalEndpoint[], compiled: CompileResult): void {
+  private checkDemand(node: V1Node, config: Config, features: ResolvedFeatures, sizes: MapSizes, endpoints: readonly LocalEndpoint[], compiled: CompileResult): void {
     const name = node.metadata!.name!;
     // The node's trie as the agent will hold it: every local policy after range and deny expansion.
     const trie = compiled.policies.reduce((n, p) => n + policyEntries(p.identity, PolicyDir.Ingress, p.ingress).length + policyEntries(p.identity, PolicyDir.Egress, p.egress).length, 0);
     const overflow = checkDemand(sizes, {
       lbEntries: this.c.lbEntries.get(),
-      frontends: lbFrontends(this.c.services.list(), (node.status?.addresses ?? []).filter((a) => (a.type === 'InternalIP' || a.type === 'ExternalIP') && !a.address.includes(':')).length),
+      frontends: lbFrontends(this.c.lbFrontends.get(), nodeAddresses(node).length),
       endpoints: endpoints.length,
       policyEntries: trie,
       ipcacheEntries: this.c.clusterAddresses.get() + compiled.cidrIdentities.length,
-      prefilterEntries: resolveFeatures(config.spec.features).prefilter.denyCIDRs.length,
+      prefilterEntries: features.prefilter.denyCIDRs.length,
     });
     if (JSON.stringify(overflow) === JSON.stringify(this.book.overflows.get(name) ?? [])) return;
     this.book.overflows.set(name, overflow);

@@ -2,7 +2,7 @@
 // selects and whether the datapath enforces it as written: a weir.dev policy in status (Ready,
 // Enforced); a networking.k8s.io policy, which has no status, in Warning events on it.
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
-import { NetworkPolicyResource } from '../../api/v1alpha1/index.js';
+import { API_VERSION, NetworkPolicyResource } from '../../api/v1alpha1/index.js';
 import { condition } from '../../common/conditions.js';
 import type { EventRecorder } from '../../common/events.js';
 import type { ReconcileResult } from '../../common/runtime/controller.js';
@@ -41,7 +41,7 @@ export class PoliciesReconciler implements Reconciler<ControllerName> {
     if (!obj) return;
     const normalized = kind === 'weir' ? fromWeirPolicy(obj as WeirNetworkPolicy) : fromK8sPolicy(obj as V1NetworkPolicy);
     const notEnforced = normalized.warnings;
-    const ref = { apiVersion: kind === 'weir' ? (obj.apiVersion ?? 'weir.dev/v1alpha1') : 'networking.k8s.io/v1', kind: 'NetworkPolicy', name, namespace, uid: obj.metadata?.uid };
+    const ref = { apiVersion: kind === 'weir' ? (obj.apiVersion ?? API_VERSION) : 'networking.k8s.io/v1', kind: 'NetworkPolicy', name, namespace, uid: obj.metadata?.uid };
     for (const w of notEnforced) this.events.emit(ref, 'Warning', 'NotEnforced', w);
     if (kind === 'k8s') return;
 

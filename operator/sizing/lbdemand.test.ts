@@ -1,5 +1,5 @@
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { lbDemand, lbFrontends } from './lbdemand.js';
+import { lbDemand, lbFrontendCounts, lbFrontends } from './lbdemand.js';
 
 const svc = (name: string, ports: number, extra: Partial<NonNullable<V1Service['spec']>> = {}): V1Service => ({
   metadata: { name, namespace: 'shop' },
@@ -36,6 +36,6 @@ describe('lbFrontends', () => {
       svc('headless', 1, { clusterIP: 'None' }),
     ];
     // api: 2 ports × 1 address; web: 1 port × (cluster + external) + 1 node port × 3 node addresses.
-    expect(lbFrontends(services, 3)).toBe(2 + 2 + 3);
+    expect(lbFrontends(lbFrontendCounts(services), 3)).toBe(2 + 2 + 3);
   });
 });

@@ -21,19 +21,26 @@ export function lbDemand(services: readonly V1Service[], slices: readonly V1Endp
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
-/**
- * Service frontends one node programs, each a reverse-NAT index: (cluster and external IPv4
- * addresses) × ports, and each NodePort on each of the node's addresses (agent/desired/services.ts).
- */
-export function lbFrontends(services: readonly V1Service[], nodeAddresses: number): number {
-  let n = 0;
+/** Service frontends, as the agent makes them (agent/desired/services.ts), each a reverse-NAT index. */
+export interface FrontendCounts {
+  /** (cluster and external IPv4 addresses) × ports: the same on every node. */
+  fixed: number;
+  /** Node ports: each one a frontend on every address of the node. */
+  perNodeAddress: number;
+}
+
+export function lbFrontendCounts(services: readonly V1Service[]): FrontendCounts {
+  const c: FrontendCounts = { fixed: 0, perNodeAddress: 0 };
   for (const svc of services) {
     const spec = svc.spec;
     if (!spec || spec.type === 'ExternalName' || spec.clusterIP === 'None' || !spec.ports?.length) continue;
     const cluster = (spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : [])).filter((a) => IPV4.test(a)).length;
     const external = [...(spec.externalIPs ?? []), ...(svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '')].filter((a) => IPV4.test(a)).length;
-    n += spec.ports.length * (cluster + external);
-    if (spec.type === 'NodePort' || spec.type === 'LoadBalancer') n += spec.ports.filter((p) => p.nodePort).length * nodeAddresses;
+    c.fixed += spec.ports.length * (cluster + external);
+    if (spec.type === 'NodePort' || spec.type === 'LoadBalancer') c.perNodeAddress += spec.ports.filter((p) => p.nodePort).length;
   }
-  return n;
+  return c;
 }
+
+/** Frontends one node with `nodeAddresses` addresses programs. */
+export const lbFrontends = (c: FrontendCounts, nodeAddresses: number): number => c.fixed + c.perNodeAddress * nodeAddresses;

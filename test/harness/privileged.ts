@@ -5,24 +5,27 @@ import { mkdirSync, readFileSync } from 'node:fs';
 export const isRoot = process.getuid?.() === 0;
 
 /**
- * describe() for privileged tests (files named *.priv.test.ts). Off root they skip with the
- * reason in their name; in CI, which runs as root, a skip would hide a broken set-up, so it fails.
+ * describe() for tests that need what this host may not have: run when `why` is null; else skip
+ * with the reason in their name, except in CI, which runs as root after set-up: there a skip would
+ * hide a broken set-up, so it fails.
  */
-export function describePrivileged(name: string, fn: () => void): void {
-  if (isRoot) {
+export function describeGated(name: string, why: string | null, fn: () => void): void {
+  if (why === null) describe(name, fn);
+  else if (process.env.CI)
     describe(name, () => {
-      beforeAll(ensureBpffs);
-      fn();
-    });
-  } else if (process.env.CI) {
-    describe(name, () => {
-      it('runs as root in CI', () => {
-        throw new Error('privileged tests need root (bpf(2), netlink, namespaces); CI runs as root');
+      it('runs in CI', () => {
+        throw new Error(`${name} cannot run: ${why}; CI runs as root after set-up`);
       });
     });
-  } else {
-    describe.skip(`${name} [skipped: needs root for bpf(2), netlink and namespaces]`, fn);
-  }
+  else describe.skip(`${name} [skipped: ${why}]`, fn);
+}
+
+/** describe() for privileged tests (files named *.priv.test.ts): root, with bpffs mounted. */
+export function describePrivileged(name: string, fn: () => void): void {
+  describeGated(name, isRoot ? null : 'needs root for bpf(2), netlink and namespaces', () => {
+    beforeAll(ensureBpffs);
+    fn();
+  });
 }
 
 export const BPFFS = '/sys/fs/bpf';
