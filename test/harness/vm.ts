@@ -67,7 +67,8 @@ export class TestVm {
       const exited = await Promise.race([vm.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 200))]);
       if (exited || Date.now() > deadline) {
         qemu.kill('SIGKILL');
-        const console = existsSync(join(jobDir, 'console.log')) ? readFileSync(join(jobDir, 'console.log'), 'utf8').split('\n').slice(-20).join('\n') : '';
+        const console = vm.console(20);
+        rmSync(jobDir, { recursive: true, force: true });
         throw new Error(`the VM did not come up (${exited ? 'QEMU exited' : 'timeout'}): ${stderr.trim()}\n${console}`);
       }
     }
