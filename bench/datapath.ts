@@ -36,11 +36,13 @@ async function nsPerPacket(prog: BpfProgram, data: Buffer): Promise<number> {
 async function withDatapath<T>(fn: (dp: LoadedDatapath) => Promise<T>): Promise<T> {
   const pinRoot = mkdtempSync('/sys/fs/bpf/weir-bench-');
   const sizes = uniformSizes(1024, { ct_tcp: 1 << 16, ct_any: 1 << 16, nat: 1 << 16, lb: 1 << 21, endpoints: 1 << 21, policy: 1 << 21, prefilter: 1 << 21, ipcache: 1 << 21 });
-  const dp = await LoadedDatapath.load({ objectDir: join(repoRoot, 'build', 'bpf'), pinRoot, sizes, objects: ['xdp_prefilter', 'tc_endpoint', 'tc_nic'] });
+  let dp: LoadedDatapath | undefined;
   try {
+    dp = await LoadedDatapath.load({ objectDir: join(repoRoot, 'build', 'bpf'), pinRoot, sizes, objects: ['xdp_prefilter', 'tc_endpoint', 'tc_nic'] });
     return await fn(dp);
   } finally {
-    dp.close();
+    dp?.close();
+    // Also when loading failed: nothing of the run stays pinned.
     rmSync(pinRoot, { recursive: true, force: true });
   }
 }
