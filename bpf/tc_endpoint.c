@@ -9,6 +9,7 @@
 #include "lib/common.h"
 #include "lib/config.h"
 #include "lib/conntrack.h"
+#include "lib/encrypt.h"
 #include "lib/endpoints.h"
 #include "lib/enforce.h"
 #include "lib/frag.h"
@@ -174,6 +175,15 @@ int tc_from_endpoint(struct __sk_buff *skb)
 
 	if (!ep || (ep->flags & EP_F_HOST) || (ifs && ifs->addr != p.saddr))
 		return tc_drop(skb, DROP_INVALID_SOURCE, METRICS_DIR_EGRESS);
+
+	struct datapath_config cfg_scratch;
+
+	/*
+	 * It leaves this node encrypted or not at all; refused before conntrack sees it. A flow the
+	 * policy hands to the L7 proxy takes the proxy's mark instead.
+	 */
+	if (encrypt_mark(skb, p.daddr, config_get(&cfg_scratch)) == ENCRYPT_REFUSED)
+		return tc_drop(skb, DROP_NO_ENCRYPTION, METRICS_DIR_EGRESS);
 	return endpoint_enforce(skb, &p, ep, POLICY_EGRESS);
 }
 

@@ -19,6 +19,11 @@ enum config_flags {
 	 */
 	CFG_DRAIN = 1 << 2,
 	CFG_POLICY_AUDIT = 1 << 3, /* auditMode: would-be policy drops pass, counted */
+	/*
+	 * Pod traffic to another node must be encrypted but this node cannot (no kernel support, no
+	 * key yet): it is dropped, counted, rather than sent in clear. See lib/encrypt.h.
+	 */
+	CFG_ENCRYPT_REQUIRED = 1 << 4,
 };
 WEIR_BTF_ENUM(config_flags);
 
@@ -35,7 +40,12 @@ struct datapath_config {
 	__u32 ct_tcp_close_s;
 	__u32 ct_any_s;
 	__u32 node_ip4; /* source for NodePort traffic sent on to another node (SNAT) */
-	__u32 reserved;
+	/*
+	 * skb->mark for pod traffic to another node's pods (lib/encrypt.h): the xfrm policies
+	 * (IPsec, with the key generation in the mark) or the routing rule (WireGuard) the agent
+	 * installed match it. 0: not encrypting.
+	 */
+	__u32 encrypt_mark;
 };
 
 struct {

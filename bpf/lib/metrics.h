@@ -37,6 +37,7 @@ enum metrics_reason {
 	DROP_DRAINING = 139,         /* a new flow while the node's maps switch (the client retries) */
 	DROP_NOT_IPV4 = 140,         /* an enforced endpoint's traffic that is neither IPv4 nor ARP */
 	DROP_WRONG_ENDPOINT = 141,   /* IPv4 for one endpoint arriving at another endpoint's interface */
+	DROP_NO_ENCRYPTION = 142,    /* pod traffic to another node that must be encrypted and cannot be */
 };
 WEIR_BTF_ENUM(metrics_reason);
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Btf } from '../../test/harness/btf.js';
 import { repoRoot } from '../../test/harness/paths.js';
 import { defaultMaxEntries } from './catalogue.js';
-import { ConfigFlags } from './config.js';
+import { ConfigFlags, EncryptMark } from './config.js';
 import { CtFlags, CtPath, CtScope } from './conntrack.js';
 import { EndpointFlags } from './endpoints.js';
 import { ALL_MAPS } from './index.js';
@@ -24,6 +24,7 @@ const pascal = (s: string): string => s.toLowerCase().replace(/(^|_)([a-z0-9])/g
 
 const ENUMS: Array<{ c: string; ts: Readonly<Record<string, number>>; prefix: RegExp; aliases?: Record<string, string> }> = [
   { c: 'config_flags', ts: ConfigFlags, prefix: /^CFG_/ },
+  { c: 'encrypt_mark_bits', ts: EncryptMark, prefix: /^ENCRYPT_MARK_/ },
   { c: 'ct_scope', ts: CtScope, prefix: /^CT_SCOPE_/, aliases: { NODEPORT: 'NodePort' } },
   { c: 'ct_flags', ts: CtFlags, prefix: /^CT_F_/ },
   { c: 'ct_path', ts: CtPath, prefix: /^CT_PATH_/ },

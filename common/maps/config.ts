@@ -3,7 +3,16 @@ import { ip4, struct, u32 } from './layout.js';
 import { MapType, type MapSpec } from './spec.js';
 
 /** enum config_flags. */
-export const ConfigFlags = { PrefilterValidDst: 1 << 0, SockmapFastpath: 1 << 1, Drain: 1 << 2, PolicyAudit: 1 << 3 } as const;
+export const ConfigFlags = { PrefilterValidDst: 1 << 0, SockmapFastpath: 1 << 1, Drain: 1 << 2, PolicyAudit: 1 << 3, EncryptRequired: 1 << 4 } as const;
+
+/**
+ * enum encrypt_mark_bits (bpf/lib/encrypt.h): `encryptMark` is Magic | generation << GenShift;
+ * the agent's xfrm policies match Magic and the generation under GenMask, its WireGuard routing
+ * rule Magic under GenMask (generation 0).
+ */
+export const EncryptMark = { Magic: 0x0e00, MagicMask: 0x0f00, GenShift: 12, GenMask: 0xff00 } as const;
+
+export const encryptMarkOf = (generation: number): number => EncryptMark.Magic | ((generation & 0xf) << EncryptMark.GenShift);
 
 export const configKey = struct('__u32', 4, { index: u32(0) });
 export const datapathConfig = struct('datapath_config', 32, {
@@ -14,6 +23,7 @@ export const datapathConfig = struct('datapath_config', 32, {
   ctTcpCloseS: u32(16, 'ct_tcp_close_s'),
   ctAnyS: u32(20, 'ct_any_s'),
   nodeIp4: ip4(24, 'node_ip4'),
+  encryptMark: u32(28, 'encrypt_mark'),
 });
 /** struct datapath_config: the node-wide settings the programs read (not the DatapathConfig CRD). */
 export type NodeSettings = ReturnType<typeof datapathConfig.decode>;
@@ -27,6 +37,7 @@ export const DEFAULT_CONFIG: NodeSettings = {
   ctTcpCloseS: 10,
   ctAnyS: 60,
   nodeIp4: '0.0.0.0',
+  encryptMark: 0,
 };
 
 export const configMap: MapSpec<{ index: number }, NodeSettings> = {

@@ -27,6 +27,7 @@ export const Reason = {
   Draining: 139,
   NotIpv4: 140,
   WrongEndpoint: 141,
+  NoEncryption: 142,
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

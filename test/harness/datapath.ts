@@ -7,6 +7,7 @@ import { configMap, DEFAULT_CONFIG, type NodeSettings } from '../../common/maps/
 import { ct4AnyMap, ct4TcpMap } from '../../common/maps/conntrack.js';
 import { endpointIfsMap, endpointsMap, EndpointFlags } from '../../common/maps/endpoints.js';
 import { cidrKey, ipcacheMap } from '../../common/maps/ipcache.js';
+import { parseIp4 } from '../../common/maps/layout.js';
 import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../../common/maps/lb.js';
 import { metricsMap, type Direction } from '../../common/maps/metrics.js';
 import { readCounter } from '../../agent/maps/counters.js';
@@ -57,8 +58,9 @@ export class TestDatapath {
     this.ipcache(`${addr}/32`, identity);
   }
 
-  ipcache(cidr: string, identity: number): void {
-    this.dp.map(ipcacheMap).set(cidrKey(cidr), { identity, tunnelIp4: 0, flags: 0 });
+  /** `tunnel`: the node hosting the address (a remote pod's), as the agent writes it. */
+  ipcache(cidr: string, identity: number, opts: { tunnel?: string; flags?: number } = {}): void {
+    this.dp.map(ipcacheMap).set(cidrKey(cidr), { identity, tunnelIp4: opts.tunnel ? parseIp4(opts.tunnel) : 0, flags: opts.flags ?? 0 });
   }
 
   prefilterDeny(cidr: string): void {
