@@ -17,6 +17,8 @@ export class NodeBook {
   readonly overflows = new Map<string, Overflow[]>();
   /** Nodes past MAX_NODE_ENDPOINTS, with the count last reported. */
   readonly tooManyEndpoints = new Map<string, number>();
+  /** The encryption problem last said for a node (a missing or malformed key Secret). */
+  readonly encryptionProblems = new Map<string, string>();
   /** Each node's place in its config's resize rollout, as last decided. */
   readonly rollout = new Map<string, { config: string; state: NodeState; reason?: string }>();
   /** Our last NodeDatapath write per node. */
@@ -31,6 +33,7 @@ export class NodeBook {
   forget(node: string): void {
     this.overflows.delete(node);
     this.tooManyEndpoints.delete(node);
+    this.encryptionProblems.delete(node);
     this.rollout.delete(node);
     this.written.forget(node);
   }

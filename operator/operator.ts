@@ -15,6 +15,7 @@ import { IdentitiesReconciler } from './controllers/identities.js';
 import type { ControllerName } from './controllers/names.js';
 import { NodesReconciler, OPERATOR_FIELD_MANAGER } from './controllers/nodes.js';
 import { PoliciesReconciler } from './controllers/policies.js';
+import { EncryptionPlanner } from './encryption/planner.js';
 import { IdentityAllocator } from './identity/allocator.js';
 import { NodeBook } from './nodestate.js';
 
@@ -28,6 +29,7 @@ export interface OperatorOptions {
 export class Operator {
   private readonly caches: OperatorCaches;
   private readonly controllers: Array<{ ctl: Controller; workers: number }>;
+  private readonly encryption: EncryptionPlanner;
 
   constructor(kc: KubeConfig, private readonly log: Logger, registry: Registry, opts: OperatorOptions) {
     const api = new WeirApi(kc);
@@ -36,15 +38,18 @@ export class Operator {
     const allocator = new IdentityAllocator(api, () => caches.identities.list(), log);
     const book = new NodeBook();
     this.caches = caches;
+    let queues: Record<ControllerName, (key: string) => void> | undefined;
+    // A key Secret or a peer changed: every node's encryption is recomputed.
+    this.encryption = new EncryptionPlanner(caches, kc, log, () => caches.nodes.list().forEach((n) => queues?.nodes(n.metadata!.name!)));
     const reconcilers: Array<Reconciler<ControllerName>> = [
-      new NodesReconciler(caches, book, allocator, api, events, log, opts.workers),
+      new NodesReconciler(caches, book, allocator, api, events, log, opts.workers, this.encryption),
       new ConfigsReconciler(caches, book, api, events),
       new PoliciesReconciler(caches, api, events),
       new IdentitiesReconciler(caches, allocator, { graceMs: opts.identityGcGraceMs ?? 5 * 60_000, intervalMs: opts.identityGcIntervalMs ?? 60_000 }),
     ];
     const metrics = controllerMetrics(registry);
     this.controllers = reconcilers.map((r) => ({ ctl: new Controller(r.name, (k, s) => r.reconcile(k, s), log, metrics), workers: r.workers }));
-    const queues = Object.fromEntries(this.controllers.map(({ ctl }) => [ctl.name, (key: string) => ctl.enqueue(key)])) as Record<ControllerName, (key: string) => void>;
+    queues = Object.fromEntries(this.controllers.map(({ ctl }) => [ctl.name, (key: string) => ctl.enqueue(key)])) as Record<ControllerName, (key: string) => void>;
     for (const r of reconcilers) r.watch(queues);
   }
 
@@ -63,7 +68,7 @@ export class Operator {
       this.log.info('caches synced; starting controllers');
       await Promise.all(this.controllers.map(({ ctl, workers }) => ctl.run(workers, signal)));
     } finally {
-      await Promise.all(informers.map((i) => i.stop()));
+      await Promise.all([...informers.map((i) => i.stop()), this.encryption.stop()]);
     }
   }
 }

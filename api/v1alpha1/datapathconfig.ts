@@ -25,12 +25,26 @@ export interface ServiceLBFeature {
   sessionAffinity?: boolean;
 }
 
+export type EncryptionMode = 'ipsec' | 'wireguard';
+
+export interface EncryptionFeature {
+  enabled?: boolean;
+  mode?: EncryptionMode;
+  /**
+   * Pod traffic to other nodes that a node cannot encrypt is dropped and counted (true), or sent
+   * in clear (false) with the node saying so in status.
+   */
+  strictMode?: boolean;
+  /** IPsec: the Secret holding the key, data `keys`: "<id 1-15> rfc4106(gcm(aes)) <key> 128". */
+  secretRef?: { name?: string; namespace?: string };
+}
+
 export interface Features {
   prefilter?: PrefilterFeature;
   endpointPolicy?: EndpointPolicyFeature;
   serviceLB?: ServiceLBFeature;
   socketEnforcement?: { enabled?: boolean };
-  encryption?: { enabled?: boolean; mode?: 'ipsec' };
+  encryption?: EncryptionFeature;
   l7Proxy?: { enabled?: boolean; port?: number };
   overlay?: { mode?: 'none' | 'vxlan'; vxlanPort?: number };
   iptablesFallback?: { enabled?: boolean };
@@ -93,7 +107,7 @@ export interface ResolvedFeatures {
   endpointPolicy: Required<EndpointPolicyFeature>;
   serviceLB: Required<ServiceLBFeature>;
   socketEnforcement: { enabled: boolean };
-  encryption: { enabled: boolean; mode: 'ipsec' };
+  encryption: { enabled: boolean; mode: EncryptionMode; strictMode: boolean; secretRef: { name: string; namespace: string } };
   l7Proxy: { enabled: boolean; port: number };
   overlay: { mode: 'none' | 'vxlan'; vxlanPort: number };
   iptablesFallback: { enabled: boolean };
@@ -101,7 +115,11 @@ export interface ResolvedFeatures {
 
 const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : {});
 const bool = (v: unknown, d: boolean): boolean => (typeof v === 'boolean' ? v : d);
+const str = (v: unknown, d: string): string => (typeof v === 'string' && v !== '' ? v : d);
 const int = (v: unknown, d: number): number => (typeof v === 'number' && Number.isInteger(v) ? v : d);
+
+/** The CRD's default for encryption.secretRef (the chart sets the release namespace). */
+export const DEFAULT_IPSEC_SECRET = { name: 'weir-ipsec-keys', namespace: 'kube-system' } as const;
 
 /**
  * Reads a features block defensively, each absent field taking the CRD's default (the API server
@@ -135,7 +153,12 @@ export function resolveFeatures(raw: unknown): ResolvedFeatures {
       nodePortRange: { min: int(range.min, 30000), max: int(range.max, 32767) },
     },
     socketEnforcement: { enabled: bool(obj(f.socketEnforcement).enabled, true) },
-    encryption: { enabled: bool(enc.enabled, false), mode: 'ipsec' },
+    encryption: {
+      enabled: bool(enc.enabled, false),
+      mode: enc.mode === 'wireguard' ? 'wireguard' : 'ipsec',
+      strictMode: bool(enc.strictMode, true),
+      secretRef: { name: str(obj(enc.secretRef).name, DEFAULT_IPSEC_SECRET.name), namespace: str(obj(enc.secretRef).namespace, DEFAULT_IPSEC_SECRET.namespace) },
+    },
     l7Proxy: { enabled: bool(l7.enabled, false), port: int(l7.port, 15001) },
     overlay: { mode: overlay.mode === 'vxlan' ? 'vxlan' : 'none', vxlanPort: int(overlay.vxlanPort, 8472) },
     iptablesFallback: { enabled: bool(obj(f.iptablesFallback).enabled, false) },
@@ -148,7 +171,6 @@ export function resolveFeatures(raw: unknown): ResolvedFeatures {
  */
 export function featuresNotInEffect(f: ResolvedFeatures): string[] {
   const out: string[] = [];
-  if (f.encryption.enabled) out.push('encryption (IPsec) is not implemented yet: pod traffic between nodes is not encrypted');
   if (f.l7Proxy.enabled) out.push('l7Proxy is not implemented yet: HTTP rules are enforced as their L4 ports only');
   if (f.overlay.mode === 'vxlan') out.push('overlay mode vxlan is not implemented yet: pod traffic between nodes is routed natively');
   if (f.iptablesFallback.enabled) out.push('iptablesFallback is not implemented yet: a node missing an eBPF hook reports it and goes without');

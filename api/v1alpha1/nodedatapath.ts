@@ -1,6 +1,6 @@
 // NodeDatapath (cluster-scoped, one per node, crds/nodedatapath.yaml): the operator's desired
 // datapath state for one node in spec, and the node agent's report in status.
-import type { Features } from './datapathconfig.js';
+import type { EncryptionMode, Features } from './datapathconfig.js';
 import type { Condition, WeirObject } from './meta.js';
 
 /** Endpoints (and so local policies) one NodeDatapath holds: `maxItems` in the CRD. */
@@ -63,6 +63,42 @@ export interface ResizeGate {
   openedAt?: string;
 }
 
+/** Another node, as this node's encryption needs it. */
+export interface EncryptionPeer {
+  name: string;
+  nodeId: number;
+  /** Its node address: the outer address of IPsec tunnels, the WireGuard endpoint. */
+  address: string;
+  podCIDRs: string[];
+  /** Node status.nodeInfo.bootID: per-pair IPsec keys change when either node reboots. */
+  bootID?: string;
+  /** WireGuard: the public key the node published in its NodeDatapath status. */
+  publicKey?: string;
+}
+
+/** An IPsec key generation: its id in the Secret and a digest of its key (never the key). */
+export interface IpsecKeyRef {
+  id: number;
+  fingerprint: string;
+}
+
+export interface NodeEncryption {
+  mode: EncryptionMode;
+  /** Pod traffic to another node that cannot be encrypted is dropped (true) or sent in clear. */
+  strict: boolean;
+  /** This node's number, unique in the cluster: IPsec SPIs carry the sender's. */
+  nodeId: number;
+  /** This node's own bootID, as its peers derive keys with it. */
+  bootID?: string;
+  ipsec?: {
+    secret: { namespace: string; name: string };
+    /** Generations to accept (states both ways for every peer); `send` is the one to send with. */
+    keys: IpsecKeyRef[];
+    send: number;
+  };
+  peers: EncryptionPeer[];
+}
+
 export interface NodeDatapathSpec {
   revision: number;
   configName: string;
@@ -79,6 +115,7 @@ export interface NodeDatapathSpec {
   policies?: IdentityPolicy[];
   cidrIdentities?: Array<{ cidr: string; identity: number }>;
   resizeGate?: ResizeGate;
+  encryption?: NodeEncryption;
 }
 
 export type ResizePhase = 'Idle' | 'Draining' | 'Copying' | 'Switching' | 'Done' | 'Failed' | 'Refused';
@@ -103,6 +140,20 @@ export interface ProgramStatus {
   attachments: string[];
 }
 
+export interface NodeEncryptionStatus {
+  mode: EncryptionMode;
+  /** This node encrypts its pod traffic to other nodes; false: why in `message`. */
+  active: boolean;
+  message?: string;
+  /** WireGuard: this node's public key (its private key never leaves the node). */
+  publicKey?: string;
+  /** IPsec: generations with states to and from every peer, and the one sent with. */
+  installedKeys?: number[];
+  sendingKey?: number;
+  /** Peers programmed. */
+  peers?: number;
+}
+
 export interface NodeDatapathStatus {
   observedRevision?: number;
   endpoints?: number;
@@ -111,6 +162,7 @@ export interface NodeDatapathStatus {
   programs?: ProgramStatus[];
   maps?: MapStatus[];
   resize?: ResizeAnswer;
+  encryption?: NodeEncryptionStatus;
 }
 
 export type NodeDatapath = WeirObject<NodeDatapathSpec, NodeDatapathStatus>;
@@ -132,6 +184,7 @@ export interface ResolvedNodeDatapathSpec {
   policies: Array<{ identity: number; ingress: CompactEntry[]; egress: CompactEntry[] }>;
   cidrIdentities: Array<{ cidr: string; identity: number }>;
   resizeGate?: ResizeGate;
+  encryption?: NodeEncryption;
 }
 
 export function resolveSpec(spec: NodeDatapathSpec): ResolvedNodeDatapathSpec {

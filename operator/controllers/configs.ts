@@ -51,7 +51,7 @@ export class ConfigsReconciler implements Reconciler<ControllerName> {
       const ndp = this.c.nodeDatapaths.get(n);
       return ndp?.spec?.revision !== undefined && (ndp.status?.observedRevision ?? 0) >= ndp.spec.revision;
     }).length;
-    const notInEffect = featuresNotInEffect(resolveFeatures(config.spec.features));
+    const notInEffect = [...featuresNotInEffect(resolveFeatures(config.spec.features)), ...this.encryptionNotInEffect(governed)];
     if (conflict) this.events.emit(configRef(config), 'Warning', 'Conflict', conflict);
     const rollout = this.rolloutStatus(config, governed, generation);
     const conditions = [
@@ -76,7 +76,7 @@ export class ConfigsReconciler implements Reconciler<ControllerName> {
         prev,
         'FeaturesInEffect',
         notInEffect.length ? 'False' : 'True',
-        notInEffect.length ? 'NotImplemented' : 'AllInEffect',
+        notInEffect.length ? (notInEffect.some((m) => m.startsWith('encryption')) ? 'EncryptionNotInEffect' : 'NotImplemented') : 'AllInEffect',
         notInEffect.length ? notInEffect.join('; ') : 'every feature the config turns on is in effect',
         generation,
       ),
@@ -87,6 +87,19 @@ export class ConfigsReconciler implements Reconciler<ControllerName> {
       { metadata: { name }, status: { observedGeneration: generation, nodes: governed.length, nodesProgrammed: programmed, conditions, rollout: rollout.status } },
       OPERATOR_FIELD_MANAGER,
     );
+  }
+
+  /** Nodes that do not encrypt as the config asks, and keys that cannot be rolled out. */
+  private encryptionNotInEffect(governed: readonly string[]): string[] {
+    const out = new Set<string>();
+    for (const n of governed) {
+      const problem = this.book.encryptionProblems.get(n);
+      if (problem) out.add(`encryption: ${problem}`);
+      const ndp = this.c.nodeDatapaths.get(n);
+      const st = ndp?.status?.encryption;
+      if (ndp?.spec?.encryption && st && !st.active) out.add(`encryption not in effect on node ${n}: ${st.message ?? 'no reason given'}`);
+    }
+    return [...out];
   }
 
   /**

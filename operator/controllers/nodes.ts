@@ -21,6 +21,7 @@ import type { Queues, Reconciler } from '../../common/runtime/reconciler.js';
 import type { WeirApi } from '../../common/weirapi.js';
 import type { Config, OperatorCaches } from '../caches.js';
 import type { IdentityAllocator } from '../identity/allocator.js';
+import type { EncryptionPlanner } from '../encryption/planner.js';
 import { buildNodeDatapath, contentHash, type NodeDatapathContent } from '../nodedatapath/build.js';
 import type { NodeBook } from '../nodestate.js';
 import { compilePolicies, type CompileResult } from '../policy/compile.js';
@@ -50,7 +51,11 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     private readonly events: EventRecorder,
     private readonly log: Logger,
     readonly workers: number,
+    private readonly encryption: EncryptionPlanner,
   ) {}
+
+  /** Each node's last reported encryption, to tell its peers when it changes. */
+  private readonly encryptionReports = new Map<string, string>();
 
   watch(q: Queues<ControllerName>): void {
     this.queues = q;
@@ -68,6 +73,15 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     for (const i of [c.namespaces, c.weirPolicies, c.k8sPolicies, c.identities, c.configs]) i.onEvent(allNodes);
     // Someone deleted or edited a NodeDatapath: put it back as it should be.
     c.nodeDatapaths.onEvent((e, ndp) => e !== 'add' && q.nodes(ndp.metadata!.name!));
+    // A node's encryption report (its WireGuard key, the IPsec keys it installed and sends with)
+    // is its peers' input and moves key rotations on.
+    c.nodeDatapaths.onEvent((e, ndp) => {
+      const name = ndp.metadata!.name!;
+      const report = e === 'delete' ? '' : JSON.stringify(ndp.status?.encryption ?? null);
+      if ((this.encryptionReports.get(name) ?? 'null') === report) return;
+      this.encryptionReports.set(name, report);
+      allNodes();
+    });
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
@@ -86,12 +100,26 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     const features = resolveFeatures(config.spec.features);
     const compiled = this.compile(name, features, endpoints);
     this.checkDemand(node, config, features, sizes, endpoints, compiled);
-    const content = buildNodeDatapath({ configName: config.metadata.name, features: config.spec.features ?? {}, sizes, endpoints, compiled });
+    const encryption = this.encryption.forNode(node);
+    if (encryption === 'pending') return { requeueAfterMs: 500 };
+    if (encryption.problem) this.noteEncryptionProblem(node, config, encryption.problem);
+    else this.book.encryptionProblems.delete(name);
+    const content = buildNodeDatapath({ configName: config.metadata.name, features: config.spec.features ?? {}, sizes, endpoints, compiled, encryption: encryption.spec });
     const decision = this.rollout(name, config, content);
     // Waiting for a slot, the agent's answer, or a timeout: look again shortly.
     const requeue = decision.state === 'updated' ? undefined : { requeueAfterMs: 2000 };
     await this.write(name, content, endpoints.length);
     return requeue;
+  }
+
+  /** Said once per distinct problem, in an event on the config; the config's status keeps it. */
+  private noteEncryptionProblem(node: V1Node, config: Config, problem: string): void {
+    const name = node.metadata!.name!;
+    if (this.book.encryptionProblems.get(name) === problem) return;
+    this.book.encryptionProblems.set(name, problem);
+    this.log.error({ node: name }, problem);
+    this.events.emit(configRef(config), 'Warning', 'EncryptionKeyInvalid', problem);
+    this.queues?.configs(config.metadata.name);
   }
 
   private async removed(name: string): Promise<void> {

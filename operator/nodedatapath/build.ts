@@ -2,7 +2,7 @@
 // the policy compiled for their identities. Deterministic: the same inputs give byte-identical
 // output, so the operator writes only when something really changed.
 import { createHash } from 'node:crypto';
-import type { CompactEntry, Features, LocalEndpoint, PeerSet, PolicyEntry, ResolvedNodeDatapathSpec } from '../../api/v1alpha1/index.js';
+import type { CompactEntry, Features, LocalEndpoint, NodeEncryption, PeerSet, PolicyEntry, ResolvedNodeDatapathSpec } from '../../api/v1alpha1/index.js';
 import type { CompileResult } from '../policy/compile.js';
 import type { MapSizes } from '../sizing/sizes.js';
 
@@ -15,6 +15,7 @@ export function buildNodeDatapath(input: {
   sizes: MapSizes;
   endpoints: readonly LocalEndpoint[];
   compiled: CompileResult;
+  encryption?: NodeEncryption;
 }): NodeDatapathContent {
   const enforced = new Set(input.compiled.policies.filter((p) => p.selectedBy.length > 0).map((p) => p.identity));
   const sets = new PeerSets();
@@ -31,6 +32,7 @@ export function buildNodeDatapath(input: {
     peerSets: sets.list(),
     policies,
     cidrIdentities: input.compiled.cidrIdentities,
+    ...(input.encryption ? { encryption: input.encryption } : {}),
   };
 }
 

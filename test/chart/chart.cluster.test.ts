@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { clusterBinaries, useTestCluster } from '../harness/cluster.js';
 import { repoRoot } from '../harness/paths.js';
+import { parseIpsecSecret } from '../../common/encryption/ipsec-keys.js';
 
 const execFile = promisify(execFileCb);
 const CHART = join(repoRoot, 'charts', 'weir');
@@ -78,8 +79,29 @@ describe('Helm chart', () => {
     expect(await kubectl(['get', 'datapathconfig', 'default', '-o', 'jsonpath={.spec.features.prefilter.denyCIDRs[0]}'])).toBe('192.0.2.0/24');
     expect(await kubectl(['-n', NS, 'get', 'daemonset/weir-agent', '-o', 'jsonpath={.spec.updateStrategy.rollingUpdate.maxUnavailable}'])).toBe('25%');
 
+    // IPsec: the chart makes a key Secret in Cilium's format, keeps its key across upgrades, and
+    // lets the agent and operator read that one Secret and no other.
+    await helm(['upgrade', 'weir', CHART, '--namespace', NS, '--reuse-values', '--set', 'datapathConfig.features.encryption.enabled=true']);
+    const keys = async () => Buffer.from(await kubectl(['-n', NS, 'get', 'secret', 'weir-ipsec-keys', '-o', 'jsonpath={.data.keys}']), 'base64').toString();
+    const first = await keys();
+    expect(parseIpsecSecret({ keys: Buffer.from(first).toString('base64') })).toEqual([expect.objectContaining({ id: 1, icvBits: 128 })]);
+    expect(await kubectl(['get', 'datapathconfig', 'default', '-o', 'jsonpath={.spec.features.encryption.secretRef.namespace}'])).toBe(NS);
+    await helm(['upgrade', 'weir', CHART, '--namespace', NS, '--reuse-values', '--set', 'datapathConfig.features.encryption.strictMode=false']);
+    expect(await keys()).toBe(first);
+    const canIn = async (sa: string, verb: string, what: string) =>
+      (await execFile('kubectl', ['--kubeconfig', cluster().kubeconfigPath, '-n', NS, 'auth', 'can-i', verb, what, '--as', `system:serviceaccount:${NS}:${sa}`]).then(
+        (r) => r.stdout.trim(),
+        (e: { stdout?: string }) => String(e.stdout ?? '').trim(),
+      )) === 'yes';
+    expect(await canIn('weir-agent', 'get', 'secrets/weir-ipsec-keys')).toBe(true);
+    expect(await canIn('weir-operator', 'watch', 'secrets/weir-ipsec-keys')).toBe(true);
+    expect(await canIn('weir-agent', 'get', 'secrets/other')).toBe(false);
+    expect(await canIn('weir-agent', 'list', 'secrets')).toBe(false);
+
     await helm(['uninstall', 'weir', '--namespace', NS, '--wait']);
-    expect(await kubectl(['-n', NS, 'get', 'deployments,daemonsets,serviceaccounts', '-l', 'app.kubernetes.io/instance=weir', '-o', 'name'])).toBe('');
+    // The key outlives the release (nodes may still encrypt with it).
+    expect(await kubectl(['-n', NS, 'get', 'secret', 'weir-ipsec-keys', '-o', 'name'])).toBe('secret/weir-ipsec-keys');
+    expect(await kubectl(['-n', NS, 'get', 'deployments,daemonsets,serviceaccounts,roles', '-l', 'app.kubernetes.io/instance=weir', '-o', 'name'])).toBe('');
     expect(await kubectl(['get', 'datapathconfigs', '-o', 'name'])).toBe('');
     // Helm never deletes CRDs (their objects would go with them).
     expect(await kubectl(['get', 'crd', 'nodedatapaths.weir.dev', '-o', 'name'])).toContain('nodedatapaths.weir.dev');
