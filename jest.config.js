@@ -1,6 +1,8 @@
 // Four projects so each layer can run alone: unit (pure TS), privileged (root: BPF in the
 // kernel, network namespaces; named *.priv.test.ts), cluster (real etcd + kube-apiserver) and vm
 // (root: Debian's 6.1 kernel under QEMU, running the other layers' tests inside; *.vm.test.ts).
+// A fifth, guest (*.guest.test.ts), exists only inside that VM (vm/guest-init.sh sets
+// WEIR_VM_GUEST): privileged tests that need what the host kernel lacks (ESP, WireGuard).
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
@@ -20,7 +22,7 @@ export default {
       ...common,
       displayName: 'unit',
       testMatch: ['<rootDir>/**/*.test.ts'],
-      testPathIgnorePatterns: [...common.testPathIgnorePatterns, '\\.priv\\.test\\.ts$', '\\.cluster\\.test\\.ts$', '\\.vm\\.test\\.ts$'],
+      testPathIgnorePatterns: [...common.testPathIgnorePatterns, '\\.priv\\.test\\.ts$', '\\.cluster\\.test\\.ts$', '\\.vm\\.test\\.ts$', '\\.guest\\.test\\.ts$'],
     },
     {
       ...common,
@@ -37,5 +39,6 @@ export default {
       displayName: 'vm',
       testMatch: ['<rootDir>/**/*.vm.test.ts'],
     },
+    ...(process.env.WEIR_VM_GUEST ? [{ ...common, displayName: 'guest', testMatch: ['<rootDir>/**/*.guest.test.ts'] }] : []),
   ],
 };

@@ -36,6 +36,7 @@ import {
   resolveSpec,
   type NodeDatapath as NodeDatapathObject,
   type NodeDatapathStatus,
+  type NodeEncryptionStatus,
   type ResizeGate,
   type ResizePhase,
   type ResolvedFeatures,
@@ -43,6 +44,7 @@ import {
 } from '../api/v1alpha1/index.js';
 import { WeirApi } from '../common/weirapi.js';
 import { ResizeRefused } from './datapath/resize.js';
+import { NodeEncryptionSync, type EncryptionOutcome } from './encryption/encryption.js';
 
 export const AGENT_FIELD_MANAGER = 'weir-agent';
 const KEY = 'node';
@@ -74,6 +76,8 @@ export interface AgentParts {
   network?: NodeNetwork;
   /** Default: the agent's own informers (started and stopped with it). */
   sources?: ClusterCaches;
+  /** Default: the node's xfrm and WireGuard configuration in opts.netns. */
+  encryption?: NodeEncryptionSync;
   /**
    * Runs each reconcile; default: at once. Agents sharing one process (hollow nodes) take turns
    * through it, as agents on separate nodes would each have their own CPU.
@@ -130,6 +134,9 @@ export class Agent {
   /** Pods (by address) whose interface the last reconcile left attached, and CNI ADDs waiting. */
   private attachedIps = new Set<string>();
   private readonly attachWaiters: Array<{ ip: string; resolve: () => void }> = [];
+  readonly encryption: NodeEncryptionSync;
+  /** The last pass's encryption report, kept in status by passes that stop before it. */
+  private encryptionStatus?: NodeEncryptionStatus;
 
   constructor(
     kc: KubeConfig,
@@ -146,7 +153,8 @@ export class Agent {
     this.nodeDatapaths = this.api.informer<NodeDatapathObject>(kc, NodeDatapathResource, log, { name: opts.nodeName });
     const turn = parts.turn ?? (<T>(f: () => Promise<T>) => f());
     this.controller = new Controller('datapath', (_k, signal) => turn(() => this.reconcile(signal)), log, controllerMetrics(registry));
-    this.metrics = agentMetrics(registry, this.kernel);
+    this.encryption = parts.encryption ?? new NodeEncryptionSync(opts.netns, kc, log, () => this.controller.enqueue(KEY));
+    this.metrics = agentMetrics(registry, this.kernel, this.encryption);
     for (const i of this.informers) i.onEvent(() => this.controller.enqueue(KEY));
     this.cniRegistry = opts.cni ? new CniRegistry(opts.cni.stateDir) : undefined;
     this.events = new EventRecorder(kc.makeApiClient(CoreV1Api), `weir-agent-${opts.nodeName}`, log);
@@ -221,6 +229,7 @@ export class Agent {
       clearInterval(gc);
       await this.nodeDatapaths.stop();
       if (this.ownSources) await this.sources.stop();
+      await this.encryption.stop();
       this.kernel.close();
     }
   }
@@ -251,7 +260,7 @@ export class Agent {
    * gate), look at the node, sync the maps, write the datapath config, attach, report.
    */
   private async reconcile(_signal: AbortSignal): Promise<ReconcileResult> {
-    if (this.informers.some((i) => !i.synced)) return { requeueAfterMs: 500 };
+    if (this.informers.some((i) => !i.synced) || !this.encryption.ready) return { requeueAfterMs: 500 };
     // A map write failed: cluster events meanwhile wait for the backoff's retry.
     if (Date.now() < this.writesBlockedUntil) return { requeueAfterMs: this.writesBlockedUntil - Date.now() };
     const ndp = this.nodeDatapaths.get(this.opts.nodeName);
@@ -263,7 +272,8 @@ export class Agent {
     await this.recover(pass);
     const node = await this.observeNode(pass);
     const failed = await this.syncMaps(pass, node);
-    this.syncConfig(pass, node, failed.policyChanged);
+    const encryption = await this.encrypt(pass, node);
+    this.syncConfig(pass, node, failed.policyChanged, encryption);
     const attached = await this.attach(pass, node);
     await this.report(pass, attached, failed.maps);
     return this.nextPass(attached.missing.length > 0);
@@ -316,7 +326,7 @@ export class Agent {
       counts = await this.kernel.syncMaps({
         endpoints,
         endpointIfs: endpointIfEntries(endpoints),
-        ipcache: ipcacheEntries({ nodeName: this.opts.nodeName, spec, pods: this.pods.list(), namespaces: this.namespaces.list(), identities: this.identities.list(), nodes: this.nodes.list(), hostAddresses: node.hostAddrs, initAddresses: node.initIps }, problems),
+        ipcache: ipcacheEntries({ nodeName: this.opts.nodeName, spec, pods: this.pods.list(), namespaces: this.namespaces.list(), identities: this.identities.list(), nodes: this.nodes.list(), hostAddresses: node.hostAddrs, initAddresses: node.initIps, remotePodCidrs: spec.encryption !== undefined }, problems),
         policy: enforce ? policyMapContents(spec) : [],
         prefilter: features.prefilter.enabled ? features.prefilter.denyCIDRs.filter((c) => !c.includes(':')).map((c) => ({ key: cidrKey(c), value: { flags: 0 } })) : [],
         services: lb.services,
@@ -349,18 +359,42 @@ export class Agent {
     return { maps: failed.length, policyChanged };
   }
 
-  /** The node-wide datapath config: feature flags, the policy generation, the node's address. */
-  private syncConfig(pass: Pass, node: NodeView, policyChanged: boolean): void {
+  /**
+   * The node's encryption (xfrm or WireGuard) to its spec: before the config, so the datapath
+   * marks traffic only for states that exist. A failure to apply is reported, never sent in clear
+   * in strict mode.
+   */
+  private async encrypt(pass: Pass, node: NodeView): Promise<EncryptionOutcome> {
+    const spec = pass.spec.encryption;
+    const podCIDRs = (this.nodes.get(this.opts.nodeName)?.spec?.podCIDRs ?? []).filter((c) => !c.includes(':'));
+    const local = { name: this.opts.nodeName, address: node.addrs[0] ?? '', podCIDRs: podCIDRs.length ? podCIDRs : [this.nodes.get(this.opts.nodeName)?.spec?.podCIDR ?? ''].filter(Boolean) };
+    let out: EncryptionOutcome;
+    try {
+      out = await this.encryption.sync(spec, local);
+    } catch (err) {
+      const message = `encryption not applied: ${err instanceof Error ? err.message : String(err)}`;
+      out = { mark: 0, required: spec?.strict ?? false, problems: [message], ...(spec ? { status: { mode: spec.mode, active: false, message } } : {}) };
+    }
+    if (out.status && !out.status.active && out.status.message !== this.encryptionStatus?.message) this.log.warn({ reason: out.status.message }, 'this node cannot encrypt');
+    this.encryptionStatus = out.status;
+    pass.problems.push(...out.problems);
+    return out;
+  }
+
+  /** The node-wide datapath config: feature flags, the policy generation, the node's address, the encryption mark. */
+  private syncConfig(pass: Pass, node: NodeView, policyChanged: boolean, encryption: EncryptionOutcome): void {
     const { features } = pass;
     const cfg = this.kernel.readConfig();
     const flags =
       (features.prefilter.enabled && features.prefilter.dropInvalidDestination ? ConfigFlags.PrefilterValidDst : 0) |
       (features.socketEnforcement.enabled ? ConfigFlags.SockmapFastpath : 0) |
-      (features.endpointPolicy.enabled && features.endpointPolicy.auditMode ? ConfigFlags.PolicyAudit : 0);
+      (features.endpointPolicy.enabled && features.endpointPolicy.auditMode ? ConfigFlags.PolicyAudit : 0) |
+      (encryption.required ? ConfigFlags.EncryptRequired : 0);
+    const encryptMark = encryption.mark;
     const policyGen = ((cfg?.policyGen ?? 0) + (policyChanged || !cfg || cfg.ctTcpEstablishedS === 0 || (cfg.flags & ConfigFlags.PolicyAudit) !== (flags & ConfigFlags.PolicyAudit) ? 1 : 0)) >>> 0;
     const nodeIp4 = node.addrs[0] ?? '0.0.0.0';
-    if (!cfg || cfg.flags !== flags || cfg.policyGen !== policyGen || cfg.nodeIp4 !== nodeIp4 || cfg.ctTcpEstablishedS === 0)
-      this.kernel.writeConfig({ ...DEFAULT_CONFIG, flags, policyGen, nodeIp4 });
+    if (!cfg || cfg.flags !== flags || cfg.policyGen !== policyGen || cfg.nodeIp4 !== nodeIp4 || cfg.encryptMark !== encryptMark || cfg.ctTcpEstablishedS === 0)
+      this.kernel.writeConfig({ ...DEFAULT_CONFIG, flags, policyGen, nodeIp4, encryptMark });
   }
 
   /** Every program where it belongs: pod interfaces, node interfaces, the cgroup, the sockhash. */
@@ -491,11 +525,13 @@ export class Agent {
     const degradedReason = missing.length ? 'EndpointInterfaceMissing' : resizeProblem ? `Resize${resizeProblem.phase}` : this.kernel.resizePending.length ? 'ResizePending' : s.reason;
     const degradedMessage = [...problems, ...(missing.length ? [`no interface yet for ${missing.join(', ')}`] : [])].join('; ');
     const ready = s.programmed && !degraded;
+    const enc = ndp.spec?.encryption ? this.encryptionStatus : undefined;
     const conditions = [
       condition(prev, 'Programmed', s.programmed ? 'True' : 'False', s.reason, s.message),
       // Not ready: say why, the same words as Degraded when the datapath is programmed but not whole.
       condition(prev, 'Ready', ready ? 'True' : 'False', ready ? 'Ready' : s.programmed ? degradedReason : s.reason, ready ? 'datapath programmed and every endpoint attached' : s.programmed ? degradedMessage : s.message),
       condition(prev, 'Degraded', degraded ? 'True' : 'False', degraded ? degradedReason : 'AsExpected', degraded ? degradedMessage : 'no problems'),
+      ...(enc ? [condition(prev, 'Encrypted', enc.active ? 'True' : 'False', enc.active ? 'Active' : 'CannotEncrypt', enc.message ?? `${enc.mode} to ${enc.peers ?? 0} peer(s)`)] : []),
     ];
     const byProgram = new Map<string, string[]>();
     for (const w of s.wanted ?? []) byProgram.set(w.program, [...(byProgram.get(w.program) ?? []), w.describe]);
@@ -510,6 +546,7 @@ export class Agent {
       // Rounded in status, so a few entries more or less do not make a write; metrics keep it exact.
       maps: this.kernel.isLoaded ? this.kernel.mapStatus().map((m) => ({ ...m, pressure: Math.round(m.pressure * 1e4) / 1e4 })) : [],
       ...(this.resizeState && this.resizeState.revision > 0 ? { resize: this.resizeState } : {}),
+      ...(enc ? { encryption: enc } : {}),
     };
     // Entries of maps the agent writes change only with desired state: a change is written at
     // once. Traffic-driven maps (conntrack, affinity, sockets) change all the time: their counts

@@ -2,6 +2,7 @@
 // Prometheus scrapes, so they are never staler than the scrape itself.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DatapathBackend } from './datapath/backend.js';
+import type { NodeEncryptionSync } from './encryption/encryption.js';
 import { reasonName } from '../common/maps/metrics.js';
 
 export interface AgentMetrics {
@@ -16,7 +17,59 @@ export interface AgentMetrics {
 
 const DIRECTION = { 1: 'ingress', 2: 'egress' } as Record<number, string>;
 
-export function agentMetrics(registry: Registry, kernel: DatapathBackend): AgentMetrics {
+/** Encryption figures from the kernel (xfrm states and statistics, the WireGuard device) at scrape time. */
+function encryptionMetrics(registry: Registry, encryption: NodeEncryptionSync): void {
+  let pending: ReturnType<NodeEncryptionSync['counters']> | undefined;
+  // One read of the kernel serves every metric of a scrape.
+  const read = () => (pending ??= encryption.counters().catch(() => undefined).finally(() => setTimeout(() => (pending = undefined), 100)));
+  new Counter({
+    name: 'weir_encryption_packets_total',
+    help: 'Pod packets between nodes encrypted (sent) and decrypted (received) by the kernel, through IPsec states or the WireGuard device.',
+    labelNames: ['direction'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const c = await read();
+      if (!c) return;
+      this.inc({ direction: 'encrypt' }, c.encrypted);
+      this.inc({ direction: 'decrypt' }, c.decrypted);
+    },
+  });
+  new Counter({
+    name: 'weir_encryption_errors_total',
+    help: "The kernel's encryption error counters by name (IPsec: /proc/net/xfrm_stat, e.g. XfrmInStateProtoError for a wrong key; WireGuard: device errors).",
+    labelNames: ['error'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const c = await read();
+      for (const [error, n] of Object.entries(c?.errors ?? {})) this.inc({ error }, n);
+    },
+  });
+  new Gauge({
+    name: 'weir_encryption_key_generation',
+    help: 'IPsec key generation (its id in the Secret) this node sends with; absent when not sending with IPsec.',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const c = await read();
+      if (c?.sendingKey !== undefined) this.set(c.sendingKey);
+    },
+  });
+  new Gauge({
+    name: 'weir_encryption_active',
+    help: '1 when this node encrypts its pod traffic to other nodes as its config asks, 0 when it cannot (see NodeDatapath status); absent when encryption is off.',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const c = await read();
+      if (c) this.set(c.active ? 1 : 0);
+    },
+  });
+}
+
+export function agentMetrics(registry: Registry, kernel: DatapathBackend, encryption?: NodeEncryptionSync): AgentMetrics {
+  if (encryption) encryptionMetrics(registry, encryption);
   const mapStatus = () => (kernel.isLoaded ? kernel.mapStatus() : []);
   new Gauge({
     name: 'weir_bpf_map_entries',

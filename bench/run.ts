@@ -2,11 +2,12 @@
 // datapath` runs one by name.
 import { benchControlPlane } from './controlplane.js';
 import { benchDatapath } from './datapath.js';
+import { benchEncryption } from './encryption.js';
 import { benchIptables } from './iptables.js';
 import { benchMapOps } from './mapops.js';
 import { benchResize } from './resize.js';
 
-const all: Record<string, () => Promise<unknown>> = { datapath: benchDatapath, iptables: benchIptables, mapops: benchMapOps, resize: benchResize, controlplane: benchControlPlane };
+const all: Record<string, () => Promise<unknown>> = { datapath: benchDatapath, iptables: benchIptables, mapops: benchMapOps, resize: benchResize, controlplane: benchControlPlane, encryption: benchEncryption };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(all)) {
   const fn = all[name];

@@ -5,7 +5,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { KernelDatapath } from '../agent/datapath/kernel.js';
@@ -19,6 +20,8 @@ import { eventually } from './wait.js';
 import { API_VERSION, DatapathConfigResource, NodeDatapathResource, gvr, resolveSpec, type NodeDatapath, type ResolvedNodeDatapathSpec } from '../api/v1alpha1/index.js';
 
 const WEIR = join(repoRoot, 'dist', 'cli', 'weir.js');
+/** What a kubelet reports of its node that no sandbox node has: fixed, honest placeholders. */
+const SANDBOX_NODE_INFO = { architecture: 'amd64', operatingSystem: 'linux', osImage: 'weir sandbox', containerRuntimeVersion: 'none', kubeletVersion: 'none', kubeProxyVersion: 'none' };
 const LAN_PREFIX = '192.168.77';
 export const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -170,7 +173,18 @@ export class Sandbox {
     for (const n of this.nodes) {
       await this.core.createNode({ body: { metadata: { name: n.name, labels: { 'kubernetes.io/hostname': n.name } }, spec: { podCIDR: n.podCidr } } });
       await this.core.patchNodeStatus(
-        { name: n.name, body: { status: { capacity: { memory, cpu: '2' }, allocatable: { memory, cpu: '2' }, addresses: [{ type: 'InternalIP', address: n.ip }, { type: 'Hostname', address: n.name }] } } },
+        {
+          name: n.name,
+          body: {
+            status: {
+              capacity: { memory, cpu: '2' },
+              allocatable: { memory, cpu: '2' },
+              addresses: [{ type: 'InternalIP', address: n.ip }, { type: 'Hostname', address: n.name }],
+              // A node namespace "boots" with the sandbox: its kernel state (xfrm, links) is new.
+              nodeInfo: { ...SANDBOX_NODE_INFO, bootID: randomUUID(), machineID: n.name, systemUUID: randomUUID(), kernelVersion: release() },
+            },
+          },
+        },
         merge,
       );
     }

@@ -3,7 +3,7 @@
 # initramfs: the 6.1 kernel's modules where modprobe looks, bpffs and cgroup v2 where the agent
 # expects them, then the jobs the host writes to the shared job directory, one at a time, until
 # it writes `stop` (test/harness/vm.ts).
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 WEIR_VM_GUEST=1
 arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 # /tmp stays the overlay's (the host's jest cache is read through it); /run is the guest's own.
 mount -t tmpfs tmpfs /run

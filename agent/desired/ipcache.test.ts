@@ -33,3 +33,35 @@ describe('ipcacheEntries', () => {
     expect(identityKey(labels)).toContain('ns:team=a');
   });
 });
+
+describe('other nodes pod CIDRs (encryption)', () => {
+  const withCidr = (name: string, ip: string, cidr: string): V1Node => ({ ...node(name, ip), spec: { podCIDR: cidr } });
+  const entries = (cidrIdentities: Array<{ cidr: string; identity: number }>, remotePodCidrs = true) =>
+    new Map(
+      ipcacheEntries({
+        nodeName: 'n1',
+        spec: { endpoints: [], cidrIdentities },
+        pods: [],
+        namespaces: [],
+        identities: [],
+        nodes: [withCidr('n1', '192.168.0.1', '10.244.1.0/24'), withCidr('n2', '192.168.0.2', '10.244.2.0/24')],
+        remotePodCidrs,
+      }).map((e) => [`${e.key.addr}/${e.key.prefixlen - 32}`, e.value]),
+    );
+
+  it('names the node hosting each other pod CIDR, as world, and not its own', () => {
+    const m = entries([]);
+    expect(m.get('10.244.2.0/24')).toEqual({ identity: 2, tunnelIp4: 0xc0a80002, flags: 0 });
+    expect(m.has('10.244.1.0/24')).toBe(false);
+    expect(entries([], false).has('10.244.2.0/24')).toBe(false);
+  });
+
+  it('keeps the identity a wider CIDR rule gave those addresses, and leaves narrower ones to win', () => {
+    const m = entries([
+      { cidr: '10.244.0.0/16', identity: 16_000_001 },
+      { cidr: '10.244.2.128/25', identity: 16_000_002 },
+    ]);
+    expect(m.get('10.244.2.0/24')?.identity).toBe(16_000_001);
+    expect(m.get('10.244.2.128/25')?.identity).toBe(16_000_002);
+  });
+});

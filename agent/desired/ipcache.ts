@@ -28,7 +28,14 @@ export interface IpcacheInput {
   hostAddresses?: readonly string[];
   /** Local pods not named by NodeDatapath yet (agent/cni): the init identity. */
   initAddresses?: readonly string[];
+  /**
+   * Other nodes' pod CIDRs with their node (encryption): a pod there without an identity yet is
+   * still known to live on another node.
+   */
+  remotePodCidrs?: boolean;
 }
+
+const inCidr = (addr: number, base: number, prefix: number) => prefix === 0 || ((addr ^ base) >>> (32 - prefix)) === 0;
 
 /** Entries for every address; a CIDR identity this datapath cannot hold is left out and said in `problems`. */
 export function ipcacheEntries(input: IpcacheInput, problems: string[] = []): Array<{ key: LpmIpKey; value: IpcacheEntry }> {
@@ -60,6 +67,24 @@ export function ipcacheEntries(input: IpcacheInput, problems: string[] = []): Ar
     for (const a of (p.status?.podIPs ?? []).map((x) => x.ip))
       if (IPV4.test(a)) put(a, { identity: id, tunnelIp4: tunnel ? parseIp4(tunnel) : 0, flags: 0 });
   }
+  if (input.remotePodCidrs)
+    for (const n of input.nodes) {
+      const node = nodeAddresses(n)[0];
+      if (n.metadata?.name === input.nodeName || !node) continue;
+      for (const cidr of n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])) {
+        const [addr = '', prefix = ''] = cidr.split('/');
+        if (!IPV4.test(addr) || !/^\d{1,2}$/.test(prefix)) continue;
+        // Keeps what the lookup gave before: the longest CIDR identity covering the whole pod
+        // CIDR (narrower ones still win inside it), else world.
+        const base = parseIp4(addr);
+        const covering = input.spec.cidrIdentities
+          .filter((c) => IPV4.test(c.cidr.split('/')[0] ?? ''))
+          .map((c) => ({ identity: c.identity, base: parseIp4(c.cidr.split('/')[0] ?? ''), prefix: Number(c.cidr.split('/')[1] ?? 32) }))
+          .filter((c) => c.prefix <= Number(prefix) && inCidr(base, c.base, c.prefix))
+          .sort((a, b) => b.prefix - a.prefix)[0];
+        if (!byAddr.has(`${addr}/${prefix}`)) put(addr, { identity: covering?.identity ?? ReservedIdentity.World, tunnelIp4: parseIp4(node), flags: 0 }, Number(prefix));
+      }
+    }
   for (const n of input.nodes) {
     const own = n.metadata?.name === input.nodeName;
     for (const a of nodeAddresses(n)) put(a, { identity: own ? ReservedIdentity.Host : ReservedIdentity.RemoteNode, tunnelIp4: 0, flags: IpcacheFlags.Node });

@@ -1,19 +1,9 @@
 // The kernel layers on Debian's 6.1 kernel (the long-term kernel of Debian 12 and many cloud
 // images), in one VM booted for the suite: the same test files as on the host, run by jest inside
 // the guest as root, each result reported back here by name.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describeVm } from '../harness/vm-describe.js';
 import { TestVm } from '../harness/vm.js';
-
-/** Software emulation runs several times slower than the host: tests on default timeouts get this. */
-const EMULATED_TEST_TIMEOUT_MS = 120_000;
-
-interface JestJson {
-  numFailedTests: number;
-  numPassedTests: number;
-  testResults: Array<{ name: string; message: string; assertionResults: Array<{ fullName: string; status: string; failureMessages: string[] }> }>;
-}
+import { failures, jestInVm as jestIn } from '../harness/vm-jest.js';
 
 describeVm("the datapath on Debian's 6.1 kernel", () => {
   let vm: TestVm;
@@ -24,22 +14,7 @@ describeVm("the datapath on Debian's 6.1 kernel", () => {
     await vm?.stop();
   });
 
-  /** Runs jest's privileged project on `paths` inside the guest; the results as jest's JSON. */
-  const jestInVm = async (paths: string, names?: string): Promise<JestJson> => {
-    const out = join(vm.jobDir, `jest-${Date.now()}.json`);
-    const r = await vm.run(
-      `CI=true node --experimental-vm-modules node_modules/jest/bin/jest.js --selectProjects privileged --testPathPatterns '${paths}' ${names ? `-t '${names}'` : ''} --runInBand --forceExit --testTimeout=${EMULATED_TEST_TIMEOUT_MS} --json --outputFile=/mnt/job/${out.split('/').pop()}`,
-      1_800_000,
-    );
-    if (!existsSync(out)) throw new Error(`jest in the VM wrote no results (exit ${r.rc}):\n${r.out.slice(-4000)}\n${vm.console(20)}`);
-    return JSON.parse(readFileSync(out, 'utf8')) as JestJson;
-  };
-
-  const failures = (j: JestJson): string[] =>
-    j.testResults.flatMap((f) => [
-      ...(f.assertionResults.length === 0 && f.message ? [`${f.name}: ${f.message.slice(0, 2000)}`] : []),
-      ...f.assertionResults.filter((a) => a.status === 'failed').map((a) => `${a.fullName}: ${a.failureMessages.join('\n').slice(0, 2000)}`),
-    ]);
+  const jestInVm = (paths: string, names?: string) => jestIn(vm, 'privileged', paths, names);
 
   it('boots the 6.1 kernel', () => {
     expect(vm.kernelRelease).toMatch(/^6\.1\./);

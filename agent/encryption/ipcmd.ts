@@ -1,0 +1,69 @@
+// iproute2 and wireguard-tools in the node's network namespace: the kernel's xfrm and WireGuard
+// configuration is netlink (XFRM and generic netlink), which iproute2 and wg speak and maintain;
+// the agent already reads interfaces through `ip` (datapath/interfaces.ts).
+import { execFile as execFileCb, spawn } from 'node:child_process';
+import { basename } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFile = promisify(execFileCb);
+
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
+  constructor(
+    readonly command: string,
+    readonly stderr: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${command}: ${stderr.trim() || 'failed'}`, options);
+  }
+}
+
+/** `netns`: a netns path (the sandbox's nodes) or null for the agent's own namespace. */
+export class NetnsCommands {
+  readonly ns: string | null;
+
+  constructor(netns: string | null) {
+    this.ns = netns ? basename(netns) : null;
+  }
+
+  async ip(args: string[]): Promise<string> {
+    const full = this.ns ? ['-n', this.ns, ...args] : args;
+    try {
+      return (await execFile('ip', full, { maxBuffer: 64 * 1024 * 1024 })).stdout;
+    } catch (err) {
+      throw new CommandError(`ip ${args.slice(0, 3).join(' ')}`, (err as { stderr?: string }).stderr ?? String(err), { cause: err });
+    }
+  }
+
+  /**
+   * Runs `ip -batch -` over `lines` (-force: every line is tried); the failures, by line, so one
+   * bad entry does not hold back the rest. Key material goes through stdin, never argv.
+   */
+  async ipBatch(lines: readonly string[]): Promise<string[]> {
+    if (lines.length === 0) return [];
+    const args = [...(this.ns ? ['-n', this.ns] : []), '-force', '-batch', '-'];
+    const { stderr } = await this.run('ip', args, lines.join('\n') + '\n');
+    return stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  }
+
+  /** A command inside the namespace (wg, cat of its /proc/net files). */
+  async exec(cmd: string, args: string[], input?: string): Promise<string> {
+    const [bin, full] = this.ns ? ['ip', ['netns', 'exec', this.ns, cmd, ...args]] : [cmd, args];
+    const r = await this.run(bin, full, input);
+    if (r.code !== 0) throw new CommandError(`${cmd} ${args.slice(0, 2).join(' ')}`, r.stderr);
+    return r.stdout;
+  }
+
+  private run(bin: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const p = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.once('error', reject);
+      p.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+      p.stdin.end(input ?? '');
+    });
+  }
+}

@@ -1,0 +1,32 @@
+// Jest inside the test VM: a project's tests on the guest kernel, run as root from this checkout,
+// with their results brought back as jest's JSON (test/vm/*.vm.test.ts).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestVm } from './vm.js';
+
+/** Software emulation runs several times slower than the host: tests on default timeouts get this. */
+export const EMULATED_TEST_TIMEOUT_MS = 120_000;
+
+export interface JestJson {
+  numFailedTests: number;
+  numPassedTests: number;
+  testResults: Array<{ name: string; message: string; assertionResults: Array<{ fullName: string; status: string; failureMessages: string[] }> }>;
+}
+
+/** Runs jest's `project` on `paths` (and test names matching `names`) inside the guest. */
+export async function jestInVm(vm: TestVm, project: 'privileged' | 'guest', paths: string, names?: string): Promise<JestJson> {
+  const out = join(vm.jobDir, `jest-${Date.now()}.json`);
+  const r = await vm.run(
+    `CI=true node --experimental-vm-modules node_modules/jest/bin/jest.js --selectProjects ${project} --testPathPatterns '${paths}' ${names ? `-t '${names}'` : ''} --runInBand --forceExit --testTimeout=${EMULATED_TEST_TIMEOUT_MS} --json --outputFile=/mnt/job/${out.split('/').pop()}`,
+    1_800_000,
+  );
+  if (!existsSync(out)) throw new Error(`jest in the VM wrote no results (exit ${r.rc}):\n${r.out.slice(-4000)}\n${vm.console(20)}`);
+  return JSON.parse(readFileSync(out, 'utf8')) as JestJson;
+}
+
+/** Each failed test (or file that failed before its tests) with its message. */
+export const failures = (j: JestJson): string[] =>
+  j.testResults.flatMap((f) => [
+    ...(f.assertionResults.length === 0 && f.message ? [`${f.name}: ${f.message.slice(0, 2000)}`] : []),
+    ...f.assertionResults.filter((a) => a.status === 'failed').map((a) => `${a.fullName}: ${a.failureMessages.join('\n').slice(0, 2000)}`),
+  ]);
