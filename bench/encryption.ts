@@ -36,7 +36,7 @@ async function guest(): Promise<void> {
       body: { metadata: { name: 'weir-ipsec-keys' }, data: { keys: Buffer.from(`1 rfc4106(gcm(aes)) ${'3c'.repeat(36)} 128\n`).toString('base64') } },
     });
     await box.createDatapathConfig({});
-    await box.startControlPlane();
+    await box.startControlPlane(300_000);
     const client = await box.addPod(n1, 'client', { app: 'client' });
     const server = await box.addPod(n2, 'server', { app: 'server' });
     await box.settled(60_000);

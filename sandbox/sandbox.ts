@@ -268,10 +268,11 @@ export class Sandbox {
   }
 
   /** Operator and agents running, each node programmed: the order a real cluster has before pods. */
-  async startControlPlane(): Promise<void> {
+  /** `readyTimeoutMs`: an emulated VM reading node_modules over 9p for the first time needs more. */
+  async startControlPlane(readyTimeoutMs = 60_000): Promise<void> {
     this.startOperator();
     for (const n of this.nodes) this.startAgent(n);
-    for (const n of this.nodes) await this.agentReady(n);
+    for (const n of this.nodes) await this.agentReady(n, readyTimeoutMs);
     for (const n of this.nodes) await this.programmed(n);
   }
 
