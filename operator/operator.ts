@@ -38,9 +38,10 @@ export class Operator {
     const allocator = new IdentityAllocator(api, () => caches.identities.list(), log);
     const book = new NodeBook();
     this.caches = caches;
-    let queues: Record<ControllerName, (key: string) => void> | undefined;
+    // Filled once the controllers exist; the planner only enqueues after the operator runs.
+    const queues = {} as Record<ControllerName, (key: string) => void>;
     // A key Secret or a peer changed: every node's encryption is recomputed.
-    this.encryption = new EncryptionPlanner(caches, kc, log, () => caches.nodes.list().forEach((n) => queues?.nodes(n.metadata!.name!)));
+    this.encryption = new EncryptionPlanner(caches, kc, log, () => caches.nodes.list().forEach((n) => queues.nodes(n.metadata!.name!)));
     const reconcilers: Array<Reconciler<ControllerName>> = [
       new NodesReconciler(caches, book, allocator, api, events, log, opts.workers, this.encryption),
       new ConfigsReconciler(caches, book, api, events),
@@ -49,7 +50,7 @@ export class Operator {
     ];
     const metrics = controllerMetrics(registry);
     this.controllers = reconcilers.map((r) => ({ ctl: new Controller(r.name, (k, s) => r.reconcile(k, s), log, metrics), workers: r.workers }));
-    queues = Object.fromEntries(this.controllers.map(({ ctl }) => [ctl.name, (key: string) => ctl.enqueue(key)])) as Record<ControllerName, (key: string) => void>;
+    Object.assign(queues, Object.fromEntries(this.controllers.map(({ ctl }) => [ctl.name, (key: string) => ctl.enqueue(key)])));
     for (const r of reconcilers) r.watch(queues);
   }
 
