@@ -17,8 +17,10 @@ export interface CIDRSet {
 
 export interface HTTPRule {
   method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS' | 'CONNECT' | 'TRACE';
-  /** A regular expression matched against the whole path. */
+  /** A regular expression matched against the whole request target (path and query). */
   path?: string;
+  /** A regular expression matched against the whole Host header. */
+  host?: string;
   /** `Name` (present) or `Name: value`. */
   headers?: string[];
 }

@@ -1,0 +1,226 @@
+// The proxy's HTTP behaviour on loopback, with real clients and a real upstream server: what the
+// datapath's redirect adds (the original destination as the socket's local address) is stood in
+// for by a flow source naming the upstream; the redirect itself is tested in the sandbox.
+import { createHash } from 'node:crypto';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { L7Proxy, proxyMetrics, type Flow } from './proxy.js';
+import { compileHttpRule, type CompiledHttpRule } from './rules.js';
+
+describe('the L7 proxy', () => {
+  let upstream: Server;
+  let upstreamPort: number;
+  let proxy: L7Proxy;
+  let proxyPort: number;
+  let registry: Registry;
+  let rules: CompiledHttpRule[] = [];
+  let known = true;
+  const logLines: Array<Record<string, unknown>> = [];
+  /** When the upstream saw the first byte of each body: a streamed body arrives before it ends. */
+  const firstByteAt: number[] = [];
+
+  beforeAll(async () => {
+    upstream = createServer((req, res) => {
+      if (req.url?.startsWith('/digest')) {
+        const h = createHash('sha256');
+        let n = 0;
+        req.once('data', () => firstByteAt.push(Date.now()));
+        req.on('data', (d: Buffer) => (h.update(d), (n += d.length)));
+        req.on('end', () => res.end(`${h.digest('hex')} ${n}`));
+        return;
+      }
+      req.resume();
+      req.on('end', () => res.end(`${req.method} ${req.url} ${String(req.headers['x-team'] ?? '')}`));
+    });
+    // A WebSocket-like upgrade: 101, then every byte echoed.
+    upstream.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+      socket.pipe(socket);
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    upstreamPort = (upstream.address() as AddressInfo).port;
+    registry = new Registry();
+    const log = pino({ level: 'info' }, { write: (l: string) => void logLines.push(JSON.parse(l) as Record<string, unknown>) });
+    proxy = new L7Proxy(
+      {
+        flowOf: (s): Flow | undefined =>
+          known ? { direction: 'ingress', subject: 300, peer: 400, src: { address: s.remoteAddress!, port: s.remotePort! }, dst: { address: '127.0.0.1', port: upstreamPort } } : undefined,
+        rulesOf: () => rules,
+      },
+      log,
+      proxyMetrics(registry),
+      { maxHeaderBytes: 2048, headersTimeoutMs: 1000, maxConnections: 50 },
+    );
+    proxyPort = await proxy.listen(0, '127.0.0.1');
+  });
+  afterAll(async () => {
+    await proxy.close();
+    await new Promise((r) => upstream.close(r));
+  });
+  beforeEach(() => {
+    rules = [compileHttpRule({ method: 'GET', path: '/public/.*' })];
+    known = true;
+  });
+
+  /** One raw connection: write bytes, read until `until` says the answer is whole. */
+  const raw = () => {
+    const s = connect(proxyPort, '127.0.0.1');
+    let buf = '';
+    s.on('data', (d: Buffer) => (buf += d.toString()));
+    const closed = new Promise<void>((r) => s.on('close', () => r()));
+    return {
+      s,
+      closed,
+      send: (text: string) => s.write(text),
+      read: async (until: (b: string) => boolean, ms = 3000): Promise<string> => {
+        const end = Date.now() + ms;
+        while (!until(buf) && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+        const out = buf;
+        buf = '';
+        return out;
+      },
+    };
+  };
+  const responses = (b: string) => b.split(/(?=HTTP\/1\.1 )/).filter(Boolean);
+  const complete = (n: number) => (b: string) => responses(b).length === n && responses(b).every((r) => {
+    const len = /content-length: (\d+)/i.exec(r);
+    return len ? r.split('\r\n\r\n')[1].length >= Number(len[1]) : r.endsWith('\r\n\r\n');
+  });
+  const metric = async (name: string, labels: string) => (await registry.getSingleMetricAsString(name)).split('\n').find((l) => l.includes(labels))?.split(' ').pop();
+
+  it('passes an allowed request, answers a denied one 403, and keeps the connection for the next', async () => {
+    const c = raw();
+    c.send('GET /public/a HTTP/1.1\r\nHost: shop\r\nX-Team: blue\r\n\r\n');
+    expect(await c.read(complete(1))).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*GET \/public\/a blue$/);
+    c.send('POST /public/a HTTP/1.1\r\nHost: shop\r\nContent-Length: 5\r\n\r\nhello');
+    expect(await c.read(complete(1))).toMatch(/^HTTP\/1\.1 403 Forbidden[\s\S]*Access denied\n$/);
+    c.send('GET /public/b HTTP/1.1\r\nHost: shop\r\n\r\n');
+    expect(await c.read(complete(1))).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*GET \/public\/b $/);
+    c.s.destroy();
+    expect(await metric('weir_l7_requests_total', 'verdict="denied"')).toBe('1');
+    const denied = logLines.find((l) => l.access && l.verdict === 'denied');
+    expect(denied).toMatchObject({ direction: 'ingress', subject: 300, peer: 400, method: 'POST', path: '/public/a', status: 403 });
+  });
+
+  it('applies a policy change from the next request on an open keep-alive connection', async () => {
+    const c = raw();
+    c.send('GET /public/a HTTP/1.1\r\nHost: shop\r\n\r\n');
+    expect(await c.read(complete(1))).toMatch(/^HTTP\/1\.1 200/);
+    rules = [compileHttpRule({ method: 'GET', path: '/other' })];
+    c.send('GET /public/a HTTP/1.1\r\nHost: shop\r\n\r\n');
+    expect(await c.read(complete(1))).toMatch(/^HTTP\/1\.1 403/);
+    c.s.destroy();
+  });
+
+  it('answers pipelined requests in order, each judged on its own', async () => {
+    const c = raw();
+    c.send('GET /public/1 HTTP/1.1\r\nHost: shop\r\n\r\nGET /secret HTTP/1.1\r\nHost: shop\r\n\r\nGET /public/3 HTTP/1.1\r\nHost: shop\r\n\r\n');
+    const got = responses(await c.read(complete(3)));
+    expect(got.map((r) => r.split('\r\n')[0])).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 403 Forbidden', 'HTTP/1.1 200 OK']);
+    expect(got[2]).toMatch(/GET \/public\/3 $/);
+    c.s.destroy();
+  });
+
+  it('streams a 100 MiB chunked body through without holding it: the upstream sees it begin before it ends', async () => {
+    rules = [compileHttpRule({ method: 'POST', path: '/digest' })];
+    const total = 100 * 1024 * 1024;
+    const chunk = Buffer.alloc(256 * 1024, 7);
+    const h = createHash('sha256');
+    const answer = new Promise<string>((resolve, reject) => {
+      const r = request({ host: '127.0.0.1', port: proxyPort, method: 'POST', path: '/digest', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+        let b = '';
+        res.on('data', (d: Buffer) => (b += d.toString()));
+        res.on('end', () => resolve(b));
+      });
+      r.on('error', reject);
+      let sent = 0;
+      const pump = () => {
+        while (sent < total) {
+          h.update(chunk);
+          sent += chunk.length;
+          if (!r.write(chunk)) return void r.once('drain', pump);
+        }
+        finishedAt = Date.now();
+        r.end();
+      };
+      pump();
+    });
+    let finishedAt = 0;
+    const before = firstByteAt.length;
+    expect(await answer).toBe(`${h.digest('hex')} ${total}`);
+    expect(firstByteAt[before]).toBeLessThan(finishedAt);
+  }, 60_000);
+
+  it('relays Expect: 100-continue when allowed, and refuses before the body when denied', async () => {
+    rules = [compileHttpRule({ method: 'POST', path: '/digest' })];
+    const c = raw();
+    c.send('POST /digest HTTP/1.1\r\nHost: shop\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n');
+    expect(await c.read((b) => b.includes('\r\n\r\n'))).toMatch(/^HTTP\/1\.1 100 Continue/);
+    c.send('abc');
+    expect(await c.read(complete(1))).toContain(`${createHash('sha256').update('abc').digest('hex')} 3`);
+    c.send('POST /upload HTTP/1.1\r\nHost: shop\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n');
+    expect(await c.read(complete(1))).toMatch(/^HTTP\/1\.1 403 Forbidden/);
+    c.s.destroy();
+  });
+
+  it('carries an allowed Upgrade (WebSocket) both ways, and refuses a denied one', async () => {
+    rules = [compileHttpRule({ method: 'GET', path: '/ws' })];
+    const c = raw();
+    c.send('GET /ws HTTP/1.1\r\nHost: shop\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+    expect(await c.read((b) => b.includes('\r\n\r\n'))).toMatch(/^HTTP\/1\.1 101 Switching Protocols/);
+    c.send('frame-one');
+    expect(await c.read((b) => b === 'frame-one')).toBe('frame-one');
+    c.s.destroy();
+    const d = raw();
+    d.send('GET /chat HTTP/1.1\r\nHost: shop\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+    expect(await d.read(complete(1))).toMatch(/^HTTP\/1\.1 403 Forbidden/);
+    await d.closed;
+  });
+
+  it('answers malformed HTTP 400 and oversized headers 431, and closes', async () => {
+    const c = raw();
+    c.send('GARBAGE\r\n\r\n');
+    expect(await c.read((b) => b.includes('\r\n\r\n'))).toMatch(/^HTTP\/1\.1 400 Bad Request/);
+    await c.closed;
+    const d = raw();
+    d.send(`GET /public/a HTTP/1.1\r\nHost: shop\r\nX-Big: ${'x'.repeat(4096)}\r\n\r\n`);
+    expect(await d.read((b) => b.includes('\r\n\r\n'))).toMatch(/^HTTP\/1\.1 431/);
+    await d.closed;
+    expect(Number(await metric('weir_l7_requests_total', 'verdict="malformed"'))).toBeGreaterThanOrEqual(2);
+  });
+
+  it('times out a client too slow to send its headers', async () => {
+    const c = raw();
+    c.send('GET /public/a HTTP/1.1\r\nHost: sh');
+    expect(await c.read((b) => b.includes('\r\n\r\n'), 5000)).toMatch(/^HTTP\/1\.1 408/);
+    await c.closed;
+  }, 10_000);
+
+  it('closes a connection no redirected flow explains, and counts it', async () => {
+    known = false;
+    const c = raw();
+    c.send('GET /public/a HTTP/1.1\r\nHost: shop\r\n\r\n');
+    await c.closed;
+    expect(await metric('weir_l7_connections_refused_total', 'reason="unknown"')).toBe('1');
+  });
+
+  it('answers 502 when the original destination refuses', async () => {
+    const dead = createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const port = (dead.address() as AddressInfo).port;
+    await new Promise((r) => dead.close(r));
+    const p2 = new L7Proxy({ flowOf: () => ({ direction: 'egress', subject: 1, peer: 2, src: { address: '127.0.0.1', port: 1 }, dst: { address: '127.0.0.1', port } }), rulesOf: () => rules }, pino({ level: 'silent' }), proxyMetrics(new Registry()));
+    const pp = await p2.listen(0, '127.0.0.1');
+    const body = await new Promise<{ status?: number; text: string }>((resolve) => {
+      request({ host: '127.0.0.1', port: pp, path: '/public/x' }, (res) => {
+        let t = '';
+        res.on('data', (d: Buffer) => (t += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode, text: t }));
+      }).end();
+    });
+    expect(body).toEqual({ status: 502, text: 'Upstream unavailable: ECONNREFUSED\n' });
+    await p2.close();
+  });
+});
