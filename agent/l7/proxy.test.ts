@@ -7,7 +7,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { L7Proxy, proxyMetrics, type Flow } from './proxy.js';
-import { compileHttpRule, type CompiledHttpRule } from './rules.js';
+import { compileHttpRule, type CompiledHttpRule } from '../../common/l7/rules.js';
 
 describe('the L7 proxy', () => {
   let upstream: Server;

@@ -10,7 +10,7 @@ import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
-import { firstMatch, type CompiledHttpRule } from './rules.js';
+import { firstMatch, type CompiledHttpRule } from '../../common/l7/rules.js';
 
 export interface Flow {
   direction: 'ingress' | 'egress';

@@ -78,7 +78,7 @@ describe('weir CRDs', () => {
       createPolicy({
         endpointSelector: { matchLabels: { app: 'api' } },
         ingress: [
-          { fromEndpoints: [{ matchLabels: { app: 'web' }, namespaceSelector: { matchLabels: { team: 'a' } } }], toPorts: [{ ports: [{ port: 8080, protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/v1/.*', headers: ['X-Team: a'] }] } }] },
+          { fromEndpoints: [{ matchLabels: { app: 'web' }, namespaceSelector: { matchLabels: { team: 'a' } } }], toPorts: [{ ports: [{ port: 8080, protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/v1/.*', host: 'shop\\.example(:[0-9]+)?', headers: ['X-Team: a'] }] } }] },
           { fromCIDRSet: [{ cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] }], toPorts: [{ ports: [{ port: 9000, endPort: 9100, protocol: 'UDP' }] }] },
           { fromEntities: ['host'] },
         ],

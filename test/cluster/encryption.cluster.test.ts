@@ -20,8 +20,13 @@ describe('operator: encryption', () => {
   let custom: CustomObjectsApi;
   const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   const ctl = new AbortController();
-  let running: Promise<void>;
+  let running: Promise<void> | undefined;
 
+  // Declared before the cluster's own afterAll, so the operator stops before its API server does.
+  afterAll(async () => {
+    ctl.abort();
+    await running;
+  }, 30_000);
   useTestCluster(async (c) => {
     await c.applyCrds();
     const kc = c.kubeConfig();
@@ -40,10 +45,6 @@ describe('operator: encryption', () => {
     });
     const op = new Operator(kc, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), new Registry(), { workers: 2 });
     running = op.run(ctl.signal);
-  });
-  afterAll(async () => {
-    ctl.abort();
-    await running;
   });
 
   const ndp = (name: string) => custom.getClusterCustomObject({ ...gvr(NodeDatapathResource), name }) as Promise<NodeDatapath>;
