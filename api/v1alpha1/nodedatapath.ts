@@ -1,6 +1,7 @@
 // NodeDatapath (cluster-scoped, one per node, crds/nodedatapath.yaml): the operator's desired
 // datapath state for one node in spec, and the node agent's report in status.
 import type { EncryptionMode, Features } from './datapathconfig.js';
+import type { HTTPRule } from './networkpolicy.js';
 import type { Condition, WeirObject } from './meta.js';
 
 /** Endpoints (and so local policies) one NodeDatapath holds: `maxItems` in the CRD. */
@@ -47,6 +48,16 @@ export interface IdentityPolicy {
   identity: number;
   ingress?: CompactEntry[];
   egress?: CompactEntry[];
+}
+
+/** What the L7 proxy allows on one identity's redirected (direction, ports, peers): any matching rule. */
+export interface L7Rules {
+  identity: number;
+  direction: 'ingress' | 'egress';
+  port: number;
+  endPort?: number;
+  peerSet: number;
+  http: HTTPRule[];
 }
 
 export interface MapSize {
@@ -114,6 +125,7 @@ export interface NodeDatapathSpec {
   peerSets?: PeerSet[];
   policies?: IdentityPolicy[];
   cidrIdentities?: Array<{ cidr: string; identity: number }>;
+  l7Rules?: L7Rules[];
   resizeGate?: ResizeGate;
   encryption?: NodeEncryption;
 }
@@ -183,6 +195,7 @@ export interface ResolvedNodeDatapathSpec {
   peerSets: PeerSet[];
   policies: Array<{ identity: number; ingress: CompactEntry[]; egress: CompactEntry[] }>;
   cidrIdentities: Array<{ cidr: string; identity: number }>;
+  l7Rules: L7Rules[];
   resizeGate?: ResizeGate;
   encryption?: NodeEncryption;
 }
@@ -196,5 +209,6 @@ export function resolveSpec(spec: NodeDatapathSpec): ResolvedNodeDatapathSpec {
     peerSets: spec.peerSets ?? [],
     policies: (spec.policies ?? []).map((p) => ({ identity: p.identity, ingress: p.ingress ?? [], egress: p.egress ?? [] })),
     cidrIdentities: spec.cidrIdentities ?? [],
+    l7Rules: spec.l7Rules ?? [],
   };
 }

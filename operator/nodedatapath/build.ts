@@ -2,7 +2,7 @@
 // the policy compiled for their identities. Deterministic: the same inputs give byte-identical
 // output, so the operator writes only when something really changed.
 import { createHash } from 'node:crypto';
-import type { CompactEntry, Features, LocalEndpoint, NodeEncryption, PeerSet, PolicyEntry, ResolvedNodeDatapathSpec } from '../../api/v1alpha1/index.js';
+import type { CompactEntry, Features, L7Rules, LocalEndpoint, NodeEncryption, PeerSet, PolicyEntry, ResolvedNodeDatapathSpec } from '../../api/v1alpha1/index.js';
 import type { CompileResult } from '../policy/compile.js';
 import type { MapSizes } from '../sizing/sizes.js';
 
@@ -20,6 +20,7 @@ export function buildNodeDatapath(input: {
   const enforced = new Set(input.compiled.policies.filter((p) => p.selectedBy.length > 0).map((p) => p.identity));
   const sets = new PeerSets();
   const policies = input.compiled.policies.map(({ identity, ingress, egress }) => ({ identity, ingress: compact(ingress, sets), egress: compact(egress, sets) }));
+  const l7 = l7Rules(input.compiled, sets);
   return {
     configName: input.configName,
     features: input.features,
@@ -32,8 +33,26 @@ export function buildNodeDatapath(input: {
     peerSets: sets.list(),
     policies,
     cidrIdentities: input.compiled.cidrIdentities,
+    l7Rules: l7,
     ...(input.encryption ? { encryption: input.encryption } : {}),
   };
+}
+
+/** The proxy's rules, one per (identity, direction, ports, rules) over the union of their peers. */
+function l7Rules(compiled: CompileResult, sets: PeerSets): L7Rules[] {
+  const out: L7Rules[] = [];
+  for (const p of compiled.policies) {
+    const groups = new Map<string, { e: (typeof p.l7)[number]; peers: Set<number> }>();
+    for (const e of p.l7) {
+      const k = JSON.stringify([e.direction, e.port, e.endPort ?? null, e.http]);
+      const g = groups.get(k) ?? { e, peers: new Set<number>() };
+      for (const peer of e.peers) g.peers.add(peer);
+      groups.set(k, g);
+    }
+    for (const { e, peers } of groups.values())
+      out.push({ identity: p.identity, direction: e.direction, port: e.port, ...(e.endPort !== undefined ? { endPort: e.endPort } : {}), peerSet: sets.intern([...peers]), http: e.http });
+  }
+  return out;
 }
 
 /** Interns peer lists; ids follow first use, which is deterministic for a given input. */

@@ -30,7 +30,7 @@ describe('compilePolicies', () => {
       ingress: [{ fromEndpoints: [{ matchLabels: { app: 'web' } }], toPorts: [{ ports: [{ port: 8080, protocol: 'TCP' }] }] }],
     });
     const r = compilePolicies(ALL, identities, [p], { defaultDeny: false });
-    expect(of(r, API)).toEqual({ identity: API, ingress: [{ peer: WEB, port: 8080, protocol: 6, verdict: 'allow' }], egress: [allowAll], selectedBy: ['shop/api-in'] });
+    expect(of(r, API)).toEqual({ identity: API, ingress: [{ peer: WEB, port: 8080, protocol: 6, verdict: 'allow' }], egress: [allowAll], selectedBy: ['shop/api-in'], l7: [] });
     // Same labels in another namespace are not selected by a namespaced policy.
     expect(of(r, OTHER_API).ingress).toEqual([allowAll]);
     expect(of(r, WEB).ingress).toEqual([allowAll]);
@@ -106,12 +106,36 @@ describe('compilePolicies', () => {
     });
     const withProxy = compilePolicies([API], identities, [p], { defaultDeny: false, proxyPort: 15001 });
     expect(of(withProxy, API).ingress).toEqual([{ peer: WEB, port: 80, protocol: 6, verdict: 'redirect', proxyPort: 15001 }]);
+    // The proxy's rules: the GET rule, and match-all from the L4 allow of the same peer and port.
+    expect(of(withProxy, API).l7).toEqual([
+      { direction: 'ingress', port: 80, peers: [WEB], http: [{ method: 'GET' }] },
+      { direction: 'ingress', port: 80, peers: [WEB], http: [{}] },
+    ]);
     const without = compilePolicies([API], identities, [p], { defaultDeny: false });
     expect(of(without, API).ingress).toEqual([{ peer: WEB, port: 80, protocol: 6, verdict: 'allow' }]);
     expect(without.warnings).toEqual([
-      'shop/l7: ingress[0].toPorts: HTTP rules are not enforced (no L7 proxy runs in this version); the rule applies at L4 only',
+      'shop/l7: ingress[0].toPorts[0]: HTTP rules are not enforced (no L7 proxy runs in this version); the rule applies at L4 only',
       'shop/l7: L7 rules need the L7 proxy (features.l7Proxy); allowing at L4 only',
     ]);
+  });
+
+  it('keeps each toPorts entry its own HTTP rules, and leaves out one whose regular expression does not compile', () => {
+    const p = weir('split', {
+      endpointSelector: { matchLabels: { app: 'api' } },
+      ingress: [
+        {
+          fromEndpoints: [{ matchLabels: { app: 'web' } }],
+          toPorts: [
+            { ports: [{ port: 80, protocol: 'TCP' }], rules: { http: [{ path: '/ok/.*' }, { path: '/broken/(' }] } },
+            { ports: [{ port: 9000, protocol: 'TCP' }] },
+          ],
+        },
+      ],
+    });
+    const r = compilePolicies([API], identities, [p], { defaultDeny: false, proxyPort: 15001 });
+    expect(of(r, API).ingress.map((e) => `${e.port}:${e.verdict}`)).toEqual(['80:redirect', '9000:allow']);
+    expect(of(r, API).l7).toEqual([{ direction: 'ingress', port: 80, peers: [WEB], http: [{ path: '/ok/.*' }] }]);
+    expect(r.warnings).toContainEqual(expect.stringMatching(/^shop\/split: ingress\[0\]\.toPorts\[0\]\.rules\.http\[1\]: path "\/broken\/\(" is not a valid regular expression.*that HTTP rule is left out$/));
   });
 
   it("lets the node's own addresses in to enforced endpoints when allowFromHost, unless a rule denies the host", () => {

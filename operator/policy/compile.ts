@@ -3,7 +3,7 @@
 import { NAMESPACE_LABEL, podPart, type Labels } from '../../api/v1alpha1/identity.js';
 import { FIRST_CIDR_IDENTITY, LAST_CIDR_IDENTITY, ReservedIdentity } from '../../api/v1alpha1/identity.js';
 import { addressIn, cidrWithin, parseCidr4 } from './cidr.js';
-import { PROTOCOL_NUMBER, type CompiledIdentityPolicy, type NormalizedPolicy, type PolicyEntry, type PortSpec, type Protocol, type Rule, type Verdict } from './model.js';
+import { PROTOCOL_NUMBER, type CompiledIdentityPolicy, type L7Entry, type NormalizedPolicy, type PolicyEntry, type PortSpec, type Protocol, type Rule, type Verdict } from './model.js';
 import { matchesPeer, matchesSelector } from './selector.js';
 
 export interface CompileOptions {
@@ -128,11 +128,11 @@ export function compilePolicies(
    * own pods for ingress, each destination's for egress (a destination that is no pod, or has no
    * such port, gets no entry: a named port never widens to every port).
    */
-  const entriesOf = (subject: number, rules: Rule[], dir: 'ingress' | 'egress', verdict: 'allow' | 'deny', ns: string, label: string): PolicyEntry[] => {
+  const entriesOf = (subject: number, rules: Rule[], dir: 'ingress' | 'egress', verdict: 'allow' | 'deny', ns: string, label: string, l7: L7Entry[] = []): PolicyEntry[] => {
     const out: PolicyEntry[] = [];
     for (const r of rules) {
       let v: Verdict = verdict;
-      if (r.l7 && verdict === 'allow') {
+      if (r.http && verdict === 'allow') {
         if (opts.proxyPort !== undefined) v = 'redirect';
         else warnings.push(`${label}: L7 rules need the L7 proxy (features.l7Proxy); allowing at L4 only`);
       }
@@ -146,6 +146,7 @@ export function compilePolicies(
         ...(v === 'redirect' ? { proxyPort: opts.proxyPort } : {}),
       });
       const peers = peersOf(r, ns);
+      const before = out.length;
       for (const p of ports) {
         if (p.name === undefined) {
           for (const peer of peers) out.push(entry(peer, p.port, p));
@@ -157,6 +158,9 @@ export function compilePolicies(
           for (const peer of targets) for (const port of named(peer, p)) out.push(entry(peer, port, p));
         }
       }
+      // What the proxy judges on the entries this rule redirects.
+      if (v === 'redirect' && r.http)
+        for (const e of out.slice(before)) l7.push({ direction: dir, port: e.port, ...(e.endPort !== undefined ? { endPort: e.endPort } : {}), peers: [e.peer], http: r.http });
     }
     return out;
   };
@@ -167,20 +171,26 @@ export function compilePolicies(
     if (!labels) continue;
     const ns = labels[NAMESPACE_LABEL];
     const selecting = policies.filter((p) => p.namespace === ns && matchesSelector(p.endpointSelector, podPart(labels)));
+    const l7: L7Entry[] = [];
     const dir = (d: 'ingress' | 'egress'): PolicyEntry[] => {
       const enforced = selecting.some((p) => (d === 'ingress' ? p.enforceIngress : p.enforceEgress));
       const entries: PolicyEntry[] = [];
       for (const p of selecting) {
         const label = `${p.namespace}/${p.name}`;
-        entries.push(...entriesOf(id, d === 'ingress' ? p.ingress : p.egress, d, 'allow', p.namespace, label));
+        entries.push(...entriesOf(id, d === 'ingress' ? p.ingress : p.egress, d, 'allow', p.namespace, label, l7));
         entries.push(...entriesOf(id, d === 'ingress' ? p.ingressDeny : p.egressDeny, d, 'deny', p.namespace, label));
       }
       // Not enforced and not default-deny: everything is allowed, but deny rules still apply.
       if (!enforced && !opts.defaultDeny) entries.push(ALLOW_ALL);
       else if (d === 'ingress' && opts.allowFromHost) entries.push(FROM_HOST);
-      return merge(entries);
+      const merged = merge(entries);
+      // An L4 allow of the same peer and port as a redirect allows every request there (as in
+      // Cilium): the redirect wins in the trie, so the proxy gets a rule matching everything.
+      const plain = new Set(entries.filter((e) => e.verdict === 'allow').map(entryKey));
+      for (const e of merged) if (e.verdict === 'redirect' && plain.has(entryKey(e))) l7.push({ direction: d, port: e.port, ...(e.endPort !== undefined ? { endPort: e.endPort } : {}), peers: [e.peer], http: [{}] });
+      return merged;
     };
-    compiled.push({ identity: id, ingress: dir('ingress'), egress: dir('egress'), selectedBy: selecting.map((p) => `${p.namespace}/${p.name}`).sort() });
+    compiled.push({ identity: id, ingress: dir('ingress'), egress: dir('egress'), selectedBy: selecting.map((p) => `${p.namespace}/${p.name}`).sort(), l7 });
   }
   return { policies: compiled, cidrIdentities: cidrList.map((cidr) => ({ cidr, identity: cidrId.get(cidr)! })), warnings: [...new Set(warnings)] };
 }

@@ -1,6 +1,6 @@
 // The normalised policy both weir.dev and networking.k8s.io NetworkPolicies are translated into,
 // and the compiled per-identity form NodeDatapath carries.
-import type { Entity, LabelSelector, PeerSelector, PolicyEntry, PolicyProtocol, Verdict } from '../../api/v1alpha1/index.js';
+import type { Entity, HTTPRule, LabelSelector, PeerSelector, PolicyEntry, PolicyProtocol, Verdict } from '../../api/v1alpha1/index.js';
 
 export type { Entity, PolicyEntry, Verdict };
 export type Protocol = PolicyProtocol;
@@ -29,8 +29,11 @@ export interface Rule {
   peers: Peers;
   /** Empty: every port and protocol. */
   ports: PortSpec[];
-  /** The rule carries L7 HTTP rules: matching traffic goes through the proxy. */
-  l7: boolean;
+  /**
+   * HTTP rules for these ports (requests matching any are allowed): the traffic goes through the
+   * L7 proxy. Undefined: L4 only.
+   */
+  http?: HTTPRule[];
 }
 
 export interface NormalizedPolicy {
@@ -59,6 +62,17 @@ export interface CompiledIdentityPolicy {
   egress: PolicyEntry[];
   /** Policies that select this identity, as namespace/name (for status and events). */
   selectedBy: string[];
+  /** What the L7 proxy judges for this identity's redirected entries. */
+  l7: L7Entry[];
+}
+
+/** HTTP rules for (direction, port range, peers) of one identity. */
+export interface L7Entry {
+  direction: 'ingress' | 'egress';
+  port: number;
+  endPort?: number;
+  peers: number[];
+  http: HTTPRule[];
 }
 
 export const PROTOCOL_NUMBER: Record<Protocol, number> = { TCP: 6, UDP: 17, SCTP: 132, ANY: 0 };

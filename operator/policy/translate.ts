@@ -3,6 +3,7 @@
 // proxy) is left out of the rule that names it, and said in `warnings`: a part left out of an
 // allow rule allows less, never more; one left out of a deny rule is said loudly, since the
 // traffic it names is dropped anyway for a selected pod (non-IPv4 fails closed).
+import { compileHttpRule } from '../../common/l7/rules.js';
 import type { V1NetworkPolicy, V1NetworkPolicyPeer, V1NetworkPolicyPort } from '@kubernetes/client-node';
 import type { NormalizedPolicy, PortSpec, Protocol, Rule } from './model.js';
 import type { EgressRule, IngressRule, LabelSelector, NetworkPolicy, NetworkPolicySpec, PeerSelector } from '../../api/v1alpha1/index.js';
@@ -41,7 +42,7 @@ function cidrSets(sets: Array<{ cidr: string; except: string[] }>, where: string
   return out;
 }
 
-function weirRule(r: WeirRule, dir: 'from' | 'to', where: string, warn: (m: string) => void): Rule {
+function weirRule(r: WeirRule, dir: 'from' | 'to', where: string, warn: (m: string) => void): Rule[] {
   const endpoints = dir === 'from' ? r.fromEndpoints : r.toEndpoints;
   const cidrs = dir === 'from' ? r.fromCIDR : r.toCIDR;
   const sets = dir === 'from' ? r.fromCIDRSet : r.toCIDRSet;
@@ -54,14 +55,24 @@ function weirRule(r: WeirRule, dir: 'from' | 'to', where: string, warn: (m: stri
       sets: cidrSets([...(cidrs ?? []).map((cidr) => ({ cidr, except: [] })), ...(sets ?? []).map((s) => ({ cidr: s.cidr, except: s.except ?? [] }))], `${where}.${dir}CIDR`, warn),
     };
   else if (entities) peers = { kind: 'entities', entities };
-  const ports: PortSpec[] = [];
-  let l7 = false;
-  for (const tp of r.toPorts ?? []) {
-    if ((tp.rules?.http?.length ?? 0) > 0) l7 = true;
-    if (l7) warn(`${where}.toPorts: HTTP rules are not enforced (no L7 proxy runs in this version); the rule applies at L4 only`);
-    for (const p of tp.ports) ports.push(portSpec(p.port, p.endPort, p.protocol ?? 'ANY'));
-  }
-  return { peers, ports, l7 };
+  if (!r.toPorts?.length) return [{ peers, ports: [] }];
+  // One rule per toPorts entry: its HTTP rules apply to its own ports only.
+  return r.toPorts.map((tp, i) => {
+    const ports = tp.ports.map((p) => portSpec(p.port, p.endPort, p.protocol ?? 'ANY'));
+    if (!tp.rules?.http?.length) return { peers, ports };
+    warn(`${where}.toPorts[${i}]: HTTP rules are not enforced (no L7 proxy runs in this version); the rule applies at L4 only`);
+    // A rule that cannot be compiled is left out: one alternative fewer never allows more.
+    const http = tp.rules.http.filter((h, j) => {
+      try {
+        compileHttpRule(h);
+        return true;
+      } catch (err) {
+        warn(`${where}.toPorts[${i}].rules.http[${j}]: ${err instanceof Error ? err.message : String(err)}; that HTTP rule is left out`);
+        return false;
+      }
+    });
+    return { peers, ports, http };
+  });
 }
 
 function portSpec(port: number | string | undefined, endPort: number | undefined, protocol: Protocol): PortSpec {
@@ -74,7 +85,7 @@ export function fromWeirPolicy(p: WeirNetworkPolicy): NormalizedPolicy {
   const warnings: string[] = [];
   const warn = (m: string): void => void warnings.push(m);
   const has = (rules?: WeirRule[]): boolean => rules !== undefined && rules.length > 0;
-  const rules = (section: 'ingress' | 'egress' | 'ingressDeny' | 'egressDeny', dir: 'from' | 'to'): Rule[] => (s[section] ?? []).map((r, i) => weirRule(r, dir, `${section}[${i}]`, warn));
+  const rules = (section: 'ingress' | 'egress' | 'ingressDeny' | 'egressDeny', dir: 'from' | 'to'): Rule[] => (s[section] ?? []).flatMap((r, i) => weirRule(r, dir, `${section}[${i}]`, warn));
   return {
     source: 'weir',
     namespace: p.metadata.namespace,
@@ -127,7 +138,7 @@ export function fromK8sPolicy(p: V1NetworkPolicy): NormalizedPolicy {
     items.flatMap((r, i) => {
       const ports = k8sPorts(r.ports);
       // Every peer left out: the rule allows nothing (an empty list would mean "every peer").
-      return k8sPeers(r.peers, `${section}[${i}].${peersField}`, warn).map((peers) => ({ peers, ports, l7: false }));
+      return k8sPeers(r.peers, `${section}[${i}].${peersField}`, warn).map((peers) => ({ peers, ports }));
     });
   return {
     source: 'k8s',
