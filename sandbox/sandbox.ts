@@ -273,7 +273,7 @@ export class Sandbox {
     this.startOperator();
     for (const n of this.nodes) this.startAgent(n);
     for (const n of this.nodes) await this.agentReady(n, readyTimeoutMs);
-    for (const n of this.nodes) await this.programmed(n);
+    for (const n of this.nodes) await this.programmed(n, Math.max(30_000, readyTimeoutMs / 2));
   }
 
   /**

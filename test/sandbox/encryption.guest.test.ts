@@ -104,7 +104,8 @@ describePrivileged('encryption between nodes on a kernel with ESP and WireGuard'
     [n1, n2] = sb.nodes as [SandboxNode, SandboxNode];
     await sb.core.createNamespacedSecret({ namespace: SECRET.namespace, body: secretBody(KEY1) });
     await sb.createDatapathConfig({ features: { encryption: { enabled: true, mode: 'ipsec' } } });
-    await sb.startControlPlane();
+    // The first processes of a fresh VM read node_modules over 9p, cold: minutes, not seconds.
+    await sb.startControlPlane(300_000);
     await sb.addPod(n1, 'client', { app: 'client' });
     await sb.addPod(n2, 'server', { app: 'server' });
     await sb.addPod(n1, 'client-b', { app: 'client' });
