@@ -45,8 +45,16 @@ import {
 import { WeirApi } from '../common/weirapi.js';
 import { ResizeRefused } from './datapath/resize.js';
 import { NodeEncryptionSync, type EncryptionOutcome } from './encryption/encryption.js';
+import { NetnsCommands } from './encryption/ipcmd.js';
+import { ProxySupervisor, proxyCgroupFor } from './l7/supervisor.js';
 
 export const AGENT_FIELD_MANAGER = 'weir-agent';
+/** The mark bpf/lib/proxy.h hands packets to the proxy with is routed by this rule and table. */
+const PROXY_RULE_PREF = 89;
+const PROXY_TABLE = 2004;
+const LOOPBACK_IFINDEX = 1;
+/** The L7 proxy's /metrics, on the node's loopback. */
+export const L7_METRICS_PORT = 9964;
 const KEY = 'node';
 const TRAFFIC_MAPS = new Set(['weir_ct4_tcp', 'weir_ct4_any', 'weir_lb4_affinity', 'weir_lb4_sock_revnat', 'weir_sock4', 'weir_nat4']);
 
@@ -135,6 +143,8 @@ export class Agent {
   private attachedIps = new Set<string>();
   private readonly attachWaiters: Array<{ ip: string; resolve: () => void }> = [];
   readonly encryption: NodeEncryptionSync;
+  private proxy?: ProxySupervisor;
+  private readonly netCmd: NetnsCommands;
   /** The last pass's encryption report, kept in status by passes that stop before it. */
   private encryptionStatus?: NodeEncryptionStatus;
 
@@ -154,6 +164,7 @@ export class Agent {
     const turn = parts.turn ?? (<T>(f: () => Promise<T>) => f());
     this.controller = new Controller('datapath', (_k, signal) => turn(() => this.reconcile(signal)), log, controllerMetrics(registry));
     this.encryption = parts.encryption ?? new NodeEncryptionSync(opts.netns, kc, log, () => this.controller.enqueue(KEY));
+    this.netCmd = new NetnsCommands(opts.netns);
     this.metrics = agentMetrics(registry, this.kernel, this.encryption);
     for (const i of this.informers) i.onEvent(() => this.controller.enqueue(KEY));
     this.cniRegistry = opts.cni ? new CniRegistry(opts.cni.stateDir) : undefined;
@@ -230,6 +241,7 @@ export class Agent {
       await this.nodeDatapaths.stop();
       if (this.ownSources) await this.sources.stop();
       await this.encryption.stop();
+      await this.proxy?.stop();
       this.kernel.close();
     }
   }
@@ -273,7 +285,8 @@ export class Agent {
     const node = await this.observeNode(pass);
     const failed = await this.syncMaps(pass, node);
     const encryption = await this.encrypt(pass, node);
-    this.syncConfig(pass, node, failed.policyChanged, encryption);
+    const proxyCgroup = await this.l7(pass);
+    this.syncConfig(pass, node, failed.policyChanged, encryption, proxyCgroup);
     const attached = await this.attach(pass, node);
     await this.report(pass, attached, failed.maps);
     return this.nextPass(attached.missing.length > 0);
@@ -381,8 +394,60 @@ export class Agent {
     return out;
   }
 
-  /** The node-wide datapath config: feature flags, the policy generation, the node's address, the encryption mark. */
-  private syncConfig(pass: Pass, node: NodeView, policyChanged: boolean, encryption: EncryptionOutcome): void {
+  /**
+   * The L7 proxy, when the config turns it on: running in the node's namespace with the node's L7
+   * rules, and the node's routing delivering what the datapath hands it (mark 0xa00 to table
+   * 2004, local). Returns the proxy's cgroup id for the datapath (0: no proxy).
+   */
+  private async l7(pass: Pass): Promise<bigint> {
+    const { features, spec, problems } = pass;
+    if (!features.l7Proxy.enabled) {
+      if (this.proxy) {
+        await this.proxy.stop();
+        this.proxy = undefined;
+        await this.proxyRouting(false).catch((err: unknown) => problems.push(`l7 proxy routing not removed: ${String(err)}`));
+      }
+      return 0n;
+    }
+    this.proxy ??= new ProxySupervisor(
+      { netns: this.opts.netns, cgroup: proxyCgroupFor(this.opts.cgroupPath), pinRoot: this.opts.pinRoot, port: features.l7Proxy.port, metricsAddress: `127.0.0.1:${L7_METRICS_PORT}`, cli: process.argv[1] ?? 'weir' },
+      this.log,
+      () => this.controller.enqueue(KEY),
+    );
+    try {
+      await this.proxyRouting(true);
+    } catch (err) {
+      problems.push(`l7 proxy routing not installed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.proxy.ensure({ rules: spec.l7Rules, peerSets: spec.peerSets, endpoints: spec.endpoints.flatMap((e) => e.ips.map((ip) => ({ ip, identity: e.identity }))) });
+    // Until it listens, what the datapath hands it is dropped and counted (never passed unchecked).
+    if (!this.proxy.ready) problems.push('l7 proxy not listening yet: flows with HTTP rules are dropped meanwhile');
+    return this.proxy.cgroupId;
+  }
+
+  /**
+   * What delivers handed-over packets to the proxy: the mark's rule and table (a local route for
+   * every address), and non-local binds (the proxy's upstream connections keep their client's
+   * address, so the receiver's policy sees the client's identity).
+   */
+  private async proxyRouting(on: boolean): Promise<void> {
+    const rules = await this.netCmd.ip(['rule', 'show', 'pref', String(PROXY_RULE_PREF)]);
+    const have = rules.includes(`lookup ${PROXY_TABLE}`);
+    if (!on) {
+      if (have) await this.netCmd.ip(['rule', 'del', 'pref', String(PROXY_RULE_PREF), 'lookup', String(PROXY_TABLE)]);
+      await this.netCmd.ip(['route', 'flush', 'table', String(PROXY_TABLE)]).catch(() => undefined);
+      return;
+    }
+    if (!have) await this.netCmd.ip(['rule', 'add', 'pref', String(PROXY_RULE_PREF), 'fwmark', '0xa00/0xf00', 'lookup', String(PROXY_TABLE)]);
+    await this.netCmd.ip(['route', 'replace', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', String(PROXY_TABLE)]);
+    // Early demux would find the proxy's transparent sockets (which hold pod addresses) for
+    // packets the node forwards to those pods, and forwarding drops a packet with a socket: off, so
+    // they reach the pod's hooks, which hand them to the proxy.
+    await this.netCmd.exec('sysctl', ['-qw', 'net.ipv4.ip_nonlocal_bind=1', 'net.ipv4.conf.lo.rp_filter=0', 'net.ipv4.ip_early_demux=0']);
+  }
+
+  /** The node-wide datapath config: feature flags, the policy generation, the node's address, the encryption mark, the proxy's cgroup. */
+  private syncConfig(pass: Pass, node: NodeView, policyChanged: boolean, encryption: EncryptionOutcome, proxyCgroupId: bigint): void {
     const { features } = pass;
     const cfg = this.kernel.readConfig();
     const flags =
@@ -393,8 +458,8 @@ export class Agent {
     const encryptMark = encryption.mark;
     const policyGen = ((cfg?.policyGen ?? 0) + (policyChanged || !cfg || cfg.ctTcpEstablishedS === 0 || (cfg.flags & ConfigFlags.PolicyAudit) !== (flags & ConfigFlags.PolicyAudit) ? 1 : 0)) >>> 0;
     const nodeIp4 = node.addrs[0] ?? '0.0.0.0';
-    if (!cfg || cfg.flags !== flags || cfg.policyGen !== policyGen || cfg.nodeIp4 !== nodeIp4 || cfg.encryptMark !== encryptMark || cfg.ctTcpEstablishedS === 0)
-      this.kernel.writeConfig({ ...DEFAULT_CONFIG, flags, policyGen, nodeIp4, encryptMark });
+    if (!cfg || cfg.flags !== flags || cfg.policyGen !== policyGen || cfg.nodeIp4 !== nodeIp4 || cfg.encryptMark !== encryptMark || cfg.proxyCgroupId !== proxyCgroupId || cfg.ctTcpEstablishedS === 0)
+      this.kernel.writeConfig({ ...DEFAULT_CONFIG, flags, policyGen, nodeIp4, encryptMark, proxyCgroupId });
   }
 
   /** Every program where it belongs: pod interfaces, node interfaces, the cgroup, the sockhash. */
@@ -427,6 +492,8 @@ export class Agent {
           { name: `nic-${n.ifindex}-egress`, program: 'tc_to_netdev', kind: 'tcx-egress', ifindex: n.ifindex, describe: `tcx egress ${n.ifname}` },
         );
     }
+    // Loopback's ingress, where what the hooks hand the L7 proxy is assigned to its socket.
+    if (features.l7Proxy.enabled) wanted.push({ name: 'proxy-lo-ingress', program: 'tc_to_proxy', kind: 'tcx-ingress', ifindex: LOOPBACK_IFINDEX, describe: 'tcx ingress lo (L7 proxy)' });
     const sockProgs = [
       ...(features.serviceLB.enabled && features.serviceLB.socketLB ? ['sock_connect4', 'sock_sendmsg4', 'sock_recvmsg4'] : []),
       ...(features.socketEnforcement.enabled ? ['sock_ops_fastpath'] : []),

@@ -16,6 +16,7 @@
 #include "lib/ipcache.h"
 #include "lib/metrics.h"
 #include "lib/parse.h"
+#include "lib/proxy.h"
 #include "lib/tc.h"
 
 static __always_inline int deny_reason(__u8 verdict)
@@ -25,11 +26,8 @@ static __always_inline int deny_reason(__u8 verdict)
 
 static __always_inline int pass(struct __sk_buff *skb, __u8 mdir, const struct ct_entry *e)
 {
-	if (e->flags & CT_F_PROXY) {
-		skb->mark = proxy_mark(e->proxy_port);
-		metrics_account(REASON_REDIRECT_PROXY, mdir, skb->len);
-		return TC_ACT_OK;
-	}
+	if (e->flags & CT_F_PROXY)
+		return proxy_handoff(skb, e->proxy_port);
 	metrics_account(REASON_FORWARDED, mdir, skb->len);
 	return TC_ACT_OK;
 }
@@ -111,11 +109,19 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 		if (p->proto == IPPROTO_TCP && p->payload)
 			ct_path_set(e, reply ? CT_PATH_RX_STACK : CT_PATH_TX_STACK);
 		if (reply) {
+			/* The answer to the proxy's upstream connection goes to the proxy, not the client. */
+			if (e->flags & CT_F_FROM_PROXY)
+				return proxy_handoff(skb, 0);
 			metrics_account(REASON_FORWARDED, mdir, skb->len);
 			return TC_ACT_OK;
 		}
 		return pass(skb, mdir, e);
 	}
+
+	/* No flow here, yet a reply to a node socket holding the pod's address: the proxy's upstream. */
+	if (dir == POLICY_INGRESS && p->proto == IPPROTO_TCP && !((p->tcp_flags & TCP_FLAG_SYN) && !(p->tcp_flags & TCP_FLAG_ACK)) &&
+	    proxy_holds(skb, p->saddr, p->daddr, p->sport, p->dport))
+		return proxy_handoff(skb, 0);
 
 	/* A new flow. */
 	if (cfg->flags & CFG_DRAIN)
@@ -133,7 +139,10 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 		.path = p->proto == IPPROTO_TCP && p->payload ? CT_PATH_TX_STACK : 0,
 	};
 
-	if (r.verdict == VERDICT_REDIRECT) {
+	/* The proxy's own upstream connection: judged at L3/L4 above, never handed to it again. */
+	if (dir == POLICY_INGRESS && from_proxy(skb, cfg)) {
+		fresh.flags = CT_F_FROM_PROXY;
+	} else if (r.verdict == VERDICT_REDIRECT) {
 		fresh.flags = CT_F_PROXY;
 		fresh.proxy_port = r.proxy_port;
 	}

@@ -10,6 +10,7 @@ import { Agent } from '../agent/agent.js';
 import { KernelDatapath } from '../agent/datapath/kernel.js';
 import { install as installCni, uninstall as uninstallCni } from '../agent/cni/install.js';
 import { runPreflight } from '../agent/preflight/checks.js';
+import { runL7Proxy } from '../agent/l7/main.js';
 import { CGROUP2_ROOT } from '../sandbox/cgroup.js';
 import { defaultSandboxDir, down, readState, up } from '../sandbox/up.js';
 import { dumpMap, listMaps } from './maps.js';
@@ -200,6 +201,17 @@ common(program.command('agent').description('run the node agent'))
   .option('--cni-state-dir <dir>', 'where the pods weir-cni reported are kept (default /run/weir/cni)')
   .option('--uninstall', 'remove every program, link and pin this agent made, then exit')
   .action(agent);
+
+program
+  .command('l7-proxy')
+  .description("the node's L7 proxy (started and fed by the agent; its state comes on stdin)")
+  .requiredOption('--bpffs-root <dir>', "the agent's bpffs directory (the ipcache is read from it)")
+  .option('--port <port>', 'proxy port (features.l7Proxy.port)', (v) => Number(v), 15001)
+  .option('--metrics-address <host:port>', '/metrics', '127.0.0.1:9964')
+  .option('--log-level <level>', 'log level', 'info')
+  .action(async (opts: { bpffsRoot: string; port: number; metricsAddress: string; logLevel: string }) => {
+    await runL7Proxy({ port: opts.port, bpffsRoot: opts.bpffsRoot, metricsAddress: opts.metricsAddress }, createLogger('l7-proxy', opts.logLevel));
+  });
 
 program
   .command('cni-install')

@@ -10,7 +10,8 @@
         "native/prog.cc",
         "native/link.cc",
         "native/tc.cc",
-        "native/netns.cc"
+        "native/netns.cc",
+        "native/sockets.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "libraries": ["-lbpf", "-lelf", "-lz"],

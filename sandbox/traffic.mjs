@@ -2,6 +2,7 @@
 // starts without a compiler; prints one JSON line (clients) or "ready" (servers).
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
+import http from 'node:http';
 import net from 'node:net';
 
 const [mode, ...args] = process.argv.slice(2);
@@ -352,6 +353,116 @@ Object.assign(modes, {
     s.on('error', (e) => !s.localPort && out({ end: e.code }));
   },
 });
+
+// HTTP for the L7 proxy tests: a server that answers "<name> <method> <path>", digests POST
+// bodies, and echoes an upgraded connection; clients that report what came back.
+const httpModes = {
+  'serve-http'(port, name) {
+    const srv = http.createServer((req, res) => {
+      const h = createHash('sha256');
+      let n = 0;
+      req.on('data', (d) => (h.update(d), (n += d.length)));
+      req.on('end', () => res.end(req.method === 'POST' ? `${h.digest('hex')} ${n}` : `${name} ${req.method} ${req.url}`));
+    });
+    srv.on('upgrade', (req, socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+      socket.pipe(socket);
+    });
+    srv.listen(Number(port), () => console.log('ready'));
+  },
+  // Requests in turn on one keep-alive connection ("GET /a", "POST /b"); statuses and bodies, and
+  // how many connections carried them.
+  async 'http-seq'(host, port, ...reqs) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const ports = new Set();
+    const results = [];
+    for (const r of reqs) {
+      const [method, path] = r.split(' ');
+      results.push(
+        await new Promise((resolve) => {
+          const q = http.request({ host, port: Number(port), method, path, agent }, (res) => {
+            let body = '';
+            res.on('data', (d) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode, body }));
+          });
+          q.on('socket', (s) => s.once('connect', () => ports.add(s.localPort)));
+          q.on('error', (e) => resolve({ error: e.code }));
+          q.setTimeout(5000, () => q.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+          q.end();
+        }),
+      );
+    }
+    agent.destroy();
+    out({ results, connections: ports.size });
+  },
+  // GET `path` every `every` ms for `ms` on one keep-alive connection; the statuses in order.
+  async 'http-poll'(host, port, path, ms, every) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const ports = new Set();
+    const statuses = [];
+    const end = Date.now() + Number(ms);
+    console.log('ready');
+    while (Date.now() < end) {
+      statuses.push(
+        await new Promise((resolve) => {
+          const q = http.request({ host, port: Number(port), path, agent }, (res) => (res.resume(), res.on('end', () => resolve(res.statusCode))));
+          q.on('socket', (s) => s.once('connect', () => ports.add(s.localPort)));
+          q.on('error', (e) => resolve(e.code));
+          q.end();
+        }),
+      );
+      await new Promise((r) => setTimeout(r, Number(every)));
+    }
+    agent.destroy();
+    out({ statuses, connections: ports.size });
+  },
+  // POSTs `bytes` deterministic bytes (chunked) and compares the server's digest.
+  'http-upload'(host, port, path, bytes) {
+    const total = Number(bytes);
+    const h = createHash('sha256');
+    const q = http.request({ host, port: Number(port), method: 'POST', path, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => out({ status: res.statusCode, sent: total, localDigest: `${h.digest('hex')} ${total}`, remoteDigest: body }));
+    });
+    q.on('error', (e) => out({ error: e.code }));
+    let sent = 0;
+    let i = 0;
+    const pump = () => {
+      while (sent < total) {
+        const b = chunkAt(i++, Math.min(65536, total - sent));
+        h.update(b);
+        sent += b.length;
+        if (!q.write(b)) return q.once('drain', pump);
+      }
+      q.end();
+    };
+    pump();
+  },
+  // An Upgrade request, then a message that must come back.
+  'http-upgrade'(host, port, path) {
+    const s = net.connect(Number(port), host);
+    let buf = '';
+    let upgraded = false;
+    s.on('connect', () => s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n`));
+    s.on('data', (d) => {
+      buf += d;
+      if (!upgraded && buf.includes('\r\n\r\n')) {
+        const status = Number(buf.split(' ')[1]);
+        if (status !== 101) return (out({ status }), s.destroy());
+        upgraded = true;
+        buf = '';
+        s.write('ping-through-the-proxy');
+      } else if (upgraded && buf === 'ping-through-the-proxy') {
+        out({ status: 101, echoed: buf });
+        s.destroy();
+      }
+    });
+    s.on('error', (e) => out({ error: e.code }));
+    s.setTimeout(5000, () => (out({ error: 'TIMEOUT', got: buf }), s.destroy()));
+  },
+};
+Object.assign(modes, httpModes);
 
 const fn = modes[mode];
 if (!fn) {

@@ -56,14 +56,18 @@ export class NetnsCommands {
 
   private run(bin: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-      const p = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      const p = spawn(bin, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
-      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       p.once('error', reject);
       p.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-      p.stdin.end(input ?? '');
+      if (p.stdin) {
+        // A command that exits without reading all of it (an error) must not take the agent down.
+        p.stdin.on('error', () => undefined);
+        p.stdin.end(input);
+      }
     });
   }
 }

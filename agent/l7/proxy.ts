@@ -6,8 +6,9 @@
 // usable. Bodies stream in both directions with backpressure, never buffered whole; keep-alive,
 // pipelining, chunked bodies, `Expect: 100-continue` and `Upgrade` (WebSocket) pass through.
 import { Agent, createServer, request, STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { connect, Socket, type NetConnectOpts } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { setTransparent, transparentTcpSocket } from 'libbpfjs';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import { firstMatch, type CompiledHttpRule } from '../../common/l7/rules.js';
@@ -41,9 +42,22 @@ export interface ProxyLimits {
   idleTimeoutMs: number;
   /** Connections held at once; more are shed (closed at accept, counted). */
   maxConnections: number;
+  /**
+   * Transparent sockets (IP_TRANSPARENT): the listener takes connections for addresses that are
+   * not the node's (what the datapath hands it), and upstream connections leave from the
+   * client's address. Needs CAP_NET_ADMIN; off for tests on loopback.
+   */
+  transparent: boolean;
 }
 
-export const DEFAULT_LIMITS: ProxyLimits = { maxHeaderBytes: 16 * 1024, headersTimeoutMs: 10_000, idleTimeoutMs: 300_000, maxConnections: 10_000 };
+export const DEFAULT_LIMITS: ProxyLimits = { maxHeaderBytes: 16 * 1024, headersTimeoutMs: 10_000, idleTimeoutMs: 300_000, maxConnections: 10_000, transparent: false };
+
+/** A TCP connection from `localAddress` (not the node's), on a transparent socket. */
+function transparentConnect(opts: NetConnectOpts & { host?: string; port?: number; localAddress?: string }, onConnect?: () => void): Socket {
+  const s = new Socket({ fd: transparentTcpSocket(opts.localAddress!), readable: true, writable: true });
+  s.connect({ host: opts.host ?? '127.0.0.1', port: Number(opts.port) }, onConnect);
+  return s;
+}
 
 /** Connection-level headers that belong to one hop (RFC 9110 7.6.1), not forwarded. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -111,6 +125,11 @@ export class L7Proxy {
     limits: Partial<ProxyLimits> = {},
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
+    if (this.limits.transparent) {
+      // Keep-alive upstream connections, each from its client's address.
+      const base = this.upstream as unknown as { createConnection: (o: NetConnectOpts & { localAddress?: string }, cb?: () => void) => Socket };
+      base.createConnection = (o, cb) => (o.localAddress ? transparentConnect(o, cb) : connect(o, cb));
+    }
     this.server = createServer({
       maxHeaderSize: this.limits.maxHeaderBytes,
       headersTimeout: this.limits.headersTimeoutMs,
@@ -145,6 +164,11 @@ export class L7Proxy {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
         this.server.off('error', reject);
+        if (this.limits.transparent) {
+          const fd = (this.server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+          if (fd === undefined || fd < 0) return reject(new Error('l7 proxy: no listening fd to make transparent'));
+          setTransparent(fd);
+        }
         const a = this.server.address();
         resolve(typeof a === 'object' && a ? a.port : port);
       });
@@ -234,7 +258,9 @@ export class L7Proxy {
       reply(403, 'Access denied\n');
       return j.done('denied', 403);
     }
-    const up = connect({ host: j.flow.dst.address, port: j.flow.dst.port, localAddress: this.source.upstreamSource?.(j.flow) });
+    const from = this.source.upstreamSource?.(j.flow);
+    const target = { host: j.flow.dst.address, port: j.flow.dst.port };
+    const up = this.limits.transparent && from ? transparentConnect({ ...target, localAddress: from }) : connect({ ...target, localAddress: from });
     up.once('connect', () => {
       const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`, ...headerPairs(req.rawHeaders).map(([k, v]) => `${k}: ${v}`)];
       up.write(`${lines.join('\r\n')}\r\n\r\n`);

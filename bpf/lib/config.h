@@ -46,6 +46,12 @@ struct datapath_config {
 	 * installed match it. 0: not encrypting.
 	 */
 	__u32 encrypt_mark;
+	/*
+	 * The cgroup (v2 id) the L7 proxy runs in: its upstream connections are the proxy's own
+	 * traffic, judged at L3/L4 with the client's identity (their source address) and never
+	 * handed to the proxy again. 0: no proxy.
+	 */
+	__u64 proxy_cgroup_id;
 };
 
 struct {

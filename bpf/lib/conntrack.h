@@ -27,6 +27,7 @@ enum ct_flags {
 	CT_F_TX_CLOSING = 1 << 1, /* FIN or RST from the initiator */
 	CT_F_RX_CLOSING = 1 << 2, /* FIN or RST from the responder */
 	CT_F_PROXY = 1 << 3,      /* goes through the L7 proxy */
+	CT_F_FROM_PROXY = 1 << 4, /* the L7 proxy's upstream connection: replies go back to it */
 };
 WEIR_BTF_ENUM(ct_flags);
 

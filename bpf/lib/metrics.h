@@ -38,6 +38,7 @@ enum metrics_reason {
 	DROP_NOT_IPV4 = 140,         /* an enforced endpoint's traffic that is neither IPv4 nor ARP */
 	DROP_WRONG_ENDPOINT = 141,   /* IPv4 for one endpoint arriving at another endpoint's interface */
 	DROP_NO_ENCRYPTION = 142,    /* pod traffic to another node that must be encrypted and cannot be */
+	DROP_NO_PROXY = 143,         /* a flow the L7 proxy must judge, and no proxy socket takes it */
 };
 WEIR_BTF_ENUM(metrics_reason);
 

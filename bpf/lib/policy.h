@@ -97,8 +97,12 @@ policy_lookup(__u32 subject, __u32 peer, __u8 dir, __u8 proto, __u16 dport)
 	return r;
 }
 
-/* skb->mark for traffic the proxy must take (TPROXY rule on the node matches it). */
+/*
+ * skb->mark for traffic the L7 proxy must take (lib/proxy.h): bits 8-11 say "to the proxy", bits
+ * 16-31 the proxy's port (0: to the proxy's established socket for the flow, whichever it is).
+ */
 #define MARK_TO_PROXY 0x0a00
+#define MARK_MAGIC_PROXY_MASK 0x0f00
 static __always_inline __u32 proxy_mark(__u16 port)
 {
 	return ((__u32)port << 16) | MARK_TO_PROXY;

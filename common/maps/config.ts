@@ -1,5 +1,5 @@
 // weir_config: node-wide datapath settings, one entry. Declared in bpf/lib/config.h.
-import { ip4, struct, u32 } from './layout.js';
+import { ip4, struct, u32, u64 } from './layout.js';
 import { MapType, type MapSpec } from './spec.js';
 
 /** enum config_flags. */
@@ -15,7 +15,7 @@ export const EncryptMark = { Magic: 0x0e00, MagicMask: 0x0f00, GenShift: 12, Gen
 export const encryptMarkOf = (generation: number): number => EncryptMark.Magic | ((generation & 0xf) << EncryptMark.GenShift);
 
 export const configKey = struct('__u32', 4, { index: u32(0) });
-export const datapathConfig = struct('datapath_config', 32, {
+export const datapathConfig = struct('datapath_config', 40, {
   flags: u32(0),
   policyGen: u32(4),
   ctTcpEstablishedS: u32(8, 'ct_tcp_established_s'),
@@ -24,6 +24,7 @@ export const datapathConfig = struct('datapath_config', 32, {
   ctAnyS: u32(20, 'ct_any_s'),
   nodeIp4: ip4(24, 'node_ip4'),
   encryptMark: u32(28, 'encrypt_mark'),
+  proxyCgroupId: u64(32, 'proxy_cgroup_id'),
 });
 /** struct datapath_config: the node-wide settings the programs read (not the DatapathConfig CRD). */
 export type NodeSettings = ReturnType<typeof datapathConfig.decode>;
@@ -38,6 +39,7 @@ export const DEFAULT_CONFIG: NodeSettings = {
   ctAnyS: 60,
   nodeIp4: '0.0.0.0',
   encryptMark: 0,
+  proxyCgroupId: 0n,
 };
 
 export const configMap: MapSpec<{ index: number }, NodeSettings> = {

@@ -3,7 +3,7 @@ import { be16, ip4, struct, u8, u16, u32 } from './layout.js';
 import { MapType, type MapSpec } from './spec.js';
 
 export const CtScope = { Egress: 1, Ingress: 2, Service: 3, NodePort: 4 } as const;
-export const CtFlags = { SeenReply: 1 << 0, TxClosing: 1 << 1, RxClosing: 1 << 2, Proxy: 1 << 3 } as const;
+export const CtFlags = { SeenReply: 1 << 0, TxClosing: 1 << 1, RxClosing: 1 << 2, Proxy: 1 << 3, FromProxy: 1 << 4 } as const;
 /** enum ct_path: which way each direction's TCP payload travels (socket fast path or stack). */
 export const CtPath = { TxStack: 1 << 0, RxStack: 1 << 1, TxFast: 1 << 2, RxFast: 1 << 3, Retired: 1 << 4 } as const;
 

@@ -28,6 +28,7 @@ export const Reason = {
   NotIpv4: 140,
   WrongEndpoint: 141,
   NoEncryption: 142,
+  NoProxy: 143,
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

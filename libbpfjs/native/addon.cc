@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterLink(env, exports);
   RegisterTc(env, exports);
   RegisterNetns(env, exports);
+  RegisterSockets(env, exports);
   return exports;
 }
 

@@ -64,5 +64,6 @@ void RegisterProg(Napi::Env env, Napi::Object exports);
 void RegisterLink(Napi::Env env, Napi::Object exports);
 void RegisterTc(Napi::Env env, Napi::Object exports);
 void RegisterNetns(Napi::Env env, Napi::Object exports);
+void RegisterSockets(Napi::Env env, Napi::Object exports);
 
 }  // namespace libbpfjs

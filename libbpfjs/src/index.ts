@@ -11,4 +11,5 @@ export { attachTc, tcDestroyClsact, tcDetach, tcEnsureClsact, tcQuery, type TcDi
 export { attachCgroup, attachLegacy, detachLegacy, queryAttached } from './links/cgroup.js';
 export { attachToMap, type MapAttachment } from './links/sockmap.js';
 export { ifindex, withNetns } from './netns.js';
+export { setTransparent, transparentTcpSocket } from './sockets.js';
 export { idsOf } from './ids.js';

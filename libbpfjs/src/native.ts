@@ -81,6 +81,8 @@ export interface NativeBinding {
 
   withNetns<T>(path: string, fn: () => T): T;
   ifNameToIndex(name: string): number;
+  setTransparent(fd: number): void;
+  transparentTcpSocket(address: string): number;
   numPossibleCpus(): number;
 }
 

@@ -2,7 +2,7 @@
 // selects and whether the datapath enforces it as written: a weir.dev policy in status (Ready,
 // Enforced); a networking.k8s.io policy, which has no status, in Warning events on it.
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
-import { API_VERSION, NetworkPolicyResource } from '../../api/v1alpha1/index.js';
+import { API_VERSION, NetworkPolicyResource, resolveFeatures } from '../../api/v1alpha1/index.js';
 import { condition } from '../../common/conditions.js';
 import type { EventRecorder } from '../../common/events.js';
 import type { ReconcileResult } from '../../common/runtime/controller.js';
@@ -27,6 +27,10 @@ export class PoliciesReconciler implements Reconciler<ControllerName> {
   watch(q: Queues<ControllerName>): void {
     this.c.weirPolicies.onEvent((_e, p) => q.policies(`weir/${p.metadata.namespace}/${p.metadata.name}`));
     this.c.k8sPolicies.onEvent((e, p) => e !== 'delete' && q.policies(`k8s/${p.metadata?.namespace}/${p.metadata?.name}`));
+    // Whether HTTP rules can be enforced follows the configs' l7Proxy.
+    this.c.configs.onEvent(() => {
+      for (const p of this.c.weirPolicies.list()) q.policies(`weir/${p.metadata.namespace}/${p.metadata.name}`);
+    });
     // What a policy selects changes with the pods of its namespace.
     this.c.pods.onEvent((_e, pod) => {
       const ns = pod.metadata?.namespace;
@@ -48,6 +52,16 @@ export class PoliciesReconciler implements Reconciler<ControllerName> {
     const selected = this.c.pods
       .list()
       .filter((pod) => pod.metadata?.namespace === namespace && pod.spec?.nodeName && pod.status?.podIP && matchesSelector(normalized.endpointSelector, pod.metadata?.labels ?? {}));
+    // HTTP rules on nodes whose config runs no L7 proxy compile to L4 allows there: said here.
+    if ([...normalized.ingress, ...normalized.egress].some((r) => r.http)) {
+      const off = new Set<string>();
+      for (const pod of selected) {
+        const node = this.c.nodes.get(pod.spec!.nodeName!);
+        const sel = node ? this.c.configOf(node) : undefined;
+        if (sel && 'config' in sel && !resolveFeatures(sel.config.spec.features).l7Proxy.enabled) off.add(sel.config.metadata.name);
+      }
+      if (off.size) notEnforced.push(`L7 rules need the L7 proxy, which DatapathConfig ${[...off].sort().join(', ')} turns off (features.l7Proxy): its HTTP rules apply at L4 only there`);
+    }
     const generation = obj.metadata?.generation ?? 0;
     const prev = (obj as WeirNetworkPolicy).status?.conditions ?? [];
     const full = notEnforced.length === 0;

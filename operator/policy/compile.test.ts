@@ -113,10 +113,7 @@ describe('compilePolicies', () => {
     ]);
     const without = compilePolicies([API], identities, [p], { defaultDeny: false });
     expect(of(without, API).ingress).toEqual([{ peer: WEB, port: 80, protocol: 6, verdict: 'allow' }]);
-    expect(without.warnings).toEqual([
-      'shop/l7: ingress[0].toPorts[0]: HTTP rules are not enforced (no L7 proxy runs in this version); the rule applies at L4 only',
-      'shop/l7: L7 rules need the L7 proxy (features.l7Proxy); allowing at L4 only',
-    ]);
+    expect(without.warnings).toEqual(['shop/l7: L7 rules need the L7 proxy (features.l7Proxy); allowing at L4 only']);
   });
 
   it('keeps each toPorts entry its own HTTP rules, and leaves out one whose regular expression does not compile', () => {

@@ -60,7 +60,6 @@ function weirRule(r: WeirRule, dir: 'from' | 'to', where: string, warn: (m: stri
   return r.toPorts.map((tp, i) => {
     const ports = tp.ports.map((p) => portSpec(p.port, p.endPort, p.protocol ?? 'ANY'));
     if (!tp.rules?.http?.length) return { peers, ports };
-    warn(`${where}.toPorts[${i}]: HTTP rules are not enforced (no L7 proxy runs in this version); the rule applies at L4 only`);
     // A rule that cannot be compiled is left out: one alternative fewer never allows more.
     const http = tp.rules.http.filter((h, j) => {
       try {

@@ -100,10 +100,10 @@ describe('Helm chart', () => {
 
     await helm(['uninstall', 'weir', '--namespace', NS, '--wait']);
     // The key outlives the release (nodes may still encrypt with it).
-    expect(await kubectl(['-n', NS, 'get', 'secret', 'weir-ipsec-keys', '-o', 'name'])).toBe('secret/weir-ipsec-keys');
+    expect((await kubectl(['-n', NS, 'get', 'secret', 'weir-ipsec-keys', '-o', 'name'])).trim()).toBe('secret/weir-ipsec-keys');
     expect(await kubectl(['-n', NS, 'get', 'deployments,daemonsets,serviceaccounts,roles', '-l', 'app.kubernetes.io/instance=weir', '-o', 'name'])).toBe('');
     expect(await kubectl(['get', 'datapathconfigs', '-o', 'name'])).toBe('');
     // Helm never deletes CRDs (their objects would go with them).
     expect(await kubectl(['get', 'crd', 'nodedatapaths.weir.dev', '-o', 'name'])).toContain('nodedatapaths.weir.dev');
-  });
+  }, 120_000);
 });

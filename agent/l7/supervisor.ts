@@ -1,0 +1,118 @@
+// The agent's side of the L7 proxy: one `weir l7-proxy` child in the node's network namespace and
+// in a cgroup of its own (the datapath knows the proxy's upstream connections by that cgroup),
+// restarted with backoff when it exits, and sent the node's L7 state whenever it changes. Its log
+// lines (the access log among them) go out with the agent's.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Logger } from '../../common/log.js';
+import type { ProxyState } from './flows.js';
+
+export interface ProxySupervisorOptions {
+  /** The node's network namespace (a path), or null for the agent's own. */
+  netns: string | null;
+  /** A cgroup v2 directory made for the proxy (outside the pods' cgroups). */
+  cgroup: string;
+  pinRoot: string;
+  port: number;
+  metricsAddress: string;
+  /** The weir CLI entry (dist/cli/weir.js). */
+  cli: string;
+}
+
+/** The cgroup a proxy runs in, beside (never under) the cgroup the agent's socket programs govern. */
+export function proxyCgroupFor(agentCgroup: string): string {
+  return join(dirname(agentCgroup), `${basename(agentCgroup) || 'root'}-weir-l7-proxy`);
+}
+
+export class ProxySupervisor {
+  private child?: ChildProcess;
+  private listening = false;
+  private state = '';
+  private failures = 0;
+  private restartTimer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly opts: ProxySupervisorOptions,
+    private readonly log: Logger,
+    /** Called when the proxy starts or stops listening (the datapath's config follows it). */
+    private readonly changed: () => void,
+  ) {}
+
+  /** Listening with the latest state: flows may be handed to it. */
+  get ready(): boolean {
+    return this.listening;
+  }
+
+  /** The proxy cgroup's id (its directory's inode, as cgroup v2 numbers them). */
+  get cgroupId(): bigint {
+    return existsSync(this.opts.cgroup) ? statSync(this.opts.cgroup, { bigint: true }).ino : 0n;
+  }
+
+  /** Runs the proxy (starting it if needed) with `state`. */
+  ensure(state: ProxyState): void {
+    this.stopped = false;
+    const line = JSON.stringify(state);
+    const changed = line !== this.state;
+    this.state = line;
+    if (!this.child && !this.restartTimer) this.start();
+    else if (changed && this.child?.stdin?.writable) this.child.stdin.write(`${line}\n`);
+  }
+
+  private start(): void {
+    mkdirSync(this.opts.cgroup, { recursive: true });
+    const args = [this.opts.cli, 'l7-proxy', '--bpffs-root', this.opts.pinRoot, '--port', String(this.opts.port), '--metrics-address', this.opts.metricsAddress];
+    // nsenter, not `ip netns exec`: that one mounts a fresh /sys, hiding the bpffs the pins are in.
+    const exec = this.opts.netns ? ['nsenter', `--net=${this.opts.netns}`, '--', process.execPath, ...args] : [process.execPath, ...args];
+    // Into its cgroup before it runs anything: no socket of the proxy's exists outside it.
+    const child = spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', this.opts.cgroup, ...exec], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child = child;
+    child.stdin.on('error', () => undefined);
+    child.stdin.write(`${this.state}\n`);
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      process.stdout.write(`${l}\n`);
+      if (!this.listening && l.includes('"l7 proxy listening"')) {
+        this.listening = true;
+        this.failures = 0;
+        this.changed();
+      }
+    });
+    child.once('exit', (code, signal) => {
+      this.child = undefined;
+      const was = this.listening;
+      this.listening = false;
+      if (was) this.changed();
+      if (this.stopped) return;
+      const delay = Math.min(10_000, 500 * 2 ** this.failures++);
+      this.log.warn({ code, signal, restartInMs: delay }, 'l7 proxy exited; restarting');
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = undefined;
+        if (!this.stopped) this.start();
+      }, delay);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    const child = this.child;
+    if (child) {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await gone;
+    }
+    try {
+      rmdirSync(this.opts.cgroup);
+    } catch {
+      // Not there, or still holding a process that is on its way out.
+    }
+  }
+
+  /** The proxy's pid (tests kill it to see the datapath fail closed and the agent restart it). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+}
