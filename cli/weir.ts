@@ -210,7 +210,7 @@ program
   .option('--metrics-address <host:port>', '/metrics', '127.0.0.1:9964')
   .option('--log-level <level>', 'log level', 'info')
   .action(async (opts: { bpffsRoot: string; port: number; metricsAddress: string; logLevel: string }) => {
-    await runL7Proxy({ port: opts.port, bpffsRoot: opts.bpffsRoot, metricsAddress: opts.metricsAddress }, createLogger('l7-proxy', opts.logLevel));
+    await runL7Proxy({ port: opts.port, bpffsRoot: opts.bpffsRoot, metricsAddress: opts.metricsAddress }, createLogger('l7-proxy', opts.logLevel, true));
   });
 
 program

@@ -408,6 +408,7 @@ const httpModes = {
           const q = http.request({ host, port: Number(port), path, agent }, (res) => (res.resume(), res.on('end', () => resolve(res.statusCode))));
           q.on('socket', (s) => s.once('connect', () => ports.add(s.localPort)));
           q.on('error', (e) => resolve(e.code));
+          q.setTimeout(3000, () => q.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
           q.end();
         }),
       );

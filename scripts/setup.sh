@@ -12,10 +12,11 @@ step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # containernetworking-plugins: the sandbox's pod networks (bridge, host-local); prometheus, iperf3 and
 # wrk: the end-to-end tests and benchmarks; qemu-system-x86, busybox-static, kmod and cpio: the VM
 # test layer (Debian's 6.1 kernel under QEMU, scripts/vm-assets.sh); wireguard-tools: the agent
-# configures WireGuard with wg; tcpdump: the encryption tests capture the underlay.
+# configures WireGuard with wg; tcpdump: the encryption tests capture the underlay; nginx-light:
+# the L7 benchmark's reference reverse proxy.
 packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 iptables make g++ python3
   containernetworking-plugins prometheus iperf3 wrk qemu-system-x86 busybox-static kmod cpio
-  wireguard-tools tcpdump)
+  wireguard-tools tcpdump nginx-light)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -3,6 +3,7 @@
 // namespace only) and in a cgroup of its own (the datapath tells its upstream connections by it).
 // It reads the node's L7 rules and local endpoints from stdin, one JSON object per line, and the
 // identity of other addresses from the pinned ipcache; it serves its own /metrics.
+import { writeSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -56,8 +57,13 @@ export async function runL7Proxy(opts: L7ProxyOptions, log: Logger): Promise<voi
     void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text));
   });
   await new Promise<void>((r) => metrics.listen(Number(metricsPort), host, r));
-  // The agent waits for this line before it hands flows to the proxy.
   log.info({ port, metrics: opts.metricsAddress }, 'l7 proxy listening');
+  // The agent (supervisor.ts) hears it on fd 3.
+  try {
+    writeSync(3, 'listening\n');
+  } catch {
+    // Run by hand, without the agent.
+  }
 
   let closing = false;
   async function shutdown(why: string): Promise<void> {
@@ -67,6 +73,7 @@ export async function runL7Proxy(opts: L7ProxyOptions, log: Logger): Promise<voi
     metrics.close();
     await proxy.close();
     ipcache.raw.close();
+    log.flush();
     process.exit(0);
   }
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -67,13 +67,14 @@ export class ProxySupervisor {
     // nsenter, not `ip netns exec`: that one mounts a fresh /sys, hiding the bpffs the pins are in.
     const exec = this.opts.netns ? ['nsenter', `--net=${this.opts.netns}`, '--', process.execPath, ...args] : [process.execPath, ...args];
     // Into its cgroup before it runs anything: no socket of the proxy's exists outside it.
-    const child = spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', this.opts.cgroup, ...exec], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // Its logs (an access-log line per request) go straight to the agent's stdout; it says it
+    // listens on fd 3.
+    const child = spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', this.opts.cgroup, ...exec], { stdio: ['pipe', 'inherit', 'inherit', 'pipe'] });
     this.child = child;
-    child.stdin.on('error', () => undefined);
-    child.stdin.write(`${this.state}\n`);
-    createInterface({ input: child.stdout }).on('line', (l) => {
-      process.stdout.write(`${l}\n`);
-      if (!this.listening && l.includes('"l7 proxy listening"')) {
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.write(`${this.state}\n`);
+    createInterface({ input: child.stdio[3] as NodeJS.ReadableStream }).on('line', (l) => {
+      if (!this.listening && l === 'listening') {
         this.listening = true;
         this.failures = 0;
         this.changed();

@@ -140,6 +140,9 @@ describePrivileged('L7 policy through the node proxy', () => {
 
   it('fails closed while the proxy is down (dropped and counted), and works again once the agent restarts it', async () => {
     const before = await metric(n1, 'weir_datapath_packets_total', 'reason="no_proxy"');
+    // A client polling on a keep-alive connection meanwhile (docs/l7.md says what it sees).
+    const poll = sb.run<{ statuses: Array<number | string>; connections: number }>(pod('client'), ['http-poll', pod('web').ip, '8080', '/public/poll', '8000', '100'], 60_000);
+    await new Promise((r) => setTimeout(r, 1500));
     const pid = proxyPid(n1);
     process.kill(pid, 'SIGKILL');
     const during = await sb.run(pod('client'), ['tcp-try', pod('web').ip, '8080', '1000']);
@@ -147,6 +150,12 @@ describePrivileged('L7 policy through the node proxy', () => {
     expect(await metric(n1, 'weir_datapath_packets_total', 'reason="no_proxy"')).toBeGreaterThan(before);
     await eventually('a new proxy answers', async () => statuses(await seq('client', pod('web').ip, 'GET /public/again'))[0] === 200, 60_000, 500);
     expect(proxyPid(n1)).not.toBe(pid);
+    // The proxy's death closed the client's keep-alive connection; its next request opened a new
+    // one, whose SYN waited (dropped, retransmitted) until the new proxy listened.
+    const r = await poll;
+    expect(r.statuses[0]).toBe(200);
+    expect(r.connections).toBeGreaterThan(1);
+    expect(r.statuses[r.statuses.length - 1]).toBe(200);
   }, 90_000);
 
   it('says in the policy status when HTTP rules cannot be enforced (l7Proxy off)', async () => {
