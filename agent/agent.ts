@@ -53,7 +53,7 @@ export const AGENT_FIELD_MANAGER = 'weir-agent';
 const PROXY_RULE_PREF = 89;
 const PROXY_TABLE = 2004;
 const LOOPBACK_IFINDEX = 1;
-/** The L7 proxy's /metrics, on the node's loopback. */
+/** The L7 proxy's /metrics, on every address of the node (as the agent's own :9962). */
 export const L7_METRICS_PORT = 9964;
 const KEY = 'node';
 const TRAFFIC_MAPS = new Set(['weir_ct4_tcp', 'weir_ct4_any', 'weir_lb4_affinity', 'weir_lb4_sock_revnat', 'weir_sock4', 'weir_nat4']);
@@ -410,7 +410,7 @@ export class Agent {
       return 0n;
     }
     this.proxy ??= new ProxySupervisor(
-      { netns: this.opts.netns, cgroup: proxyCgroupFor(this.opts.cgroupPath), pinRoot: this.opts.pinRoot, port: features.l7Proxy.port, metricsAddress: `127.0.0.1:${L7_METRICS_PORT}`, cli: process.argv[1] ?? 'weir' },
+      { netns: this.opts.netns, cgroup: proxyCgroupFor(this.opts.cgroupPath), pinRoot: this.opts.pinRoot, port: features.l7Proxy.port, metricsAddress: `0.0.0.0:${L7_METRICS_PORT}`, cli: process.argv[1] ?? 'weir' },
       this.log,
       () => this.controller.enqueue(KEY),
     );
