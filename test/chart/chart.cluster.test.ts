@@ -57,21 +57,18 @@ describe('Helm chart', () => {
     expect(await kubectl(['-n', NS, 'get', 'deployment/weir-operator', 'daemonset/weir-agent', '-o', 'name'])).toContain('daemonset.apps/weir-agent');
     expect(await kubectl(['get', 'datapathconfig', 'default', '-o', 'jsonpath={.spec.rollout.maxUnavailable}'])).toBe('1');
 
-    const can = async (sa: string, verb: string, target: string) => {
-      const [resource = '', sub] = target.split('/');
-      const args = ['--kubeconfig', cluster().kubeconfigPath, 'auth', 'can-i', verb, resource, '--as', `system:serviceaccount:${NS}:${sa}`];
-      if (sub) args.push(`--subresource=${sub}`);
-      return (await execFile('kubectl', args).then(
+    /** `kubectl auth can-i` as a service account of the release; `what` as kubectl takes it (resource, or resource/name). */
+    const can = async (sa: string, verb: string, what: string, extra: string[] = []) =>
+      (await execFile('kubectl', ['--kubeconfig', cluster().kubeconfigPath, 'auth', 'can-i', verb, what, '--as', `system:serviceaccount:${NS}:${sa}`, ...extra]).then(
         (r) => r.stdout.trim(),
         (e: { stdout?: string }) => String(e.stdout ?? '').trim(),
       )) === 'yes';
-    };
-    expect(await can('weir-agent', 'patch', 'nodedatapaths.weir.dev/status')).toBe(true);
+    expect(await can('weir-agent', 'patch', 'nodedatapaths.weir.dev', ['--subresource=status'])).toBe(true);
     expect(await can('weir-agent', 'watch', 'endpointslices.discovery.k8s.io')).toBe(true);
     expect(await can('weir-agent', 'create', 'nodedatapaths.weir.dev')).toBe(false);
     expect(await can('weir-agent', 'patch', 'pods')).toBe(false);
     expect(await can('weir-operator', 'create', 'identities.weir.dev')).toBe(true);
-    expect(await can('weir-operator', 'patch', 'datapathconfigs.weir.dev/status')).toBe(true);
+    expect(await can('weir-operator', 'patch', 'datapathconfigs.weir.dev', ['--subresource=status'])).toBe(true);
     expect(await can('weir-operator', 'delete', 'pods')).toBe(false);
     expect(await can('weir-operator', 'get', 'secrets')).toBe(false);
 
@@ -88,15 +85,10 @@ describe('Helm chart', () => {
     expect(await kubectl(['get', 'datapathconfig', 'default', '-o', 'jsonpath={.spec.features.encryption.secretRef.namespace}'])).toBe(NS);
     await helm(['upgrade', 'weir', CHART, '--namespace', NS, '--reuse-values', '--set', 'datapathConfig.features.encryption.strictMode=false']);
     expect(await keys()).toBe(first);
-    const canIn = async (sa: string, verb: string, what: string) =>
-      (await execFile('kubectl', ['--kubeconfig', cluster().kubeconfigPath, '-n', NS, 'auth', 'can-i', verb, what, '--as', `system:serviceaccount:${NS}:${sa}`]).then(
-        (r) => r.stdout.trim(),
-        (e: { stdout?: string }) => String(e.stdout ?? '').trim(),
-      )) === 'yes';
-    expect(await canIn('weir-agent', 'get', 'secrets/weir-ipsec-keys')).toBe(true);
-    expect(await canIn('weir-operator', 'watch', 'secrets/weir-ipsec-keys')).toBe(true);
-    expect(await canIn('weir-agent', 'get', 'secrets/other')).toBe(false);
-    expect(await canIn('weir-agent', 'list', 'secrets')).toBe(false);
+    expect(await can('weir-agent', 'get', 'secrets/weir-ipsec-keys', ['-n', NS])).toBe(true);
+    expect(await can('weir-operator', 'watch', 'secrets/weir-ipsec-keys', ['-n', NS])).toBe(true);
+    expect(await can('weir-agent', 'get', 'secrets/other', ['-n', NS])).toBe(false);
+    expect(await can('weir-agent', 'list', 'secrets', ['-n', NS])).toBe(false);
 
     await helm(['uninstall', 'weir', '--namespace', NS, '--wait']);
     // The key outlives the release (nodes may still encrypt with it).
