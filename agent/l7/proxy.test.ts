@@ -206,6 +206,19 @@ describe('the L7 proxy', () => {
     expect(await metric('weir_l7_connections_refused_total', 'reason="unknown"')).toBe('1');
   });
 
+  it('sheds connections over its cap at accept, and counts them', async () => {
+    const reg = new Registry();
+    const capped = new L7Proxy({ flowOf: (sk) => ({ direction: 'ingress', subject: 1, peer: 2, src: { address: sk.remoteAddress!, port: 1 }, dst: { address: '127.0.0.1', port: upstreamPort } }), rulesOf: () => rules }, pino({ level: 'silent' }), proxyMetrics(reg), { maxConnections: 1 });
+    const port = await capped.listen(0, '127.0.0.1');
+    const first = connect(port, '127.0.0.1');
+    await new Promise((r) => first.once('connect', r));
+    const second = connect(port, '127.0.0.1');
+    await new Promise((r) => second.once('close', r));
+    expect((await reg.getSingleMetricAsString('weir_l7_connections_refused_total')).split('\n').find((l) => l.includes('reason="shed"'))?.split(' ').pop()).toBe('1');
+    first.destroy();
+    await capped.close();
+  });
+
   it('answers 502 when the original destination refuses', async () => {
     const dead = createServer();
     await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
