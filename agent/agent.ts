@@ -114,6 +114,13 @@ interface NodeView {
   initIps: string[];
 }
 
+/** The L7 proxy's routing rule and table (proxy off, or the agent uninstalled); only Weir's. */
+export async function removeProxyRouting(netns: string | null): Promise<void> {
+  const cmd = new NetnsCommands(netns);
+  if ((await cmd.ip(['rule', 'show', 'pref', String(PROXY_RULE_PREF)])).includes(`lookup ${PROXY_TABLE}`)) await cmd.ip(['rule', 'del', 'pref', String(PROXY_RULE_PREF), 'lookup', String(PROXY_TABLE)]);
+  await cmd.ip(['route', 'flush', 'table', String(PROXY_TABLE)]).catch(() => undefined);
+}
+
 export class Agent {
   readonly kernel: DatapathBackend;
   private readonly network: NodeNetwork;
@@ -431,14 +438,9 @@ export class Agent {
    * address, so the receiver's policy sees the client's identity).
    */
   private async proxyRouting(on: boolean): Promise<void> {
+    if (!on) return removeProxyRouting(this.opts.netns);
     const rules = await this.netCmd.ip(['rule', 'show', 'pref', String(PROXY_RULE_PREF)]);
-    const have = rules.includes(`lookup ${PROXY_TABLE}`);
-    if (!on) {
-      if (have) await this.netCmd.ip(['rule', 'del', 'pref', String(PROXY_RULE_PREF), 'lookup', String(PROXY_TABLE)]);
-      await this.netCmd.ip(['route', 'flush', 'table', String(PROXY_TABLE)]).catch(() => undefined);
-      return;
-    }
-    if (!have) await this.netCmd.ip(['rule', 'add', 'pref', String(PROXY_RULE_PREF), 'fwmark', '0xa00/0xf00', 'lookup', String(PROXY_TABLE)]);
+    if (!rules.includes(`lookup ${PROXY_TABLE}`)) await this.netCmd.ip(['rule', 'add', 'pref', String(PROXY_RULE_PREF), 'fwmark', '0xa00/0xf00', 'lookup', String(PROXY_TABLE)]);
     await this.netCmd.ip(['route', 'replace', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', String(PROXY_TABLE)]);
     // Early demux would find the proxy's transparent sockets (which hold pod addresses) for
     // packets the node forwards to those pods, and forwarding drops a packet with a socket: off, so

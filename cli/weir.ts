@@ -6,11 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import { Agent } from '../agent/agent.js';
+import { Agent, removeProxyRouting } from '../agent/agent.js';
 import { KernelDatapath } from '../agent/datapath/kernel.js';
 import { install as installCni, uninstall as uninstallCni } from '../agent/cni/install.js';
 import { runPreflight } from '../agent/preflight/checks.js';
 import { runL7Proxy } from '../agent/l7/main.js';
+import { removeEncryption } from '../agent/encryption/encryption.js';
 import { CGROUP2_ROOT } from '../sandbox/cgroup.js';
 import { defaultSandboxDir, down, readState, up } from '../sandbox/up.js';
 import { dumpMap, listMaps } from './maps.js';
@@ -158,7 +159,9 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
   };
   if (opts.uninstall) {
     const removed = new KernelDatapath({ pinRoot: agentOpts.pinRoot, objectDir: agentOpts.objectDir, netns: agentOpts.netns, tcAttach: agentOpts.tcAttach }).uninstall();
-    log.info({ links: removed.links, pins: removed.pins, pinRoot: agentOpts.pinRoot }, 'uninstalled: every link and pin under the pin root removed');
+    const xfrm = await removeEncryption(agentOpts.netns);
+    await removeProxyRouting(agentOpts.netns);
+    log.info({ links: removed.links, pins: removed.pins, pinRoot: agentOpts.pinRoot, xfrmEntries: xfrm }, 'uninstalled: every link and pin under the pin root, the encryption state and the L7 proxy routing removed');
     return;
   }
   const signal = shutdownSignal();

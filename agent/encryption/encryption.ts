@@ -34,6 +34,22 @@ export interface EncryptionCounters {
 /** A throwaway state that only a kernel with ESP and AES-GCM accepts (TEST-NET addresses, not Weir's reqid). */
 const PROBE = ['xfrm state add src 192.0.2.254 dst 192.0.2.253 proto esp spi 0xfffffffe reqid 1 mode tunnel aead rfc4106(gcm(aes)) 0x' + '00'.repeat(20) + ' 128', 'xfrm state delete src 192.0.2.254 dst 192.0.2.253 proto esp spi 0xfffffffe'];
 
+/** Every xfrm entry Weir made (encryption off, switched to WireGuard, or uninstalled); how many. */
+async function removeXfrm(cmd: NetnsCommands): Promise<number> {
+  const [stateText, policyText] = await Promise.all([cmd.ip(['xfrm', 'state', 'list']).catch(() => ''), cmd.ip(['xfrm', 'policy', 'list']).catch(() => '')]);
+  const current = { states: parseStates(stateText), policies: parsePolicies(policyText) };
+  if (current.states.length + current.policies.length) await cmd.ipBatch(plan(current, { states: [], policies: [] }));
+  return current.states.length + current.policies.length;
+}
+
+/** Everything encryption set up in the node's namespace: xfrm entries, the WireGuard device, its rule and table. */
+export async function removeEncryption(netns: string | null): Promise<number> {
+  const cmd = new NetnsCommands(netns);
+  const n = await removeXfrm(cmd);
+  await new WireguardDevice(cmd).remove();
+  return n;
+}
+
 export class NodeEncryptionSync {
   private readonly cmd: NetnsCommands;
   private readonly wg: WireguardDevice;
@@ -125,16 +141,12 @@ export class NodeEncryptionSync {
     };
   }
 
-  /** Every xfrm entry Weir made (encryption off, or switched to WireGuard). */
-  private async removeXfrm(): Promise<void> {
-    const [stateText, policyText] = await Promise.all([this.cmd.ip(['xfrm', 'state', 'list']).catch(() => ''), this.cmd.ip(['xfrm', 'policy', 'list']).catch(() => '')]);
-    const current = { states: parseStates(stateText), policies: parsePolicies(policyText) };
-    if (current.states.length + current.policies.length) await this.cmd.ipBatch(plan(current, { states: [], policies: [] }));
+  private removeXfrm(): Promise<number> {
+    return removeXfrm(this.cmd);
   }
 
   private async removeAll(): Promise<void> {
-    await this.removeXfrm();
-    await this.wg.remove();
+    await removeEncryption(this.cmd.ns ? `/var/run/netns/${this.cmd.ns}` : null);
   }
 
   /** Packets encrypted and decrypted, and the kernel's error counters, at scrape time. */
