@@ -21,9 +21,13 @@ export interface ProxySupervisorOptions {
   cli: string;
 }
 
-/** The cgroup a proxy runs in, beside (never under) the cgroup the agent's socket programs govern. */
+/**
+ * The cgroup a proxy runs in: beside the cgroup the agent's socket programs govern (a sandbox
+ * node's), or, when that is the cgroup root (a real node), under it: the root has no sibling.
+ */
 export function proxyCgroupFor(agentCgroup: string): string {
-  return join(dirname(agentCgroup), `${basename(agentCgroup) || 'root'}-weir-l7-proxy`);
+  const parent = dirname(agentCgroup);
+  return existsSync(join(parent, 'cgroup.procs')) ? join(parent, `${basename(agentCgroup)}-weir-l7-proxy`) : join(agentCgroup, 'weir-l7-proxy');
 }
 
 export class ProxySupervisor {
