@@ -3,7 +3,7 @@
 // Each case: packet -> verdict, the packet bytes after the program, and the map state.
 import { TcAction } from 'libbpfjs';
 import { ConfigFlags } from '../../common/maps/config.js';
-import { CtScope } from '../../common/maps/conntrack.js';
+import { CtFlags, CtScope } from '../../common/maps/conntrack.js';
 import { Direction, Reason } from '../../common/maps/metrics.js';
 import { PolicyDir } from '../../common/maps/policy.js';
 import { describePrivileged } from '../harness/privileged.js';
@@ -88,13 +88,19 @@ describePrivileged('tc_endpoint.o: endpoint policy', () => {
     expect((await toA({ src: C, proto: UDP, dport: 4999 })).retval).toBe(TcAction.Shot);
   });
 
-  it('marks traffic for the L7 proxy on a redirect verdict', async () => {
+  it('hands traffic with a redirect verdict to the L7 proxy: marked, into loopback, tracked as proxied', async () => {
     t.policy(300, PolicyDir.Ingress, [{ peer: 400, port: 8080, protocol: TCP, verdict: 'redirect', proxyPort: 15001 }]);
     const ctx = Buffer.alloc(192); // struct __sk_buff; mark at offset 8
-    const r = await t.dp.program('tc_to_endpoint').testRun({ data: frame({ src: B, dst: A, sport: 40000, dport: 8080, proto: TCP }), ctx, ctxOutSize: 192 });
-    expect(r.retval).toBe(TcAction.Ok);
+    const data = frame({ src: B, dst: A, sport: 40000, dport: 8080, proto: TCP, flags: Flags.SYN });
+    const r = await t.dp.program('tc_to_endpoint').testRun({ data, ctx, ctxOutSize: 192 });
+    expect(r.retval).toBe(TcAction.Redirect);
     expect(r.ctxOut?.readUInt32LE(8)).toBe(((15001 << 16) | 0x0a00) >>> 0);
-    expect(t.counter(Reason.RedirectProxy, Direction.Ingress)).toBe(1n);
+    // Addressed to loopback's all-zero MAC, or its ingress would drop it as not for it.
+    expect(r.dataOut?.subarray(0, 6)).toEqual(Buffer.alloc(6));
+    expect(r.dataOut?.subarray(6)).toEqual(data.subarray(6));
+    const e = t.ctTcp.get({ saddr: B, daddr: A, sport: 40000, dport: 8080, proto: TCP, scope: CtScope.Ingress, pad: 0 });
+    expect(e).toMatchObject({ flags: expect.any(Number), proxyPort: 15001 });
+    expect(e!.flags & CtFlags.Proxy).toBe(CtFlags.Proxy);
   });
 
   it('under auditMode, passes what policy would drop and counts it with its reason; a spoofed source still drops', async () => {
