@@ -255,14 +255,14 @@ describe('operator', () => {
         };
         return p.status?.conditions?.find((x) => x.type === 'Enforced');
       });
-      expect(status).toMatchObject({ status: 'False', reason: 'NotFullyEnforced', message: 'ingress[0].toPorts: HTTP rules are not enforced (no L7 proxy runs in this version); the rule applies at L4 only' });
+      expect(status).toMatchObject({ status: 'False', reason: 'NotFullyEnforced', message: 'L7 rules need the L7 proxy, which DatapathConfig default turns off (features.l7Proxy): its HTTP rules apply at L4 only there' });
       const events = await eventually('NotEnforced events', async () => {
         const list = await core.listNamespacedEvent({ namespace: 'shop', fieldSelector: 'reason=NotEnforced' });
         return list.items.length >= 2 ? list.items : undefined;
       });
       expect(events.map((e) => `${e.involvedObject.apiVersion}/${e.involvedObject.name}: ${e.message}`).sort()).toEqual([
         'networking.k8s.io/v1/web-v6: egress[0].to[0].ipBlock: ::/0 is IPv6, which the datapath does not enforce yet; this peer is left out',
-        'weir.dev/v1alpha1/api-http: ingress[0].toPorts: HTTP rules are not enforced (no L7 proxy runs in this version); the rule applies at L4 only',
+        'weir.dev/v1alpha1/api-http: L7 rules need the L7 proxy, which DatapathConfig default turns off (features.l7Proxy): its HTTP rules apply at L4 only there',
       ]);
       // The IPv4 block is compiled; the IPv6 one reaches no node.
       const a = await ndpWhen('node-a', (n) => ((n.spec as { cidrIdentities?: unknown[] }).cidrIdentities ?? []).length > 0);

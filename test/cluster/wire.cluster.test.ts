@@ -43,7 +43,7 @@ describe('objects as the API server sends them, through the product informers', 
         expect(np.spec?.ingress?.[0]?._from).toEqual([{ podSelector: { matchLabels: { app: 'frontend' } } }]);
         expect(np.metadata?.creationTimestamp).toBeInstanceOf(Date);
         const n = fromK8sPolicy(np);
-        expect(n.ingress).toEqual([{ peers: { kind: 'endpoints', selectors: [{ matchLabels: { app: 'frontend' } }] }, ports: [{ port: 5353, protocol: 'UDP' }], l7: false }]);
+        expect(n.ingress).toEqual([{ peers: { kind: 'endpoints', selectors: [{ matchLabels: { app: 'frontend' } }] }, ports: [{ port: 5353, protocol: 'UDP' }] }]);
       }
     } finally {
       await inf.stop();
