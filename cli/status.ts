@@ -13,6 +13,15 @@ export function table(rows: string[][]): string {
 const pct = (p: number): string => `${(p * 100).toFixed(p < 0.01 && p > 0 ? 2 : 1)}%`;
 const short = (m: string): string => m.replace(/^weir_/, '');
 
+/** What a node's encryption does: off, the mode (with the IPsec key it sends with), or that it cannot. */
+function encryption(n: NodeDatapath): string {
+  const e = n.status?.encryption;
+  if (!n.spec?.encryption) return 'off';
+  if (!e) return `${n.spec.encryption.mode} (not reported)`;
+  if (!e.active) return `${e.mode}: CANNOT${n.spec.encryption.strict ? ' (dropping)' : ' (in clear)'}`;
+  return e.mode === 'ipsec' ? `ipsec key ${e.sendingKey ?? '-'}` : `wireguard, ${e.peers ?? 0} peer(s)`;
+}
+
 export async function statusReport(kc: KubeConfig): Promise<string> {
   const api = new WeirApi(kc);
   const [configs, nodes] = await Promise.all([api.list<DatapathConfig>(DatapathConfigResource), api.list<NodeDatapath>(NodeDatapathResource)]).then(([c, n]) => [c.items, n.items] as const);
@@ -32,7 +41,7 @@ export async function statusReport(kc: KubeConfig): Promise<string> {
   out.push('');
   out.push(
     table([
-      ['NODE', 'REVISION', 'READY', 'ENDPOINTS', 'PROGRAMS', 'ATTACHMENTS', 'FULLEST MAPS'],
+      ['NODE', 'REVISION', 'READY', 'ENDPOINTS', 'PROGRAMS', 'ATTACHMENTS', 'ENCRYPTION', 'FULLEST MAPS'],
       ...nodes
         .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
         .map((n) => {
@@ -46,6 +55,7 @@ export async function statusReport(kc: KubeConfig): Promise<string> {
             `${s?.endpoints ?? 0}/${n.spec?.endpoints?.length ?? 0}`,
             String(s?.programs?.length ?? 0),
             String(s?.programs?.reduce((a, p) => a + p.attachments.length, 0) ?? 0),
+            encryption(n),
             maps.map((m) => `${short(m.name)} ${m.entries}/${m.maxEntries} (${pct(m.pressure)})`).join(', ') || '-',
           ];
         }),
