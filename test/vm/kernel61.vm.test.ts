@@ -2,40 +2,32 @@
 // images), in one VM booted for the suite: the same test files as on the host, run by jest inside
 // the guest as root, each result reported back here by name.
 import { describeVm } from '../harness/vm-describe.js';
-import { TestVm } from '../harness/vm.js';
 import { failures, jestInVm as jestIn } from '../harness/vm-jest.js';
 
-describeVm("the datapath on Debian's 6.1 kernel", () => {
-  let vm: TestVm;
-  beforeAll(async () => {
-    vm = await TestVm.boot();
-  }, 240_000);
-  afterAll(async () => {
-    await vm?.stop();
-  });
+describeVm("the datapath on Debian's 6.1 kernel", (testVm) => {
 
-  const jestInVm = (paths: string, names?: string) => jestIn(vm, 'privileged', paths, names);
+  const jestInVm = (paths: string, names?: string) => jestIn(testVm(), 'privileged', paths, names);
 
   it('boots the 6.1 kernel', () => {
-    expect(vm.kernelRelease).toMatch(/^6\.1\./);
+    expect(testVm().kernelRelease).toMatch(/^6\.1\./);
   });
 
   it('passes the kernel scenario tests: every program loads and judges crafted packets as on the host', async () => {
     const j = await jestInVm('test/kernel/');
-    console.log(`kernel scenario tests on ${vm.kernelRelease}: ${j.numPassedTests} passed, ${j.numFailedTests} failed`);
+    console.log(`kernel scenario tests on ${testVm().kernelRelease}: ${j.numPassedTests} passed, ${j.numFailedTests} failed`);
     expect(failures(j)).toEqual([]);
     expect(j.numPassedTests).toBeGreaterThan(30);
   }, 1_200_000);
 
   it('passes libbpfjs and the agent backend: maps, programs, links, and TC attached as cls_bpf without tcx', async () => {
     const j = await jestInVm('libbpfjs/src/|agent/datapath/');
-    console.log(`libbpfjs and agent backend tests on ${vm.kernelRelease}: ${j.numPassedTests} passed, ${j.numFailedTests} failed`);
+    console.log(`libbpfjs and agent backend tests on ${testVm().kernelRelease}: ${j.numPassedTests} passed, ${j.numFailedTests} failed`);
     expect(failures(j)).toEqual([]);
     expect(j.numPassedTests).toBeGreaterThan(40);
   }, 1_200_000);
 
   it('names what 6.1 lacks and what covers it (weir preflight)', async () => {
-    const r = await vm.run('node dist/cli/weir.js preflight');
+    const r = await testVm().run('node dist/cli/weir.js preflight');
     expect(r.out).toMatch(/ok\*\s+tcx\s+no tcx before Linux 6\.6: TC programs attach as cls_bpf filters on clsact/);
     expect(r.out).toMatch(/ok\s+kernel-version/);
     expect(r.rc).toBe(0);
@@ -43,7 +35,7 @@ describeVm("the datapath on Debian's 6.1 kernel", () => {
 
   it('runs two nodes: policy across nodes, a ClusterIP, a NodePort from outside, the socket fast path, and an agent killed mid-stream', async () => {
     const j = await jestInVm('test/sandbox/agent.priv', 'pod to pod across nodes|ClusterIP spreads|NodePort answers|socket to socket|kill -9 of an agent');
-    console.log(`two-node sandbox on ${vm.kernelRelease}: ${j.numPassedTests} passed, ${j.numFailedTests} failed`);
+    console.log(`two-node sandbox on ${testVm().kernelRelease}: ${j.numPassedTests} passed, ${j.numFailedTests} failed`);
     expect(failures(j)).toEqual([]);
     expect(j.numPassedTests).toBe(5);
   }, 1_800_000);
