@@ -20,6 +20,7 @@ describe('the L7 proxy', () => {
   const logLines: Array<Record<string, unknown>> = [];
   /** When the upstream saw the first byte of each body: a streamed body arrives before it ends. */
   const firstByteAt: number[] = [];
+  const upstreamConnections = new Set<Socket>();
 
   beforeAll(async () => {
     upstream = createServer((req, res) => {
@@ -31,6 +32,23 @@ describe('the L7 proxy', () => {
         req.on('end', () => res.end(`${h.digest('hex')} ${n}`));
         return;
       }
+      if (req.url?.startsWith('/public/close')) res.setHeader('connection', 'close');
+      if (req.url?.startsWith('/public/unframed')) {
+        // Neither length nor chunked: the body ends when the connection does.
+        req.socket.end('HTTP/1.1 200 OK\r\n\r\nuntil-the-close');
+        return;
+      }
+      if (req.url?.startsWith('/public/drip')) {
+        // The response written a byte at a time: the proxy must frame it across reads.
+        const text = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndrip\r\n0\r\n\r\n';
+        let i = 0;
+        const tick = setInterval(() => {
+          req.socket.write(text[i++]);
+          if (i === text.length) clearInterval(tick);
+        }, 1);
+        return;
+      }
+      upstreamConnections.add(req.socket);
       req.resume();
       req.on('end', () => res.end(`${req.method} ${req.url} ${String(req.headers['x-team'] ?? '')}`));
     });
@@ -235,5 +253,44 @@ describe('the L7 proxy', () => {
     });
     expect(body).toEqual({ status: 502, text: 'Upstream unavailable: ECONNREFUSED\n' });
     await p2.close();
+  });
+
+  it('opens a new upstream connection when the upstream closed the last one, on the same client connection', async () => {
+    const c = raw();
+    const before = upstreamConnections.size;
+    c.send('GET /public/close HTTP/1.1\r\nHost: shop\r\n\r\n');
+    expect(await c.read(complete(1))).toMatch(/^HTTP\/1\.1 200[\s\S]*Connection: close/i);
+    // The client was told the connection closes: so it does, and a new one goes on.
+    await c.closed;
+    const d = raw();
+    d.send('GET /public/a HTTP/1.1\r\nHost: shop\r\n\r\nGET /public/b HTTP/1.1\r\nHost: shop\r\n\r\n');
+    expect(responses(await d.read(complete(2))).map((r) => r.split('\r\n')[0])).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
+    expect(upstreamConnections.size).toBe(before + 2);
+    d.s.destroy();
+  });
+
+  it('frames a response that arrives a byte at a time, one that runs to the close, and a HEAD', async () => {
+    const c = raw();
+    c.send('GET /public/drip HTTP/1.1\r\nHost: shop\r\n\r\nGET /secret HTTP/1.1\r\nHost: shop\r\n\r\n');
+    const got = await c.read((x) => x.includes('Access denied\n'));
+    expect(got).toMatch(/^HTTP\/1\.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndrip\r\n0\r\n\r\nHTTP\/1\.1 403 Forbidden/);
+    c.s.destroy();
+    rules = [compileHttpRule({ path: '/public/.*' })];
+    const d = raw();
+    d.send('HEAD /public/h HTTP/1.1\r\nHost: shop\r\n\r\nGET /public/after-head HTTP/1.1\r\nHost: shop\r\n\r\n');
+    expect(await d.read((x) => x.endsWith('GET /public/after-head '))).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*\r\n\r\nHTTP\/1\.1 200 OK[\s\S]*\r\n\r\nGET \/public\/after-head $/);
+    d.s.destroy();
+    // The upstream writes this one itself, so it is alone on its connection.
+    const e = raw();
+    e.send('GET /public/unframed HTTP/1.1\r\nHost: shop\r\n\r\n');
+    expect(await e.read((x) => x.endsWith('until-the-close'))).toBe('HTTP/1.1 200 OK\r\n\r\nuntil-the-close');
+    await e.closed;
+  });
+
+  it('refuses a request the upstream could frame differently (Content-Length with chunked): 400 and closed', async () => {
+    const c = raw();
+    c.send('POST /public/a HTTP/1.1\r\nHost: shop\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /secret HTTP/1.1\r\nHost: shop\r\n\r\n');
+    expect(await c.read((b) => b.includes('\r\n\r\n'))).toMatch(/^HTTP\/1\.1 400 Bad Request/);
+    await c.closed;
   });
 });
