@@ -9,8 +9,10 @@ import { STATUS_CODES } from 'node:http';
 import { Socket } from 'node:net';
 import { BodyReader, HttpError, headEnd, leadingEmptyLines, parseRequestHead, parseResponseHead, type RequestHead } from './http1.js';
 
+/** A request as the rules see it (common/l7/rules.ts RequestView). */
 export interface RequestInfo {
   method: string;
+  /** The request target as sent: path and query. */
   path: string;
   host: string;
   headers: RequestHead['headers'];

@@ -12,6 +12,7 @@ describe('the flows the proxy judges', () => {
     { identity: WEB, direction: 'ingress', port: 8080, peerSet: 0, http: [{ method: 'GET', path: '/public/.*' }] },
     { identity: WEB, direction: 'ingress', port: 8080, peerSet: 1, http: [{ method: 'POST' }] },
     { identity: CLIENT, direction: 'egress', port: 9000, endPort: 9010, peerSet: 2, http: [{ path: '/api/.*' }, { path: '/broken/(' }] },
+    { identity: CLIENT, direction: 'egress', port: 8080, peerSet: 3, http: [{ method: 'GET' }] },
   ];
   const flows = new PolicyFlows((a) => ipcache[a] ?? 2);
   flows.update({
@@ -20,6 +21,7 @@ describe('the flows the proxy judges', () => {
       { id: 0, identities: [CLIENT, REMOTE] },
       { id: 1, identities: [REMOTE] },
       { id: 2, identities: [0] },
+      { id: 3, identities: [WEB] },
     ],
     endpoints: [
       { ip: '10.244.1.2', identity: WEB },
@@ -28,9 +30,6 @@ describe('the flows the proxy judges', () => {
   });
 
   it('is the destination ingress policy, with the peer from the endpoints or the ipcache', () => {
-    const local = flows.flowOf(sock('10.244.1.3', '10.244.1.2'));
-    expect(local).toMatchObject({ direction: 'ingress', subject: WEB, peer: CLIENT, dst: { address: '10.244.1.2', port: 8080 } });
-    expect(flows.rulesOf(local!)).toHaveLength(1);
     const remote = flows.flowOf(sock('10.244.2.9', '10.244.1.2'))!;
     expect(remote.peer).toBe(REMOTE);
     // Rules of every entry naming the peer: alternatives.
@@ -43,6 +42,17 @@ describe('the flows the proxy judges', () => {
     // The rule that does not compile is left out; the other stays.
     expect(flows.rulesOf(f).map((r) => String(r.path))).toEqual(['/^(?:\\/api\\/.*)$/u']);
     expect(flows.upstreamSource(f)).toBe('10.244.1.3');
+  });
+
+  it("is judged by both sides when the client's egress and a local destination's ingress have HTTP rules", () => {
+    const f = flows.flowOf(sock('10.244.1.3', '10.244.1.2'))!;
+    expect(f).toMatchObject({ direction: 'egress', subject: CLIENT, peer: WEB, ingressToo: { subject: WEB, peer: CLIENT } });
+    expect(flows.rulesOf(f)).toHaveLength(1);
+    expect(flows.rulesOf({ ...f, direction: 'ingress', ...f.ingressToo! })).toHaveLength(1);
+    // A destination elsewhere: its own node's proxy judges its ingress.
+    const away = flows.flowOf(sock('10.244.1.3', '10.244.2.9', 9005))!;
+    expect(away.direction).toBe('egress');
+    expect(away.ingressToo).toBeUndefined();
   });
 
   it('explains no connection between addresses that are no local endpoint', () => {

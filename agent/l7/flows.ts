@@ -2,7 +2,8 @@
 // what the agent sends the proxy (the node's L7 rules and local endpoints) and the identity of any
 // address (the ipcache). A connection arrives with its original addresses: the client's as remote,
 // the original destination's as local. It is the client's egress policy when the client is a local
-// endpoint with L7 rules for that destination and port, else the destination's ingress policy.
+// endpoint with L7 rules for that destination and port, else the destination's ingress policy; an
+// egress flow to a local endpoint with ingress HTTP rules for the client is judged by both.
 import type { L7Rules, PeerSet } from '../../api/v1alpha1/index.js';
 import { compileHttpRule, type CompiledHttpRule } from '../../common/l7/rules.js';
 import type { Flow, FlowSource } from './proxy.js';
@@ -66,7 +67,11 @@ export class PolicyFlows implements FlowSource {
     const client = this.endpoints.get(src.address);
     if (client !== undefined) {
       const peer = this.endpoints.get(dst.address) ?? this.identityOf(dst.address);
-      if (this.compiled.some((c) => this.applies(c, client, 'egress', dst.port, peer))) return { direction: 'egress', subject: client, peer, src, dst };
+      if (this.compiled.some((c) => this.applies(c, client, 'egress', dst.port, peer))) {
+        const server = this.endpoints.get(dst.address);
+        const both = server !== undefined && this.compiled.some((c) => this.applies(c, server, 'ingress', dst.port, client));
+        return { direction: 'egress', subject: client, peer, src, dst, ...(both ? { ingressToo: { subject: server, peer: client } } : {}) };
+      }
     }
     const server = this.endpoints.get(dst.address);
     if (server === undefined) return undefined;

@@ -293,4 +293,30 @@ describe('the L7 proxy', () => {
     expect(await c.read((b) => b.includes('\r\n\r\n'))).toMatch(/^HTTP\/1\.1 400 Bad Request/);
     await c.closed;
   });
+
+  it('judges an egress flow to a local endpoint by that endpoint\'s ingress rules too', async () => {
+    const both = new L7Proxy(
+      {
+        flowOf: (s) => ({ direction: 'egress', subject: 400, peer: 300, src: { address: s.remoteAddress!, port: s.remotePort! }, dst: { address: '127.0.0.1', port: upstreamPort }, ingressToo: { subject: 300, peer: 400 } }),
+        // Egress allows /public/a and /admin; the destination's ingress allows /public/.*.
+        rulesOf: (f) => (f.direction === 'egress' ? [compileHttpRule({ path: '/public/a|/admin' })] : [compileHttpRule({ path: '/public/.*' })]),
+      },
+      pino({ level: 'silent' }),
+      proxyMetrics(new Registry()),
+    );
+    const port = await both.listen(0, '127.0.0.1');
+    const s = connect(port, '127.0.0.1');
+    let buf = '';
+    s.on('data', (d: Buffer) => (buf += d.toString()));
+    s.write(['/public/a', '/admin', '/public/b'].map((p) => `GET ${p} HTTP/1.1\r\nHost: shop\r\n\r\n`).join(''));
+    await eventuallyTrue(() => complete(3)(buf));
+    expect(responses(buf).map((r) => r.split('\r\n')[0])).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 403 Forbidden', 'HTTP/1.1 403 Forbidden']);
+    s.destroy();
+    await both.close();
+  });
 });
+
+async function eventuallyTrue(f: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+}

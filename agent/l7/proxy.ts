@@ -21,6 +21,12 @@ export interface Flow {
   src: { address: string; port: number };
   /** The original destination: where allowed requests go. */
   dst: { address: string; port: number };
+  /**
+   * An egress flow to a local endpoint whose ingress has HTTP rules for this client too: those
+   * must allow each request as well, since the proxy's own connection to that endpoint is not
+   * handed to the proxy again.
+   */
+  ingressToo?: { subject: number; peer: number };
 }
 
 export interface FlowSource {
@@ -143,10 +149,14 @@ export class L7Proxy {
     const src = `${flow.src.address}:${flow.src.port}`;
     const dst = `${flow.dst.address}:${flow.dst.port}`;
     const from = this.source.upstreamSource?.(flow);
+    const ingressToo: Flow | undefined = flow.ingressToo && { ...flow, direction: 'ingress', ...flow.ingressToo, ingressToo: undefined };
     new ProxyConnection(
       socket,
       {
-        allowed: (req: RequestInfo) => firstMatch(this.source.rulesOf(flow), { method: req.method, path: req.path, host: req.host, headers: req.headers }) >= 0,
+        allowed: (req: RequestInfo) => {
+          if (firstMatch(this.source.rulesOf(flow), req) < 0) return false;
+          return !ingressToo || firstMatch(this.source.rulesOf(ingressToo), req) >= 0;
+        },
         connectUpstream: () => {
           const target = { host: flow.dst.address, port: flow.dst.port };
           if (this.limits.transparent && from) {

@@ -1,9 +1,10 @@
 // L7 policy end to end: HTTP rules enforced by each node's proxy, which the datapath hands the
 // flows with a redirect verdict (bpf/lib/proxy.h, bpf/tc_proxy.c). Real HTTP clients and servers
 // in pods on two sandbox nodes: ingress on one node and across nodes, egress directly and through a
-// ClusterIP, allowed and denied requests on one keep-alive connection, a policy change between two
-// requests, an Upgrade, a 100 MiB streamed body, the access log and metrics, and the proxy killed
-// (in-flight requests fail, new flows are dropped and counted, the agent restarts it).
+// ClusterIP, both sides' rules on one node, allowed and denied requests on one keep-alive
+// connection, a policy change between two requests, an Upgrade, a 100 MiB streamed body, the
+// access log and metrics, and the proxy killed (in-flight requests fail, new flows are dropped and
+// counted, the agent restarts it).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,12 +66,20 @@ describePrivileged('L7 policy through the node proxy', () => {
     await sb.addPod(n2, 'web-2', { app: 'web' });
     await sb.addPod(n2, 'egress-client', { app: 'egress-client' });
     await sb.addPod(n1, 'plain', { app: 'plain' });
+    // A client of web (its ingress rules name app=client) with HTTP egress rules of its own.
+    await sb.addPod(n1, 'audited', { app: 'client', role: 'audited' });
     for (const p of ['web', 'web-2', 'plain']) await sb.serve(pod(p), ['serve-http', '8080', p]);
     await applyPolicy(webRules(['/public/.*', '/ws']));
     await applyPolicy(
       policy('egress-l7', {
         endpointSelector: { matchLabels: { app: 'egress-client' } },
         egress: [{ toEndpoints: [{ matchLabels: { app: 'plain' } }], toPorts: [{ ports: [{ port: 8080, protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/public/.*' }] } }] }],
+      }),
+    );
+    await applyPolicy(
+      policy('audited-l7', {
+        endpointSelector: { matchLabels: { role: 'audited' } },
+        egress: [{ toEndpoints: [{ matchLabels: { app: 'web' } }], toPorts: [{ ports: [{ port: 8080, protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/public/a|/admin' }] } }] }],
       }),
     );
     await sb.core.createNamespacedService({ namespace: 'default', body: { metadata: { name: 'plain' }, spec: { clusterIP: VIP, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] } } });
@@ -107,6 +116,11 @@ describePrivileged('L7 policy through the node proxy', () => {
     const viaVip = await sb.run<Seq>(pod('egress-client'), ['http-seq', VIP, '80', 'GET /public/2', 'DELETE /public/2'], 30_000);
     expect(statuses(viaVip)).toEqual([200, 403]);
     expect(viaVip.results[0]?.body).toBe('plain GET /public/2');
+  }, 60_000);
+
+  it("on one node, a request must pass both the client's egress rules and the server's ingress rules", async () => {
+    // /admin: egress allows, ingress refuses; /public/b: ingress allows, egress refuses.
+    expect(statuses(await seq('audited', pod('web').ip, 'GET /public/a', 'GET /admin', 'GET /public/b'))).toEqual([200, 403, 403]);
   }, 60_000);
 
   it('applies a policy change from the next request on an open keep-alive connection', async () => {
