@@ -3,13 +3,14 @@
 // in pods on two sandbox nodes: ingress on one node and across nodes, egress directly and through a
 // ClusterIP, both sides' rules on one node, allowed and denied requests on one keep-alive
 // connection, a policy change between two requests, an Upgrade, a 100 MiB streamed body, the
-// access log and metrics, and the proxy killed (in-flight requests fail, new flows are dropped and
-// counted, the agent restarts it).
+// access log and metrics, the proxy killed (in-flight requests fail, new flows are dropped and
+// counted, the agent restarts it), and `weir agent --uninstall` taking the proxy's routing away.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster } from '../harness/cluster.js';
 import { describePrivileged } from '../harness/privileged.js';
+import { repoRoot } from '../harness/paths.js';
 import { eventually } from '../harness/wait.js';
 import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../../sandbox/sandbox.js';
 import { API_VERSION, DatapathConfigResource, NetworkPolicyResource, gvr, type WeirObject } from '../../api/v1alpha1/index.js';
@@ -172,6 +173,31 @@ describePrivileged('L7 policy through the node proxy', () => {
     expect(r.connections).toBeGreaterThan(1);
     expect(r.statuses[r.statuses.length - 1]).toBe(200);
   }, 90_000);
+
+  it("weir agent --uninstall removes the proxy's routing on its node, and no rule it does not own", async () => {
+    const ipIn = (n: SandboxNode, ...args: string[]) => execFileSync('nsenter', [`--net=${n.nsPath}`, 'ip', ...args], { encoding: 'utf8' });
+    expect(ipIn(n2, 'rule', 'show', 'pref', '89')).toMatch(/fwmark 0xa00\/0xf00 lookup 2004/);
+    // Someone else's rule beside Weir's, which must stay.
+    ipIn(n2, 'rule', 'add', 'pref', '88', 'fwmark', '0x5', 'lookup', '100');
+    await sb.killAgent(n2);
+    // Its proxy goes with it (its stdin closes).
+    await eventually("n2's proxy exits", () => {
+      try {
+        proxyPid(n2);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 15_000, 100);
+    execFileSync(process.execPath, [join(repoRoot, 'dist', 'cli', 'weir.js'), 'agent', '--uninstall', '--node-name', n2.name, '--bpffs-root', n2.pinRoot, '--netns', n2.nsPath, '--log-level', 'warn']);
+    expect(ipIn(n2, 'rule', 'show', 'pref', '89')).toBe('');
+    expect(ipIn(n2, 'route', 'show', 'table', '2004')).toBe('');
+    expect(ipIn(n2, 'rule', 'show', 'pref', '88')).toMatch(/fwmark 0x5 lookup 100/);
+    expect(existsSync(n2.pinRoot)).toBe(false);
+    // The other node keeps its proxy and its routing.
+    expect(ipIn(n1, 'rule', 'show', 'pref', '89')).toMatch(/lookup 2004/);
+    expect(statuses(await seq('client', pod('web').ip, 'GET /public/still', 'GET /admin'))).toEqual([200, 403]);
+  }, 60_000);
 
   it('says in the policy status when HTTP rules cannot be enforced (l7Proxy off)', async () => {
     await sb.custom.patchClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default', body: { spec: { features: { l7Proxy: { enabled: false } } } } }, merge);
