@@ -381,6 +381,14 @@ export class Sandbox {
     return (await fetch(`http://127.0.0.1:${n.metricsPort}/metrics`)).text();
   }
 
+  /** One metric of a node's agent, summed over its series whose labels include `labels` (0 when it has none). */
+  async metric(n: SandboxNode, name: string, labels = ''): Promise<number> {
+    return (await this.metrics(n))
+      .split('\n')
+      .filter((l) => l.startsWith(name) && (l[name.length] === ' ' || l[name.length] === '{') && l.includes(labels))
+      .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+  }
+
   state(): SandboxState {
     return {
       prefix: this.prefix,

@@ -146,7 +146,7 @@ export class NodeEncryptionSync {
   }
 
   private async removeAll(): Promise<void> {
-    await removeEncryption(this.cmd.ns ? `/var/run/netns/${this.cmd.ns}` : null);
+    await removeEncryption(this.cmd.netns);
   }
 
   /** Packets encrypted and decrypted, and the kernel's error counters, at scrape time. */

@@ -20,9 +20,13 @@ export class CommandError extends Error {
 
 /** `netns`: a netns path (the sandbox's nodes) or null for the agent's own namespace. */
 export class NetnsCommands {
+  /** The name `ip -n` takes: the namespace's file in /var/run/netns. */
   readonly ns: string | null;
 
-  constructor(netns: string | null) {
+  constructor(
+    /** The namespace's path as given (null: the agent's own). */
+    readonly netns: string | null,
+  ) {
     this.ns = netns ? basename(netns) : null;
   }
 

@@ -33,10 +33,14 @@ function newPrivateKey(): string {
 export class WireguardDevice {
   constructor(private readonly cmd: NetnsCommands) {}
 
+  private async exists(): Promise<boolean> {
+    const links = JSON.parse((await this.cmd.ip(['-j', 'link', 'show', 'type', 'wireguard']).catch(() => '')) || '[]') as Array<{ ifname: string }>;
+    return links.some((l) => l.ifname === WG_DEVICE);
+  }
+
   /** Null when the device exists or could be made; otherwise what the kernel said. */
   async ensure(): Promise<string | null> {
-    const links = await this.cmd.ip(['-j', 'link', 'show', 'type', 'wireguard']);
-    if ((JSON.parse(links || '[]') as Array<{ ifname: string }>).some((l) => l.ifname === WG_DEVICE)) return null;
+    if (await this.exists()) return null;
     try {
       await this.cmd.ip(['link', 'add', WG_DEVICE, 'type', 'wireguard']);
       return null;
@@ -106,8 +110,7 @@ export class WireguardDevice {
 
   /** Removes the device, the rule and the table (encryption turned off). */
   async remove(): Promise<void> {
-    const links = JSON.parse((await this.cmd.ip(['-j', 'link', 'show', 'type', 'wireguard']).catch(() => '')) || '[]') as Array<{ ifname: string }>;
-    if (links.some((l) => l.ifname === WG_DEVICE)) await this.cmd.ip(['link', 'del', WG_DEVICE]);
+    if (await this.exists()) await this.cmd.ip(['link', 'del', WG_DEVICE]);
     // Only Weir's rule (its preference and table), never another at that preference.
     if ((await this.cmd.ip(['rule', 'show', 'pref', String(WG_RULE_PREF)])).includes(`lookup ${WG_TABLE}`)) await this.cmd.ip(['rule', 'del', 'pref', String(WG_RULE_PREF), 'lookup', String(WG_TABLE)]);
     await this.cmd.ip(['route', 'flush', 'table', String(WG_TABLE)]).catch(() => undefined);

@@ -40,11 +40,7 @@ describeGated('encryption on a kernel without ESP and WireGuard: the node fails 
       60_000,
       250,
     );
-  const refused = async (n: SandboxNode) =>
-    (await sb.metrics(n))
-      .split('\n')
-      .filter((l) => l.startsWith('weir_datapath_packets_total{') && l.includes('reason="no_encryption"'))
-      .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+  const refused = (n: SandboxNode) => sb.metric(n, 'weir_datapath_packets_total', 'reason="no_encryption"');
 
   beforeAll(async () => {
     ensureBpffs();

@@ -70,12 +70,7 @@ describePrivileged('encryption between nodes on a kernel with ESP and WireGuard'
   const ndp = async (n: SandboxNode) => (await sb.custom.getClusterCustomObject({ ...gvr(NodeDatapathResource), name: n.name })) as NodeDatapath;
   const tryTcp = (from: string, ip: string, port: number, ms = 3000) => sb.run<string>(pod(from), ['tcp-try', ip, String(port), String(ms)]);
   const secretBody = (keys: string) => ({ metadata: SECRET, data: { keys: Buffer.from(`${keys}\n`).toString('base64') } });
-  /** A metric's value on a node's agent, summed over the series whose labels include `labels`. */
-  const metric = async (n: SandboxNode, name: string, labels = ''): Promise<number> =>
-    (await sb.metrics(n))
-      .split('\n')
-      .filter((l) => l.startsWith(name) && (l[name.length] === ' ' || l[name.length] === '{') && l.includes(labels))
-      .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+  const metric = (n: SandboxNode, name: string, labels = '') => sb.metric(n, name, labels);
   const xfrmErrors = async (n: SandboxNode, error: string) => metric(n, 'weir_encryption_errors_total', `error="${error}"`);
   /** Both nodes report this encryption state in status. */
   const bothReport = (what: string, ok: (s: NonNullable<NodeDatapath['status']>['encryption']) => boolean, timeoutMs = 90_000) =>

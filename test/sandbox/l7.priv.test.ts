@@ -49,8 +49,7 @@ describePrivileged('L7 policy through the node proxy', () => {
     }
   };
   const agentLog = (n: SandboxNode) => readFileSync(join(sb.logDir, `agent-${n.name}.log`), 'utf8');
-  const metric = async (n: SandboxNode, name: string, labels: string) =>
-    (await sb.metrics(n)).split('\n').filter((l) => l.startsWith(`${name}{`) && l.includes(labels)).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+  const metric = (n: SandboxNode, name: string, labels: string) => sb.metric(n, name, labels);
   const proxyPid = (n: SandboxNode) => Number(execFileSync('pgrep', ['-f', `l7-proxy --bpffs-root ${n.pinRoot} `], { encoding: 'utf8' }).trim().split('\n')[0]);
 
   beforeAll(async () => {
