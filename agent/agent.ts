@@ -45,7 +45,9 @@ import {
 import { WeirApi } from '../common/weirapi.js';
 import { ResizeRefused } from './datapath/resize.js';
 import { NodeEncryptionSync, type EncryptionOutcome } from './encryption/encryption.js';
-import { NetnsCommands } from './encryption/ipcmd.js';
+import { NetnsCommands } from './network/ipcmd.js';
+import { OVERLAY_DEVICE } from './network/overlay.js';
+import { peersOf } from './network/routes.js';
 import { ProxySupervisor, proxyCgroupFor } from './l7/supervisor.js';
 
 export const AGENT_FIELD_MANAGER = 'weir-agent';
@@ -291,10 +293,11 @@ export class Agent {
     await this.recover(pass);
     const node = await this.observeNode(pass);
     const failed = await this.syncMaps(pass, node);
+    const overlay = await this.overlay(pass, node);
     const encryption = await this.encrypt(pass, node);
     const proxyCgroup = await this.l7(pass);
     this.syncConfig(pass, node, failed.policyChanged, encryption, proxyCgroup);
-    const attached = await this.attach(pass, node);
+    const attached = await this.attach(pass, node, overlay);
     await this.report(pass, attached, failed.maps);
     return this.nextPass(attached.missing.length > 0);
   }
@@ -346,7 +349,7 @@ export class Agent {
       counts = await this.kernel.syncMaps({
         endpoints,
         endpointIfs: endpointIfEntries(endpoints),
-        ipcache: ipcacheEntries({ nodeName: this.opts.nodeName, spec, pods: this.pods.list(), namespaces: this.namespaces.list(), identities: this.identities.list(), nodes: this.nodes.list(), hostAddresses: node.hostAddrs, initAddresses: node.initIps, remotePodCidrs: spec.encryption !== undefined }, problems),
+        ipcache: ipcacheEntries({ nodeName: this.opts.nodeName, spec, pods: this.pods.list(), namespaces: this.namespaces.list(), identities: this.identities.list(), nodes: this.nodes.list(), hostAddresses: node.hostAddrs, initAddresses: node.initIps, remotePodCidrs: spec.encryption !== undefined || features.overlay.mode === 'vxlan' }, problems),
         policy: enforce ? policyMapContents(spec) : [],
         prefilter: features.prefilter.enabled ? features.prefilter.denyCIDRs.filter((c) => !c.includes(':')).map((c) => ({ key: cidrKey(c), value: { flags: 0 } })) : [],
         services: lb.services,
@@ -377,6 +380,25 @@ export class Agent {
     // Any change to what policy decides makes established flows re-check once.
     const policyChanged = counts.some((c) => (c.map === 'weir_policy' || c.map === 'weir_endpoints4' || c.map === 'weir_ipcache') && c.added + c.changed + c.deleted > 0);
     return { maps: failed.length, policyChanged };
+  }
+
+  /**
+   * How this node reaches other nodes' pods: the overlay device (made in either mode, so this
+   * node accepts VXLAN from peers while a mode change rolls out) and Weir's routes to every peer's
+   * pod CIDR, native or into the tunnel. Returns the device's index for its programs.
+   */
+  private async overlay(pass: Pass, node: NodeView): Promise<number | undefined> {
+    const { features, problems } = pass;
+    const nic = (await this.nics(node.addrs))[0];
+    const out = await this.network.syncOverlay({
+      mode: features.overlay.mode,
+      vxlanPort: features.overlay.vxlanPort,
+      peers: peersOf(this.nodes.list(), this.opts.nodeName),
+      ...(node.addrs[0] ? { nodeAddress: node.addrs[0] } : {}),
+      ...(nic ? { underlayDev: nic.ifname } : {}),
+    });
+    problems.push(...out.problems);
+    return out.ifindex;
   }
 
   /**
@@ -465,7 +487,7 @@ export class Agent {
   }
 
   /** Every program where it belongs: pod interfaces, node interfaces, the cgroup, the sockhash. */
-  private async attach(pass: Pass, node: NodeView): Promise<{ wanted: WantedLink[]; missing: string[]; programmed: boolean }> {
+  private async attach(pass: Pass, node: NodeView, overlayIfindex: number | undefined): Promise<{ wanted: WantedLink[]; missing: string[]; programmed: boolean }> {
     const { spec, features, problems } = pass;
     const wanted: WantedLink[] = [];
     const missing: string[] = [];
@@ -494,6 +516,12 @@ export class Agent {
           { name: `nic-${n.ifindex}-egress`, program: 'tc_to_netdev', kind: 'tcx-egress', ifindex: n.ifindex, describe: `tcx egress ${n.ifname}` },
         );
     }
+    // The overlay device: what leaves gets its peer and VNI, what arrives is checked and keeps its identity.
+    if (overlayIfindex !== undefined)
+      wanted.push(
+        { name: 'overlay-ingress', program: 'tc_from_overlay', kind: 'tcx-ingress', ifindex: overlayIfindex, describe: `tcx ingress ${OVERLAY_DEVICE}` },
+        { name: 'overlay-egress', program: 'tc_to_overlay', kind: 'tcx-egress', ifindex: overlayIfindex, describe: `tcx egress ${OVERLAY_DEVICE}` },
+      );
     // Loopback's ingress, where what the hooks hand the L7 proxy is assigned to its socket.
     if (features.l7Proxy.enabled) wanted.push({ name: 'proxy-lo-ingress', program: 'tc_to_proxy', kind: 'tcx-ingress', ifindex: LOOPBACK_IFINDEX, describe: 'tcx ingress lo (L7 proxy)' });
     const sockProgs = [

@@ -14,6 +14,7 @@
 #include "lib/enforce.h"
 #include "lib/frag.h"
 #include "lib/ipcache.h"
+#include "lib/overlay.h"
 #include "lib/metrics.h"
 #include "lib/parse.h"
 #include "lib/proxy.h"
@@ -58,6 +59,12 @@ static __always_inline int icmp_error_related(const struct pkt4 *p)
 	return 0;
 }
 
+/* The remote side's identity; on ingress, the tunnel it came through may have said (lib/overlay.h). */
+static __always_inline __u32 remote_identity_of(const struct __sk_buff *skb, __u8 dir, __u32 remote_addr)
+{
+	return dir == POLICY_EGRESS ? identity_of4(remote_addr) : source_identity(skb, remote_addr);
+}
+
 /*
  * dir is the endpoint's policy direction for this hook; the remote side is the destination on
  * egress and the source on ingress.
@@ -95,7 +102,7 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 		if (e->policy_gen != cfg->policy_gen) {
 			/* Policy changed since the flow was allowed: judge it once more, as first opened. */
 			__u8 flow_dir = reply ? (dir == POLICY_EGRESS ? POLICY_INGRESS : POLICY_EGRESS) : dir;
-			struct policy_result r = endpoint_verdict(ep, flow_dir, identity_of4(remote_addr), p->proto,
+			struct policy_result r = endpoint_verdict(ep, flow_dir, remote_identity_of(skb, dir, remote_addr), p->proto,
 								  key.dport);
 
 			if (policy_drops(&r, cfg, mdir, skb->len)) {
@@ -126,7 +133,7 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 	/* A new flow. */
 	if (cfg->flags & CFG_DRAIN)
 		return tc_drop(skb, DROP_DRAINING, mdir);
-	__u32 remote_identity = identity_of4(remote_addr);
+	__u32 remote_identity = remote_identity_of(skb, dir, remote_addr);
 	struct policy_result r = endpoint_verdict(ep, dir, remote_identity, p->proto, p->dport);
 
 	if (policy_drops(&r, cfg, mdir, skb->len))

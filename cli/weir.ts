@@ -8,6 +8,7 @@ import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { Agent, removeProxyRouting } from '../agent/agent.js';
 import { KernelDatapath } from '../agent/datapath/kernel.js';
+import { removeOverlay } from '../agent/network/overlay.js';
 import { install as installCni, uninstall as uninstallCni } from '../agent/cni/install.js';
 import { runPreflight } from '../agent/preflight/checks.js';
 import { runL7Proxy } from '../agent/l7/main.js';
@@ -161,7 +162,8 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
     const removed = new KernelDatapath({ pinRoot: agentOpts.pinRoot, objectDir: agentOpts.objectDir, netns: agentOpts.netns, tcAttach: agentOpts.tcAttach }).uninstall();
     const xfrm = await removeEncryption(agentOpts.netns);
     await removeProxyRouting(agentOpts.netns);
-    log.info({ links: removed.links, pins: removed.pins, pinRoot: agentOpts.pinRoot, xfrmEntries: xfrm }, 'uninstalled: every link and pin under the pin root, the encryption state and the L7 proxy routing removed');
+    const routes = await removeOverlay(agentOpts.netns);
+    log.info({ links: removed.links, pins: removed.pins, pinRoot: agentOpts.pinRoot, xfrmEntries: xfrm, routes }, 'uninstalled: every link and pin under the pin root, the encryption state, the L7 proxy routing, the overlay device and the routes to other nodes removed');
     return;
   }
   const signal = shutdownSignal();

@@ -23,6 +23,8 @@ const WEIR = join(repoRoot, 'dist', 'cli', 'weir.js');
 /** What a kubelet reports of its node that no sandbox node has: fixed, honest placeholders. */
 const SANDBOX_NODE_INFO = { architecture: 'amd64', operatingSystem: 'linux', osImage: 'weir sandbox', containerRuntimeVersion: 'none', kubeletVersion: 'none', kubeProxyVersion: 'none' };
 const LAN_PREFIX = '192.168.77';
+/** The second segment's, with `segments: 2`. */
+const LAN2_PREFIX = '192.168.78';
 export const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export interface SandboxNode {
@@ -79,6 +81,12 @@ export interface SandboxOptions {
   /** Processes outlive this one (`weir up`). */
   detached?: boolean;
   logDir?: string;
+  /**
+   * 2: odd nodes on one L3 segment, even nodes on another, the LAN namespace routing between
+   * them (and, as a native-routing underlay must, routing each node's pod CIDR to that node). Nodes
+   * know only the other segment, not pod CIDRs: only Weir's routes or its tunnel carry pod traffic.
+   */
+  segments?: 1 | 2;
 }
 
 export class Sandbox {
@@ -105,7 +113,7 @@ export class Sandbox {
   private constructor(
     readonly cluster: LocalCluster,
     readonly lab: Lab,
-    opts: SandboxOptions,
+    private readonly opts: SandboxOptions,
   ) {
     this.prefix = opts.prefix;
     this.detached = opts.detached ?? false;
@@ -133,14 +141,20 @@ export class Sandbox {
     // A killed run's CNI state (sockets, the pods its agents were told about) goes first.
     rmSync(this.runDir, { recursive: true, force: true });
     const lan = this.lab.addNamespace('lan');
-    this.lab.addBridge(lan, 'br0');
+    const segments = this.opts.segments ?? 1;
+    const prefixes = [LAN_PREFIX, LAN2_PREFIX].slice(0, segments);
+    for (const [i, prefix] of prefixes.entries()) this.lab.addBridge(lan, `br${i}`, segments > 1 ? `${prefix}.1/24` : undefined);
+    if (segments > 1) this.lab.exec(lan, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     for (let i = 1; i <= count; i++) {
       const name = `${this.prefix}-n${i}`;
       const ns = this.lab.addNamespace(`n${i}`);
+      const seg = segments > 1 && i % 2 === 0 ? 1 : 0;
       this.lab.addVeth({ ns, name: 'eth0' }, { ns: lan, name: `n${i}` });
-      this.lab.enslave(lan, `n${i}`, 'br0');
-      const ip = `${LAN_PREFIX}.${10 + i}`;
+      this.lab.enslave(lan, `n${i}`, `br${seg}`);
+      const ip = `${prefixes[seg]}.${10 + i}`;
       this.lab.addAddress(ns, 'eth0', `${ip}/24`);
+      // The other segment through the router; pod CIDRs are Weir's to route.
+      if (segments > 1) this.lab.addRoute(ns, `${prefixes[1 - seg]}.0/24`, `${prefixes[seg]}.1`);
       this.lab.exec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
       const podCidr = `10.244.${i}.0/24`;
       const pinRoot = `/sys/fs/bpf/${this.prefix}/${name}`;
@@ -160,14 +174,16 @@ export class Sandbox {
         cniStateDir: join(this.runDir, name, 'cni'),
       });
     }
-    // Pod CIDRs of the other nodes are reached through their node, as a routing CNI sets up.
-    for (const n of this.nodes) for (const m of this.nodes) if (m !== n) this.lab.addRoute(n.ns, m.podCidr, m.ip);
+    // Nodes reach other nodes' pods by Weir's routes (or tunnel) alone. Across segments the
+    // underlay routes each pod CIDR to its node, as a native-routing network must (docs/overlay.md).
+    if (segments > 1) for (const n of this.nodes) this.lab.addRoute(lan, n.podCidr, n.ip);
     for (const [i, name] of ['ext', 'ext2'].entries()) {
       const ns = this.lab.addNamespace(name);
       this.lab.addVeth({ ns, name: 'eth0' }, { ns: lan, name });
       this.lab.enslave(lan, name, 'br0');
       const ip = `${LAN_PREFIX}.${200 + i}`;
       this.lab.addAddress(ns, 'eth0', `${ip}/24`);
+      if (segments > 1) this.lab.addRoute(ns, `${LAN2_PREFIX}.0/24`, `${LAN_PREFIX}.1`);
       this.outside.push({ ns, ip });
     }
     for (const n of this.nodes) {

@@ -5,6 +5,8 @@ import type { Logger } from '../../common/log.js';
 import type { GcResult } from '../conntrack/gc.js';
 import type { NodeSettings } from '../../common/maps/config.js';
 import type { MetricsKey, MetricsValue } from '../../common/maps/metrics.js';
+import { NetnsCommands } from '../network/ipcmd.js';
+import { NodeOverlay, type OverlayOutcome, type OverlayWant } from '../network/overlay.js';
 import { discoverPodInterfaces, hostAddresses, interfaceIndex, interfaceWithAddress, type PodInterface } from './interfaces.js';
 import type { DesiredMaps, MapStatus, MapSyncCount } from './kernel.js';
 import type { LinkReport, WantedLink } from './links.js';
@@ -40,11 +42,21 @@ export interface NodeNetwork {
   nics(devices: readonly string[], addresses: readonly string[]): Promise<Array<{ ifname: string; ifindex: number }>>;
   /** IPv4 addresses on the node's own interfaces: the host identity's, besides the Node object's. */
   hostAddresses(): Promise<string[]>;
+  /** The overlay device and Weir's routes to other nodes' pod CIDRs (network/overlay.ts). */
+  syncOverlay(want: OverlayWant): Promise<OverlayOutcome>;
 }
 
 /** The node's real interfaces, in `netns` (a path) or the agent's own namespace. */
 export class HostNetwork implements NodeNetwork {
-  constructor(private readonly netns: string | null) {}
+  private readonly overlay: NodeOverlay;
+
+  constructor(private readonly netns: string | null) {
+    this.overlay = new NodeOverlay(new NetnsCommands(netns));
+  }
+
+  syncOverlay(want: OverlayWant): Promise<OverlayOutcome> {
+    return this.overlay.sync(want);
+  }
 
   podInterfaces(): Promise<Map<string, PodInterface>> {
     return discoverPodInterfaces(this.netns);

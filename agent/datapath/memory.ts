@@ -11,6 +11,7 @@ import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../../common/m
 import type { MetricsKey, MetricsValue } from '../../common/maps/metrics.js';
 import { policyMap } from '../../common/maps/policy.js';
 import { prefilterMap } from '../../common/maps/prefilter.js';
+import type { OverlayOutcome, OverlayWant } from '../network/overlay.js';
 import { maxEntriesFor } from '../../common/maps/catalogue.js';
 import { isSized, type MapSpec } from '../../common/maps/spec.js';
 import type { DatapathBackend, NodeNetwork } from './backend.js';
@@ -149,7 +150,15 @@ export class MemoryDatapath implements DatapathBackend {
 
 /** A hollow node's network: one veth per pod address given, as CNI would have made, and one NIC. */
 export class MemoryNetwork implements NodeNetwork {
+  /** What the agent last asked of the overlay. */
+  overlay?: OverlayWant;
+
   constructor(private readonly podIps: readonly string[]) {}
+
+  async syncOverlay(want: OverlayWant): Promise<OverlayOutcome> {
+    this.overlay = want;
+    return { ifindex: 99, mode: want.mode, routes: want.peers.reduce((n, p) => n + p.podCidrs.length, 0), problems: [] };
+  }
 
   async podInterfaces(): Promise<Map<string, PodInterface>> {
     return new Map(this.podIps.map((ip, i) => [ip, { ifname: `lxc${i}`, ifindex: 10 + i }]));

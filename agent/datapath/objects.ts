@@ -9,7 +9,7 @@ import type { MapSpec } from '../../common/maps/spec.js';
 import { TypedMap } from '../maps/typed.js';
 
 /** One object per attach point (bpf/*.c). */
-export const DATAPATH_OBJECTS = ['xdp_prefilter', 'tc_endpoint', 'tc_nic', 'tc_proxy', 'sock_lb', 'sock_fastpath'] as const;
+export const DATAPATH_OBJECTS = ['xdp_prefilter', 'tc_endpoint', 'tc_nic', 'tc_overlay', 'tc_proxy', 'sock_lb', 'sock_fastpath'] as const;
 export type DatapathObject = (typeof DATAPATH_OBJECTS)[number];
 
 export interface LoadOptions {

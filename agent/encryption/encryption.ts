@@ -8,7 +8,7 @@ import { parseIpsecSecret, type IpsecKey } from '../../common/encryption/ipsec-k
 import type { Logger } from '../../common/log.js';
 import { encryptMarkOf } from '../../common/maps/config.js';
 import { SecretWatch } from '../../common/secretwatch.js';
-import { NetnsCommands } from './ipcmd.js';
+import { NetnsCommands } from '../network/ipcmd.js';
 import { ipsecPlan, usableKeys, type LocalNode } from './ipsec.js';
 import { parsePolicies, parseStates, plan, stateKey } from './xfrm.js';
 import { WireguardDevice } from './wireguard.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EncryptionPeer } from '../../api/v1alpha1/index.js';
 import { EncryptMark } from '../../common/maps/config.js';
-import { CommandError, type NetnsCommands } from './ipcmd.js';
+import { CommandError, type NetnsCommands } from '../network/ipcmd.js';
 
 export const WG_DEVICE = 'weir_wg0';
 /** Cilium's port for the same purpose, so firewall rules written for it carry over. */

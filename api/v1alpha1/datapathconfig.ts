@@ -171,7 +171,6 @@ export function resolveFeatures(raw: unknown): ResolvedFeatures {
  */
 export function featuresNotInEffect(f: ResolvedFeatures): string[] {
   const out: string[] = [];
-  if (f.overlay.mode === 'vxlan') out.push('overlay mode vxlan is not implemented yet: pod traffic between nodes is routed natively');
   if (f.iptablesFallback.enabled) out.push('iptablesFallback is not implemented yet: a node missing an eBPF hook reports it and goes without');
   return out;
 }

@@ -39,6 +39,8 @@ enum metrics_reason {
 	DROP_WRONG_ENDPOINT = 141,   /* IPv4 for one endpoint arriving at another endpoint's interface */
 	DROP_NO_ENCRYPTION = 142,    /* pod traffic to another node that must be encrypted and cannot be */
 	DROP_NO_PROXY = 143,         /* a flow the L7 proxy must judge, and no proxy socket takes it */
+	DROP_NO_TUNNEL = 144,        /* routed into the overlay with no node hosting its destination */
+	DROP_TUNNEL_SOURCE = 145,    /* VXLAN from an address that is not a node's */
 };
 WEIR_BTF_ENUM(metrics_reason);
 

@@ -29,6 +29,8 @@ export const Reason = {
   WrongEndpoint: 141,
   NoEncryption: 142,
   NoProxy: 143,
+  NoTunnel: 144,
+  TunnelSource: 145,
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

@@ -46,7 +46,7 @@ describe('agent loop over the in-memory datapath', () => {
         apiVersion: API_VERSION,
         kind: 'DatapathConfig',
         metadata: { name: 'default' },
-        spec: { features: { endpointPolicy: { auditMode: true }, serviceLB: { nodePortRange: { min: 30000, max: 30099 } }, overlay: { mode: 'vxlan' } } },
+        spec: { features: { endpointPolicy: { auditMode: true }, serviceLB: { nodePortRange: { min: 30000, max: 30099 } }, overlay: { mode: 'vxlan', vxlanPort: 8999 }, iptablesFallback: { enabled: true } } },
       },
     });
   });
@@ -56,12 +56,13 @@ describe('agent loop over the in-memory datapath', () => {
     const kc = cluster().kubeConfig();
     const ctl = new AbortController();
     const backend = new MemoryDatapath();
+    const network = new MemoryNetwork(['10.244.1.10']);
     const agent = new Agent(
       kc,
       { nodeName: 'node-a', pinRoot: '', objectDir: '', netns: null, cgroupPath: '/', devices: [], xdpMode: 'driver', resyncMs: 1000, conntrackGcMs: 3_600_000 },
       new Registry(),
       log,
-      { backend, network: new MemoryNetwork(['10.244.1.10']) },
+      { backend, network },
     );
     const running = [new Operator(kc, log, new Registry(), { workers: 2 }).run(ctl.signal), agent.run(ctl.signal)];
     try {
@@ -86,13 +87,16 @@ describe('agent loop over the in-memory datapath', () => {
       expect(cfg && (cfg.flags & ConfigFlags.PolicyAudit) !== 0).toBe(true);
       expect(backend.contents(configMap.name).size).toBe(1);
 
-      // The config says the overlay is not in effect rather than accepting it silently.
+      // The overlay reaches the node as asked: VXLAN on the configured port.
+      expect(network.overlay).toMatchObject({ mode: 'vxlan', vxlanPort: 8999, underlayDev: 'eth0' });
+
+      // The config says what is not in effect rather than accepting it silently.
       const features = await eventually('FeaturesInEffect False', async () => {
         const c = (await custom.getClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default' })) as Conditions;
         const cond = c.status?.conditions?.find((x) => x.type === 'FeaturesInEffect');
         return cond?.status === 'False' ? cond : undefined;
       });
-      expect(features).toMatchObject({ reason: 'NotImplemented', message: 'overlay mode vxlan is not implemented yet: pod traffic between nodes is routed natively' });
+      expect(features).toMatchObject({ reason: 'NotImplemented', message: 'iptablesFallback is not implemented yet: a node missing an eBPF hook reports it and goes without' });
     } finally {
       ctl.abort();
       await Promise.allSettled(running);

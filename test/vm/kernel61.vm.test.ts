@@ -39,4 +39,11 @@ describeVm("the datapath on Debian's 6.1 kernel", (testVm) => {
     expect(failures(j)).toEqual([]);
     expect(j.numPassedTests).toBe(5);
   }, 1_800_000);
+
+  it('enforces L7 policy through the node proxy: bpf_sk_assign on loopback behind cls_bpf, transparent sockets, both directions', async () => {
+    const j = await jestInVm('test/sandbox/l7.priv');
+    console.log(`L7 sandbox on ${testVm().kernelRelease}: ${j.numPassedTests} passed, ${j.numFailedTests} failed`);
+    expect(failures(j)).toEqual([]);
+    expect(j.numPassedTests).toBe(10);
+  }, 1_800_000);
 });

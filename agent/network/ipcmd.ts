@@ -1,6 +1,6 @@
-// iproute2 and wireguard-tools in the node's network namespace: the kernel's xfrm and WireGuard
-// configuration is netlink (XFRM and generic netlink), which iproute2 and wg speak and maintain;
-// the agent already reads interfaces through `ip` (datapath/interfaces.ts).
+// iproute2 and wireguard-tools in the node's network namespace: routes, devices, xfrm and
+// WireGuard are netlink (rtnetlink, XFRM, generic netlink), which iproute2 and wg speak and their
+// kernel authors maintain; no maintained Node binding exists.
 import { execFile as execFileCb, spawn } from 'node:child_process';
 import { basename } from 'node:path';
 import { promisify } from 'node:util';
