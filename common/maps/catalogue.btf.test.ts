@@ -14,6 +14,7 @@ import { IpcacheFlags } from './ipcache.js';
 import { ServiceFlags } from './lb.js';
 import { Direction, Reason } from './metrics.js';
 import { NatDir } from './nat.js';
+import { OverlayMark } from './overlay.js';
 import { PolicyDir, Verdict } from './policy.js';
 
 const objDir = join(repoRoot, 'build', 'bpf');
@@ -35,6 +36,7 @@ const ENUMS: Array<{ c: string; ts: Readonly<Record<string, number>>; prefix: Re
   // Metric labels come from the TS names, so two keep the names dashboards know.
   { c: 'metrics_reason', ts: Reason, prefix: /^(REASON|DROP)_/, aliases: { POLICY_DEFAULT: 'PolicyDefaultDeny', INVALID_DST: 'InvalidDestination' } },
   { c: 'nat_dir', ts: NatDir, prefix: /^NAT_/ },
+  { c: 'overlay_mark_bits', ts: OverlayMark, prefix: /^MARK_/ },
   { c: 'policy_dir', ts: PolicyDir, prefix: /^POLICY_/ },
   { c: 'policy_verdict', ts: Verdict, prefix: /^VERDICT_/ },
 ];
