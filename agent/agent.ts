@@ -37,6 +37,7 @@ import {
   type NodeDatapath as NodeDatapathObject,
   type NodeDatapathStatus,
   type NodeEncryptionStatus,
+  type NodeOverlayStatus,
   type ResizeGate,
   type ResizePhase,
   type ResolvedFeatures,
@@ -45,9 +46,10 @@ import {
 import { WeirApi } from '../common/weirapi.js';
 import { ResizeRefused } from './datapath/resize.js';
 import { NodeEncryptionSync, type EncryptionOutcome } from './encryption/encryption.js';
+import { syncMtu } from './cni/install.js';
 import { NetnsCommands } from './network/ipcmd.js';
 import { OVERLAY_DEVICE } from './network/overlay.js';
-import { peersOf } from './network/routes.js';
+import { ownPodCidrs, peersOf } from './network/routes.js';
 import { ProxySupervisor, proxyCgroupFor } from './l7/supervisor.js';
 
 export const AGENT_FIELD_MANAGER = 'weir-agent';
@@ -76,7 +78,8 @@ export interface AgentOptions {
    * weir-cni's socket (cni/weir-cni.c) and where the pods it reported are kept; without them the
    * agent enforces only the pods NodeDatapath names.
    */
-  cni?: { socket: string; stateDir: string };
+  /** confDir: the runtime's CNI configuration, where the pod MTU is kept (absent: left alone). */
+  cni?: { socket: string; stateDir: string; confDir?: string };
 }
 
 export interface AgentParts {
@@ -156,6 +159,8 @@ export class Agent {
   private readonly netCmd: NetnsCommands;
   /** The last pass's encryption report, kept in status by passes that stop before it. */
   private encryptionStatus?: NodeEncryptionStatus;
+  /** What the last pass applied of the overlay: the operator's overlay rollout waits on it. */
+  private overlayStatus?: NodeOverlayStatus;
 
   constructor(
     kc: KubeConfig,
@@ -394,10 +399,27 @@ export class Agent {
       mode: features.overlay.mode,
       vxlanPort: features.overlay.vxlanPort,
       peers: peersOf(this.nodes.list(), this.opts.nodeName),
+      podCidrs: ownPodCidrs(this.nodes.get(this.opts.nodeName)),
       ...(node.addrs[0] ? { nodeAddress: node.addrs[0] } : {}),
       ...(nic ? { underlayDev: nic.ifname } : {}),
     });
     problems.push(...out.problems);
+    if (out.changed) this.log.info({ sysctls: out.changed }, 'reverse-path filtering off for the tunnel (docs/overlay.md)');
+    const confDir = this.opts.cni?.confDir;
+    if (confDir && out.podMtu !== undefined && existsSync(confDir)) {
+      try {
+        const file = syncMtu(confDir, out.podMtu);
+        if (file) this.log.info({ file, mtu: out.podMtu }, 'new pods get the overlay MTU');
+      } catch (err) {
+        problems.push(`pod MTU ${out.podMtu} not written to the CNI configuration: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    this.overlayStatus = {
+      mode: out.mode,
+      routes: out.routes,
+      ...(out.podMtu !== undefined ? { podMTU: out.podMtu } : {}),
+      ...(out.mode !== features.overlay.mode ? { message: `overlay mode ${features.overlay.mode} not in effect: ${out.problems.join('; ')}` } : {}),
+    };
     return out.ifindex;
   }
 
@@ -644,6 +666,7 @@ export class Agent {
       maps: this.kernel.isLoaded ? this.kernel.mapStatus().map((m) => ({ ...m, pressure: Math.round(m.pressure * 1e4) / 1e4 })) : [],
       ...(this.resizeState && this.resizeState.revision > 0 ? { resize: this.resizeState } : {}),
       ...(enc ? { encryption: enc } : {}),
+      ...(this.overlayStatus ? { overlay: this.overlayStatus } : {}),
     };
     // Entries of maps the agent writes change only with desired state: a change is written at
     // once. Traffic-driven maps (conntrack, affinity, sockets) change all the time: their counts

@@ -19,6 +19,7 @@
 #include "lib/lb.h"
 #include "lib/metrics.h"
 #include "lib/nat.h"
+#include "lib/nodeport.h"
 #include "lib/parse.h"
 #include "lib/tc.h"
 #include "lib/reject.h"
@@ -49,7 +50,7 @@ static __always_inline int nodeport_dnat(struct __sk_buff *skb, const struct pkt
 			if (!p->ihl_ok)
 				return tc_drop(skb, DROP_NO_SERVICE, METRICS_DIR_INGRESS);
 			metrics_account(REASON_REJECT_SENT, METRICS_DIR_INGRESS, skb->len);
-			return reject_icmp4(skb);
+			return reject_icmp4(skb, ICMP_PORT_UNREACH, 0);
 		}
 		be = lb4_select(p->daddr, p->dport, p->proto, svc, p->saddr, 0, &backend_id);
 		if (!be)
@@ -64,6 +65,20 @@ static __always_inline int nodeport_dnat(struct __sk_buff *skb, const struct pkt
 			return tc_drop(skb, DROP_CT_FULL, METRICS_DIR_INGRESS);
 	} else {
 		ct_account(se, p->proto, p->tcp_flags, 0, cfg);
+	}
+
+	/*
+	 * A backend on another node may be behind a smaller MTU (the overlay's): a packet too big for
+	 * it, that may not be fragmented, is answered "fragmentation needed" before any translation,
+	 * so the client sees its own packet quoted and lowers its path MTU.
+	 */
+	if (p->dont_fragment && !endpoint_lookup4(be->address)) {
+		__u16 mtu = fib_mtu_exceeded4(skb, p->saddr, be->address, (__u16)(skb->len - ETH_HLEN));
+
+		if (mtu) {
+			metrics_account(REASON_REJECT_SENT, METRICS_DIR_INGRESS, skb->len);
+			return reject_icmp4(skb, ICMP_FRAG_NEEDED, mtu);
+		}
 	}
 
 	/* The post-translation tuple, so the backend's replies find their frontend. */
@@ -109,60 +124,6 @@ static __always_inline int nodeport_dnat(struct __sk_buff *skb, const struct pkt
 	q.dport = port;
 	if (nat_rewrite4(skb, &q, 1, cfg->node_ip4, sport) < 0)
 		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
-	int ok;
-	int act = fib_redirect4(skb, &ok);
-
-	if (!ok)
-		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
-	return act;
-}
-
-/*
- * The reply of a flow sent on to a remote backend: undo the SNAT (back to the client), then the
- * DNAT (from the frontend), and send it back out. Returns -1 when the packet is no such reply.
- */
-static __always_inline int nodeport_reply_from_remote(struct __sk_buff *skb, const struct pkt4 *p)
-{
-	struct nat4_key in = { .saddr = p->saddr, .daddr = p->daddr, .sport = p->sport, .dport = p->dport, .proto = p->proto, .dir = NAT_IN };
-	struct nat4_entry *back = bpf_map_lookup_elem(&weir_nat4, &in);
-
-	if (!back)
-		return -1;
-	__u32 client = back->to_addr;
-	__u16 cport = back->to_port;
-	struct ct4_key nkey = {
-		.saddr = client,
-		.daddr = p->saddr,
-		.sport = cport,
-		.dport = p->sport,
-		.proto = p->proto,
-		.scope = CT_SCOPE_NODEPORT,
-	};
-	struct ct_entry *ne = ct_lookup(&nkey);
-
-	if (!ne || !ne->rev_nat)
-		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
-	__u16 idx = ne->rev_nat;
-	const struct lb4_reverse_nat *rn = bpf_map_lookup_elem(&weir_lb4_reverse_nat, &idx);
-
-	if (!rn)
-		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
-	struct datapath_config cfg_scratch;
-	const struct datapath_config *cfg = config_get(&cfg_scratch);
-
-	ct_account(ne, p->proto, p->tcp_flags, 1, cfg);
-	__u32 fe_addr = rn->address;
-	__u16 fe_port = rn->port;
-
-	if (nat_rewrite4(skb, p, 0, client, cport) < 0)
-		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
-	struct pkt4 q = *p;
-
-	q.daddr = client;
-	q.dport = cport;
-	if (nat_rewrite4(skb, &q, 1, fe_addr, fe_port) < 0)
-		return tc_drop(skb, DROP_NAT_FAILED, METRICS_DIR_INGRESS);
-	metrics_account(REASON_SERVICE_DNAT, METRICS_DIR_EGRESS, skb->len);
 	int ok;
 	int act = fib_redirect4(skb, &ok);
 

@@ -142,6 +142,7 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
       bpfObjectDir: opts.bpfObjectDir,
       cniSocket: opts.cniSocket,
       cniStateDir: opts.cniStateDir,
+      cniConfDir: opts.cniConfDir,
     },
   });
   const log = createLogger('agent', cfg.logLevel);
@@ -156,7 +157,7 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
     tcAttach: cfg.tcAttach,
     resyncMs: cfg.resyncSeconds * 1000,
     conntrackGcMs: cfg.conntrackGcSeconds * 1000,
-    cni: { socket: cfg.cniSocket, stateDir: cfg.cniStateDir },
+    cni: { socket: cfg.cniSocket, stateDir: cfg.cniStateDir, confDir: cfg.cniConfDir },
   };
   if (opts.uninstall) {
     const removed = new KernelDatapath({ pinRoot: agentOpts.pinRoot, objectDir: agentOpts.objectDir, netns: agentOpts.netns, tcAttach: agentOpts.tcAttach }).uninstall();
@@ -204,6 +205,7 @@ common(program.command('agent').description('run the node agent'))
   .option('--bpf-object-dir <dir>', 'compiled BPF objects')
   .option('--cni-socket <path>', 'where weir-cni reaches this agent (default /run/weir/cni.sock)')
   .option('--cni-state-dir <dir>', 'where the pods weir-cni reported are kept (default /run/weir/cni)')
+  .option('--cni-conf-dir <dir>', "the runtime's CNI configuration, where the pod MTU is kept (default /etc/cni/net.d)")
   .option('--uninstall', 'remove every program, link and pin this agent made, then exit')
   .action(agent);
 

@@ -73,6 +73,8 @@ export const agentConfigSchema = z.object({
   cniSocket: z.string().startsWith('/').default('/run/weir/cni.sock'),
   /** The pods weir-cni reported, kept across agent restarts (a tmpfs: pods do not outlive a reboot). */
   cniStateDir: z.string().startsWith('/').default('/run/weir/cni'),
+  /** The runtime's CNI configuration: the agent keeps the pod MTU there (the overlay's in VXLAN mode). */
+  cniConfDir: z.string().startsWith('/').default('/etc/cni/net.d'),
 });
 
 export type OperatorConfig = z.infer<typeof operatorConfigSchema>;

@@ -3,6 +3,7 @@
 import type { MapSize, NodeDatapath, ResizeGate } from '../api/v1alpha1/index.js';
 import { LastWrites } from '../common/lastwrite.js';
 import type { NodeState } from './rollout/gate.js';
+import type { OverlayMode, OverlayView } from './rollout/overlay.js';
 import type { Overflow } from './sizing/sizes.js';
 
 export interface NodeWrite {
@@ -10,6 +11,8 @@ export interface NodeWrite {
   hash: string;
   maps: MapSize[];
   gate?: ResizeGate;
+  /** The overlay mode written (the overlay rollout's, like the gate the resize rollout's). */
+  overlay?: OverlayMode;
 }
 
 export class NodeBook {
@@ -19,7 +22,7 @@ export class NodeBook {
   readonly tooManyEndpoints = new Map<string, number>();
   /** The encryption problem last said for a node (a missing or malformed key Secret). */
   readonly encryptionProblems = new Map<string, string>();
-  /** Each node's place in its config's resize rollout, as last decided. */
+  /** Each node's place in its config's rollout (map resizes and overlay mode changes), as last decided. */
   readonly rollout = new Map<string, { config: string; state: NodeState; reason?: string }>();
   /** Our last NodeDatapath write per node. */
   readonly written = new LastWrites<NodeWrite>();
@@ -28,6 +31,14 @@ export class NodeBook {
   gateOf(node: string, cached: NodeDatapath | undefined): ResizeGate | undefined {
     const mine = this.written.ahead(node, cached?.spec?.revision);
     return mine ? mine.gate : cached?.spec?.resizeGate;
+  }
+
+  /** Where a node stands in the overlay rollout: the mode last written for it, and what its agent reports. */
+  overlayOf(node: string, cached: NodeDatapath | undefined): OverlayView | undefined {
+    if (!cached?.spec) return undefined;
+    const mine = this.written.ahead(node, cached.spec.revision);
+    const spec = mine?.overlay ?? (cached.spec.features?.overlay?.mode === 'vxlan' ? 'vxlan' : 'none');
+    return { spec, reported: cached.status?.overlay?.mode, programmed: cached.status?.observedRevision !== undefined };
   }
 
   forget(node: string): void {

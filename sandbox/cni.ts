@@ -4,7 +4,8 @@
 // namespace so the bridge and host-side veths land there. DEL runs the chain in reverse; an ADD
 // that a plugin answers "try again later" is undone and retried, as a kubelet does.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { activeConflist, chained, PLUGIN_TYPE } from '../agent/cni/install.js';
 import { join } from 'node:path';
 import type { Lab } from './netns.js';
 import { repoRoot } from './paths.js';
@@ -31,6 +32,8 @@ interface CniResult {
 
 export class CniNetwork {
   readonly dataDir: string;
+  /** The node's CNI configuration directory, as a runtime has it (the agent keeps the pod MTU there). */
+  readonly confDir: string;
 
   constructor(
     private readonly lab: Lab,
@@ -44,10 +47,16 @@ export class CniNetwork {
     },
   ) {
     this.dataDir = `/run/${lab.prefix}-cni/${nodeNs}`;
+    this.confDir = `/run/${lab.prefix}-cni/${nodeNs}.d`;
     // The node's namespace is new, so any address recorded here is a killed run's leftover and
     // would make host-local refuse to hand it out again.
-    rmSync(this.dataDir, { recursive: true, force: true });
-    mkdirSync(this.dataDir, { recursive: true });
+    for (const d of [this.dataDir, this.confDir]) {
+      rmSync(d, { recursive: true, force: true });
+      mkdirSync(d, { recursive: true });
+    }
+    // The bridge plugin's conflist, with weir-cni chained as `weir cni-install` chains it.
+    const conflist = { cniVersion: '1.0.0', name: opts.name, plugins: [this.bridgeConfig()] };
+    writeFileSync(join(this.confDir, '10-sandbox.conflist'), JSON.stringify(opts.weirSocket ? chained(conflist, opts.weirSocket) : conflist, null, 2));
   }
 
   private bridgeConfig(): Record<string, unknown> {
@@ -60,11 +69,10 @@ export class CniNetwork {
     };
   }
 
-  /** The conflist's plugins, in order: binary and config. */
+  /** The conflist's plugins, in order, read for each call as a runtime reads it: binary and config. */
   private chain(): Array<{ binary: string; config: Record<string, unknown> }> {
-    const plugins = [{ binary: `${CNI_PATH}/bridge`, config: this.bridgeConfig() }];
-    if (this.opts.weirSocket) plugins.push({ binary: WEIR_CNI, config: { type: 'weir-cni', agentSocket: this.opts.weirSocket } });
-    return plugins;
+    const conf = JSON.parse(readFileSync(activeConflist(this.confDir), 'utf8')) as { plugins: Array<Record<string, unknown>> };
+    return conf.plugins.map((config) => ({ binary: config.type === PLUGIN_TYPE ? WEIR_CNI : `${CNI_PATH}/${String(config.type)}`, config }));
   }
 
   private exec(binary: string, command: 'ADD' | 'DEL', config: Record<string, unknown>, podNs: string, containerId: string) {

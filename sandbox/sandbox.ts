@@ -242,6 +242,7 @@ export class Sandbox {
         '--http-address', `127.0.0.1:${n.metricsPort}`,
         '--cni-socket', n.cniSocket,
         '--cni-state-dir', n.cniStateDir,
+        '--cni-conf-dir', n.cni.confDir,
       ],
       `agent-${n.name}.log`,
       env,

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chained, install, uninstall } from './install.js';
+import { chained, install, syncMtu, uninstall, withMtu } from './install.js';
 
 const bridge = { cniVersion: '1.0.0', name: 'k8s', plugins: [{ type: 'bridge', bridge: 'cni0' }, { type: 'portmap', capabilities: { portMappings: true } }] };
 
@@ -34,5 +34,16 @@ describe('weir-cni install', () => {
     expect(existsSync(join(bin, 'weir-cni'))).toBe(false);
     rmSync(dir, { recursive: true, force: true });
   });
-});
 
+  it('gives new pods the overlay MTU through the interface plugin, only where weir-cni is chained', () => {
+    expect(withMtu(chained(bridge, '/s'), 1450).plugins).toEqual([{ type: 'bridge', bridge: 'cni0', mtu: 1450 }, bridge.plugins[1], { type: 'weir-cni', agentSocket: '/s' }]);
+    const dir = mkdtempSync(join(tmpdir(), 'weir-cni-'));
+    writeFileSync(join(dir, '10-k8s.conflist'), JSON.stringify(bridge));
+    expect(syncMtu(dir, 1450)).toBeUndefined();
+    writeFileSync(join(dir, '10-k8s.conflist'), JSON.stringify(chained(bridge, '/s')));
+    expect(syncMtu(dir, 1450)).toBe(join(dir, '10-k8s.conflist'));
+    expect(syncMtu(dir, 1450)).toBeUndefined();
+    expect((JSON.parse(readFileSync(join(dir, '10-k8s.conflist'), 'utf8')) as typeof bridge).plugins[0]).toEqual({ type: 'bridge', bridge: 'cni0', mtu: 1450 });
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

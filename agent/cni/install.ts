@@ -47,6 +47,29 @@ export function install(opts: { binary: string; binDir: string; confDir: string;
   return file;
 }
 
+/** Interface plugins (containernetworking-plugins) that take an `mtu` for the pod's interface. */
+const MTU_PLUGINS = new Set(['bridge', 'ptp', 'macvlan', 'ipvlan', 'vlan']);
+
+/** The conflist with every interface plugin before weir-cni giving pods `mtu`. */
+export function withMtu(conflist: Conflist, mtu: number): Conflist {
+  return { ...conflist, plugins: (conflist.plugins ?? []).map((p) => (MTU_PLUGINS.has(String(p.type)) ? { ...p, mtu } : p)) };
+}
+
+/**
+ * New pods get `mtu` (the overlay's, in VXLAN mode): written into the active conflist when it
+ * chains weir-cni and says otherwise. Pods that exist keep theirs (path MTU discovery covers
+ * them). Returns the file changed, or undefined when nothing needed to change.
+ */
+export function syncMtu(confDir: string, mtu: number): string | undefined {
+  const file = activeConflist(confDir);
+  const conf = JSON.parse(readFileSync(file, 'utf8')) as Conflist;
+  if (!conf.plugins?.some((p) => p.type === PLUGIN_TYPE)) return undefined;
+  const next = withMtu(conf, mtu);
+  if (JSON.stringify(next) === JSON.stringify(conf)) return undefined;
+  writeAtomically(file, `${JSON.stringify(next, null, 2)}\n`);
+  return file;
+}
+
 export function uninstall(opts: { binDir: string; confDir: string }): void {
   const file = activeConflist(opts.confDir);
   writeAtomically(file, `${JSON.stringify(unchained(JSON.parse(readFileSync(file, 'utf8')) as Conflist), null, 2)}\n`);

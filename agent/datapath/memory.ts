@@ -157,7 +157,7 @@ export class MemoryNetwork implements NodeNetwork {
 
   async syncOverlay(want: OverlayWant): Promise<OverlayOutcome> {
     this.overlay = want;
-    return { ifindex: 99, mode: want.mode, routes: want.peers.reduce((n, p) => n + p.podCidrs.length, 0), problems: [] };
+    return { ifindex: 99, mode: want.mode, podMtu: want.mode === 'vxlan' ? 1450 : 1500, routes: want.peers.reduce((n, p) => n + p.podCidrs.length, 0), problems: [] };
   }
 
   async podInterfaces(): Promise<Map<string, PodInterface>> {

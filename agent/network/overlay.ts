@@ -3,7 +3,7 @@
 // only how this node sends (routes.ts). The device is collect-metadata ("external"): one for
 // every peer, the remote end and VNI set per packet by tc_to_overlay.
 import { NetnsCommands } from './ipcmd.js';
-import { parseRoutes, plannedRoutes, routeChanges, WEIR_ROUTE_PROTO, type NextHop, type OverlayMode, type Peer, type Route } from './routes.js';
+import { OVERLAY_RULE_PREF, OVERLAY_TABLE, parseRoutes, plannedRoutes, routeChanges, WEIR_ROUTE_PROTO, type NextHop, type OverlayMode, type Peer, type Route } from './routes.js';
 
 export const OVERLAY_DEVICE = 'weir_vxlan';
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
@@ -16,6 +16,8 @@ export interface OverlayWant {
   peers: readonly Peer[];
   /** This node's address: the source of what it sends into the tunnel itself. */
   nodeAddress?: string;
+  /** This node's pod CIDRs: in VXLAN mode, what they send to other nodes' addresses is tunnelled. */
+  podCidrs: readonly string[];
   /** The underlay interface, whose MTU the tunnel's is taken from. */
   underlayDev?: string;
 }
@@ -26,6 +28,10 @@ export interface OverlayOutcome {
   /** The mode in effect: native while the device cannot be made. */
   mode: OverlayMode;
   routes: number;
+  /** The MTU pods should have: the tunnel's in VXLAN mode, the underlay's natively. */
+  podMtu?: number;
+  /** Sysctls this pass set to 0 (reverse-path filtering), for the log. */
+  changed?: string[];
   problems: string[];
 }
 
@@ -48,7 +54,7 @@ export class NodeOverlay {
   }
 
   /** The device with this port and MTU, up, without ARP (the tunnel needs no neighbours). */
-  async ensureDevice(port: number, underlayDev: string | undefined): Promise<{ ifindex: number; mtu: number }> {
+  async ensureDevice(port: number, underlayDev: string | undefined): Promise<{ ifindex: number; mtu: number; changed: string[] }> {
     const underlay = underlayDev ? await this.link(underlayDev) : undefined;
     const mtu = (underlay?.mtu ?? 1500) - VXLAN_OVERHEAD;
     let dev = await this.link(OVERLAY_DEVICE);
@@ -60,12 +66,20 @@ export class NodeOverlay {
     }
     if (!dev) await this.cmd.ip(['link', 'add', OVERLAY_DEVICE, 'type', 'vxlan', 'external', 'dstport', String(port)]);
     await this.cmd.ip(['link', 'set', OVERLAY_DEVICE, 'mtu', String(mtu), 'arp', 'off', 'up']);
-    // Decapsulated sources are other nodes' pods: routed back through here in VXLAN mode, through
-    // the underlay natively; either way the reverse path is not this device, so loose.
-    await this.cmd.exec('sysctl', ['-qw', `net.ipv4.conf.${OVERLAY_DEVICE}.rp_filter=2`]);
+    // Reverse-path filtering cannot judge the tunnel: what arrives here comes from pods and nodes
+    // that routes may reach another way (natively while a mode change rolls out, a node's own
+    // address always), and on a device without an address even the loose check refuses those.
+    // The node-wide value is the floor of every device's, so it goes to 0 as well (as Cilium does);
+    // each other interface keeps its own setting.
+    const changed: string[] = [];
+    for (const key of [`net.ipv4.conf.${OVERLAY_DEVICE}.rp_filter`, 'net.ipv4.conf.all.rp_filter']) {
+      if ((await this.cmd.exec('sysctl', ['-n', key])).trim() === '0') continue;
+      await this.cmd.exec('sysctl', ['-qw', `${key}=0`]);
+      changed.push(key);
+    }
     const now = await this.link(OVERLAY_DEVICE);
     if (!now) throw new Error(`${OVERLAY_DEVICE} not found after it was made`);
-    return { ifindex: now.ifindex, mtu };
+    return { ifindex: now.ifindex, mtu, changed };
   }
 
   private async nextHop(address: string): Promise<NextHop | undefined> {
@@ -78,14 +92,21 @@ export class NodeOverlay {
     }
   }
 
+  private async weirRoutes(): Promise<Route[]> {
+    const [main, overlay] = await Promise.all([
+      this.cmd.ip(['-j', 'route', 'show', 'proto', String(WEIR_ROUTE_PROTO)]),
+      this.cmd.ip(['-j', 'route', 'show', 'table', String(OVERLAY_TABLE), 'proto', String(WEIR_ROUTE_PROTO)]).catch(() => '[]'),
+    ]);
+    return [...parseRoutes(main), ...parseRoutes(overlay, OVERLAY_TABLE)];
+  }
+
   /** Weir's routes to the peers' pod CIDRs, as the mode says; others' routes are never touched. */
-  async syncRoutes(mode: OverlayMode, peers: readonly Peer[], nodeAddress: string | undefined): Promise<{ routes: number; problems: string[] }> {
+  async syncRoutes(mode: OverlayMode, peers: readonly Peer[], nodeAddress: string | undefined, podCidrs: readonly string[] = []): Promise<{ routes: number; problems: string[] }> {
     const hops = new Map<string, NextHop | undefined>();
     if (mode === 'none') for (const p of peers) hops.set(p.address, await this.nextHop(p.address));
     const { routes, problems } = plannedRoutes(mode, peers, (a) => hops.get(a), OVERLAY_DEVICE, nodeAddress);
-    const have = parseRoutes(await this.cmd.ip(['-j', 'route', 'show', 'proto', String(WEIR_ROUTE_PROTO)]));
-    const { replace, remove } = routeChanges(have, routes);
-    for (const r of remove) await this.cmd.ip(['route', 'del', r.dst, 'proto', String(WEIR_ROUTE_PROTO)]).catch(() => undefined);
+    const { replace, remove } = routeChanges(await this.weirRoutes(), routes);
+    for (const r of remove) await this.cmd.ip(['route', 'del', r.dst, ...tableArgs(r), 'proto', String(WEIR_ROUTE_PROTO)]).catch(() => undefined);
     for (const r of replace) {
       try {
         await this.cmd.ip(['route', 'replace', ...routeArgs(r)]);
@@ -93,34 +114,49 @@ export class NodeOverlay {
         problems.push(`route to ${r.dst} not installed: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+    await this.syncRules(mode === 'vxlan' ? podCidrs : []).catch((err: unknown) => problems.push(`overlay rule not installed: ${err instanceof Error ? err.message : String(err)}`));
     return { routes: routes.length, problems };
+  }
+
+  /** One rule per pod CIDR into the overlay table (only Weir's: its preference and table). */
+  private async syncRules(podCidrs: readonly string[]): Promise<void> {
+    const rules = JSON.parse((await this.cmd.ip(['-j', 'rule', 'show', 'pref', String(OVERLAY_RULE_PREF)])) || '[]') as Array<{ src?: string; srclen?: number; table?: string }>;
+    const have = rules.filter((r) => r.table === String(OVERLAY_TABLE) && r.src).map((r) => `${r.src}/${r.srclen ?? 32}`);
+    for (const c of have) if (!podCidrs.includes(c)) await this.cmd.ip(['rule', 'del', 'pref', String(OVERLAY_RULE_PREF), 'from', c, 'lookup', String(OVERLAY_TABLE)]);
+    for (const c of podCidrs) if (!have.includes(c)) await this.cmd.ip(['rule', 'add', 'pref', String(OVERLAY_RULE_PREF), 'from', c, 'lookup', String(OVERLAY_TABLE)]);
   }
 
   async sync(want: OverlayWant): Promise<OverlayOutcome> {
     const problems: string[] = [];
     let ifindex: number | undefined;
+    let tunnelMtu: number | undefined;
+    let changed: string[] = [];
     try {
-      ({ ifindex } = await this.ensureDevice(want.vxlanPort, want.underlayDev));
+      ({ ifindex, mtu: tunnelMtu, changed } = await this.ensureDevice(want.vxlanPort, want.underlayDev));
     } catch (err) {
       problems.push(`overlay device ${OVERLAY_DEVICE} not made: ${err instanceof Error ? err.message : String(err)}`);
     }
     // Without the device, VXLAN routes would lead nowhere: native meanwhile, and the problem said.
     const mode = ifindex === undefined ? 'none' : want.mode;
-    const routes = await this.syncRoutes(mode, want.peers, want.nodeAddress);
-    return { ...(ifindex !== undefined ? { ifindex } : {}), mode, routes: routes.routes, problems: [...problems, ...routes.problems] };
+    const routes = await this.syncRoutes(mode, want.peers, want.nodeAddress, want.podCidrs);
+    const podMtu = tunnelMtu === undefined ? undefined : mode === 'vxlan' ? tunnelMtu : tunnelMtu + VXLAN_OVERHEAD;
+    return { ...(ifindex !== undefined ? { ifindex } : {}), ...(podMtu !== undefined ? { podMtu } : {}), ...(changed.length ? { changed } : {}), mode, routes: routes.routes, problems: [...problems, ...routes.problems] };
   }
 
-  /** Every route Weir made and the device (uninstall). */
+  /** Every route and rule Weir made, and the device (uninstall). */
   async remove(): Promise<number> {
-    const have = parseRoutes(await this.cmd.ip(['-j', 'route', 'show', 'proto', String(WEIR_ROUTE_PROTO)]).catch(() => '[]'));
-    for (const r of have) await this.cmd.ip(['route', 'del', r.dst, 'proto', String(WEIR_ROUTE_PROTO)]).catch(() => undefined);
+    const have = await this.weirRoutes().catch(() => [] as Route[]);
+    for (const r of have) await this.cmd.ip(['route', 'del', r.dst, ...tableArgs(r), 'proto', String(WEIR_ROUTE_PROTO)]).catch(() => undefined);
+    await this.syncRules([]).catch(() => undefined);
     if (await this.link(OVERLAY_DEVICE)) await this.cmd.ip(['link', 'del', OVERLAY_DEVICE]);
     return have.length;
   }
 }
 
+const tableArgs = (r: Route): string[] => (r.table !== undefined ? ['table', String(r.table)] : []);
+
 function routeArgs(r: Route): string[] {
-  return [r.dst, ...(r.via ? ['via', r.via] : []), 'dev', r.dev, ...(r.src ? ['src', r.src] : []), 'proto', String(WEIR_ROUTE_PROTO)];
+  return [r.dst, ...(r.via ? ['via', r.via] : []), 'dev', r.dev, ...(r.src ? ['src', r.src] : []), ...tableArgs(r), 'proto', String(WEIR_ROUTE_PROTO)];
 }
 
 /** Removes Weir's routes and overlay device from a node's namespace (weir agent --uninstall). */

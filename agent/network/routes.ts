@@ -8,12 +8,24 @@ import { nodeAddresses } from '../../common/kube.js';
 
 /** Routes Weir installs carry this protocol number (`ip route ... proto 201`). */
 export const WEIR_ROUTE_PROTO = 201;
+/**
+ * VXLAN mode: what this node's pods send to other nodes' own addresses goes through the tunnel
+ * too (the underlay never sees a pod address), by a rule on the source (this node's pod CIDRs) into
+ * this table of peer node addresses.
+ */
+export const OVERLAY_TABLE = 2006;
+export const OVERLAY_RULE_PREF = 95;
 
 export interface Peer {
   name: string;
   /** The address other nodes reach it at (its first InternalIP). */
   address: string;
   podCidrs: string[];
+}
+
+/** A node's IPv4 pod CIDRs (spec.podCIDRs, or the older spec.podCIDR). */
+export function ownPodCidrs(n: V1Node | undefined): string[] {
+  return [...new Set([...(n?.spec?.podCIDRs ?? []), ...(n?.spec?.podCIDR ? [n.spec.podCIDR] : [])])].filter((c) => !c.includes(':'));
 }
 
 /** Every other node with an address and an IPv4 pod CIDR. */
@@ -23,7 +35,7 @@ export function peersOf(nodes: readonly V1Node[], self: string): Peer[] {
     const name = n.metadata?.name ?? '';
     if (!name || name === self) continue;
     const address = nodeAddresses(n)[0];
-    const podCidrs = [...new Set([...(n.spec?.podCIDRs ?? []), ...(n.spec?.podCIDR ? [n.spec.podCIDR] : [])])].filter((c) => !c.includes(':'));
+    const podCidrs = ownPodCidrs(n);
     if (address && podCidrs.length) out.push({ name, address, podCidrs });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
@@ -31,6 +43,8 @@ export function peersOf(nodes: readonly V1Node[], self: string): Peer[] {
 
 export interface Route {
   dst: string;
+  /** Absent: the main table. */
+  table?: number;
   /** Next hop; none for a device route (the overlay). */
   via?: string;
   dev: string;
@@ -53,6 +67,7 @@ export function plannedRoutes(mode: OverlayMode, peers: readonly Peer[], nextHop
   for (const p of peers) {
     if (mode === 'vxlan') {
       for (const dst of p.podCidrs) routes.push({ dst, dev: overlayDevice, ...(nodeAddress ? { src: nodeAddress } : {}) });
+      routes.push({ dst: `${p.address}/32`, dev: overlayDevice, table: OVERLAY_TABLE });
       continue;
     }
     const hop = nextHop(p.address);
@@ -65,19 +80,21 @@ export function plannedRoutes(mode: OverlayMode, peers: readonly Peer[], nextHop
   return { routes, problems };
 }
 
-export const sameRoute = (a: Route, b: Route): boolean => a.dst === b.dst && a.via === b.via && a.dev === b.dev && (a.src ?? '') === (b.src ?? '');
+export const sameRoute = (a: Route, b: Route): boolean => a.dst === b.dst && a.table === b.table && a.via === b.via && a.dev === b.dev && (a.src ?? '') === (b.src ?? '');
 
-/** `ip -j route show proto 201` output, as routes. */
-export function parseRoutes(json: string): Route[] {
+const routeKey = (r: Route): string => `${r.table ?? 'main'} ${r.dst}`;
+
+/** `ip -j route show [table N] proto 201` output, as routes. */
+export function parseRoutes(json: string, table?: number): Route[] {
   const list = JSON.parse(json || '[]') as Array<{ dst: string; gateway?: string; dev: string; prefsrc?: string }>;
-  return list.map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`, dev: r.dev, ...(r.gateway ? { via: r.gateway } : {}), ...(r.prefsrc ? { src: r.prefsrc } : {}) }));
+  return list.map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`, dev: r.dev, ...(table !== undefined ? { table } : {}), ...(r.gateway ? { via: r.gateway } : {}), ...(r.prefsrc ? { src: r.prefsrc } : {}) }));
 }
 
 /** What to change: routes to replace (new or different), and Weir's routes no longer wanted. */
 export function routeChanges(have: readonly Route[], want: readonly Route[]): { replace: Route[]; remove: Route[] } {
-  const wanted = new Set(want.map((r) => r.dst));
+  const wanted = new Set(want.map(routeKey));
   return {
     replace: want.filter((w) => !have.some((h) => sameRoute(h, w))),
-    remove: have.filter((h) => !wanted.has(h.dst)),
+    remove: have.filter((h) => !wanted.has(routeKey(h))),
   };
 }

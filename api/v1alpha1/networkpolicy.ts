@@ -2,7 +2,8 @@
 // identity, CIDR and entity peers, deny rules and L7 HTTP rules.
 import type { Condition, LabelSelector, WeirObject } from './meta.js';
 
-export type Entity = 'world' | 'host' | 'cluster' | 'all';
+/** As Cilium's entities: remote-node is every other node (what a node SNATs a forwarded NodePort flow to). */
+export type Entity = 'world' | 'host' | 'remote-node' | 'cluster' | 'all';
 export type PolicyProtocol = 'TCP' | 'UDP' | 'SCTP' | 'ANY';
 
 /** A peer by labels; without namespaceSelector, in the policy's own namespace ({} = every namespace). */

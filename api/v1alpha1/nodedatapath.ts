@@ -166,6 +166,17 @@ export interface NodeEncryptionStatus {
   peers?: number;
 }
 
+/** How the node sends to other nodes' pods, as its agent applied it (docs/overlay.md). */
+export interface NodeOverlayStatus {
+  /** The mode in effect: native while the tunnel device cannot be made. */
+  mode: 'none' | 'vxlan';
+  /** Routes to other nodes' pod CIDRs installed. */
+  routes: number;
+  /** The MTU pods on this node should have (the tunnel's, in VXLAN mode). */
+  podMTU?: number;
+  message?: string;
+}
+
 export interface NodeDatapathStatus {
   observedRevision?: number;
   endpoints?: number;
@@ -175,6 +186,7 @@ export interface NodeDatapathStatus {
   maps?: MapStatus[];
   resize?: ResizeAnswer;
   encryption?: NodeEncryptionStatus;
+  overlay?: NodeOverlayStatus;
 }
 
 export type NodeDatapath = WeirObject<NodeDatapathSpec, NodeDatapathStatus>;

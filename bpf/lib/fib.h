@@ -60,4 +60,23 @@ static __always_inline int fib_redirect4(struct __sk_buff *skb, int *ok)
 	return bpf_redirect(fib.ifindex, 0);
 }
 
+/*
+ * The MTU of the route to `daddr` when a packet of `tot_len` bytes is too big for it (0: it fits,
+ * or there is no route, which the caller's forwarding reports).
+ */
+static __always_inline __u16 fib_mtu_exceeded4(struct __sk_buff *skb, __u32 saddr, __u32 daddr, __u16 tot_len)
+{
+	struct bpf_fib_lookup fib = {};
+
+	fib.family = AF_INET;
+	fib.ipv4_src = saddr;
+	fib.ipv4_dst = daddr;
+	fib.tot_len = tot_len;
+	fib.ifindex = skb->ingress_ifindex;
+	/* The MTU is checked before neighbours: NO_NEIGH here means it fits. */
+	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return fib.mtu_result;
+	return 0;
+}
+
 #endif

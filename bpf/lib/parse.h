@@ -17,6 +17,7 @@ struct pkt4 {
 	__u8 fragment;  /* non-first fragment: no L4 header */
 	__u8 ihl_ok;    /* header without options */
 	__u8 more_fragments; /* MF: a first (or middle) fragment */
+	__u8 dont_fragment;  /* DF: too big for a hop means an ICMP "fragmentation needed" */
 	__u16 ip_id;    /* network byte order: with the addresses and protocol, names the datagram */
 	/*
 	 * An ICMP error (unreachable, fragmentation needed, time exceeded, parameter problem)
@@ -76,6 +77,7 @@ static __always_inline int parse_ipv4(void *data, void *data_end, struct pkt4 *p
 	/* Fragment offset != 0: later fragments carry no ports (policy sees port 0). */
 	p->fragment = (ip->frag_off & bpf_htons(0x1fff)) != 0;
 	p->more_fragments = (ip->frag_off & bpf_htons(0x2000)) != 0;
+	p->dont_fragment = (ip->frag_off & bpf_htons(0x4000)) != 0;
 	p->ip_id = ip->id;
 	if (p->fragment || tot < ihl)
 		return PARSE_OK;

@@ -1,7 +1,9 @@
 /*
- * Answers a packet with ICMP destination unreachable (port unreachable), sent back out of the
- * interface it came in on: what a service with no backend says to a client outside the node,
- * so it fails at once (TCP connect: ECONNREFUSED) instead of timing out.
+ * Answers a packet with ICMP destination unreachable, sent back out of the interface it came in
+ * on: "port unreachable" is what a service with no backend says to a client outside the node, so
+ * it fails at once (TCP connect: ECONNREFUSED) instead of timing out; "fragmentation needed" with
+ * the next hop's MTU (RFC 1191) is what a packet too big for the path to its backend gets, so
+ * the client's path MTU discovery works through a translation it cannot see.
  */
 #ifndef WEIR_REJECT_H
 #define WEIR_REJECT_H
@@ -26,8 +28,13 @@ static __always_inline __u16 csum_fold32(__s64 sum)
 	return (__u16)~c;
 }
 
-/* Returns a TC action: TC_ACT_REDIRECT on success, TC_ACT_SHOT when the answer cannot be built. */
-static __always_inline int reject_icmp4(struct __sk_buff *skb)
+#define ICMP_FRAG_NEEDED 4
+
+/*
+ * Returns a TC action: TC_ACT_REDIRECT on success, TC_ACT_SHOT when the answer cannot be built.
+ * `mtu` goes with ICMP_FRAG_NEEDED (0 otherwise).
+ */
+static __always_inline int reject_icmp4(struct __sk_buff *skb, __u8 code, __u16 mtu)
 {
 	struct ethhdr eth;
 	struct iphdr ip = {};
@@ -51,7 +58,9 @@ static __always_inline int reject_icmp4(struct __sk_buff *skb)
 	ip.check = csum_fold32(bpf_csum_diff(NULL, 0, (__be32 *)&ip, sizeof(ip), 0));
 
 	err.icmp.type = ICMP_DEST_UNREACH;
-	err.icmp.code = ICMP_PORT_UNREACH;
+	err.icmp.code = code;
+	/* RFC 1191: the next-hop MTU in the second half of the word after the checksum. */
+	err.icmp.sequence = bpf_htons(mtu);
 	err.icmp.checksum = csum_fold32(bpf_csum_diff(NULL, 0, (__be32 *)&err, sizeof(err), 0));
 
 	__builtin_memcpy(mac, eth.h_source, ETH_ALEN);

@@ -117,7 +117,7 @@ export class ConfigsReconciler implements Reconciler<ControllerName> {
     const prev = config.status?.rollout?.phase;
     const ref = configRef(config);
     if (phase !== prev) {
-      if (phase === 'Progressing' && prev !== 'Paused') this.events.emit(ref, 'Normal', 'RolloutStarted', `resizing maps on ${inProgress.length + pending} node(s), ${slots(config.spec.rollout?.maxUnavailable, governed.length)} at a time`);
+      if (phase === 'Progressing' && prev !== 'Paused') this.events.emit(ref, 'Normal', 'RolloutStarted', `rolling out to ${inProgress.length + pending} node(s), ${slots(config.spec.rollout?.maxUnavailable, governed.length)} at a time`);
       if (phase === 'Progressing' && prev === 'Paused') this.events.emit(ref, 'Normal', 'RolloutResumed', `${inProgress.length + pending} node(s) to go`);
       if (phase === 'Paused') this.events.emit(ref, 'Warning', 'RolloutPaused', failed.map((f) => `${f.node}: ${f.reason}`).join('; '));
       if (phase === 'Complete') this.events.emit(ref, 'Normal', 'RolloutComplete', `maps resized on every node (${updated})`);

@@ -25,7 +25,8 @@ import type { EncryptionPlanner } from '../encryption/planner.js';
 import { buildNodeDatapath, contentHash, type NodeDatapathContent } from '../nodedatapath/build.js';
 import type { NodeBook } from '../nodestate.js';
 import { compilePolicies, type CompileResult } from '../policy/compile.js';
-import { decide, slots, type Decision } from '../rollout/gate.js';
+import { decide, slots, type NodeState } from '../rollout/gate.js';
+import { decideOverlay, switchingOverlay } from '../rollout/overlay.js';
 import { lbFrontends } from '../sizing/lbdemand.js';
 import { parseQuantity } from '../sizing/quantity.js';
 import { checkDemand, computeMapSizes, type MapSizes } from '../sizing/sizes.js';
@@ -107,7 +108,7 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     const content = buildNodeDatapath({ configName: config.metadata.name, features: config.spec.features ?? {}, sizes, endpoints, compiled, encryption: encryption.spec });
     const decision = this.rollout(name, config, content);
     // Waiting for a slot, the agent's answer, or a timeout: look again shortly.
-    const requeue = decision.state === 'updated' ? undefined : { requeueAfterMs: 2000 };
+    const requeue = decision === 'updated' ? undefined : { requeueAfterMs: 2000 };
     await this.write(name, content, endpoints.length);
     return requeue;
   }
@@ -208,7 +209,7 @@ export class NodesReconciler implements Reconciler<ControllerName> {
   }
 
   /** The node's place in its config's resize rollout: which sizes it gets now, and its gate. */
-  private rollout(name: string, config: Config, content: NodeDatapathContent): Decision {
+  private rollout(name: string, config: Config, content: NodeDatapathContent): NodeState {
     const r = config.spec.rollout ?? {};
     const existing = this.c.nodeDatapaths.get(name);
     const mine = this.book.written.ahead(name, existing?.spec?.revision);
@@ -225,18 +226,28 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     const decision = decide(content.maps, view, { drainTimeoutSeconds: r.drainTimeoutSeconds ?? 30, nodeTimeoutSeconds: r.nodeTimeoutSeconds ?? 600 }, admit, new Date());
     content.maps = decision.maps;
     if (decision.gate) content.resizeGate = decision.gate;
+    // The overlay mode moves through the same slots: one node's sending path at a time.
+    const overlay = decideOverlay(resolveFeatures(content.features).overlay.mode, this.book.overlayOf(name, existing), admit);
+    content.features = { ...content.features, overlay: { ...content.features.overlay, mode: overlay.mode } };
+    const state = decision.state === 'updated' ? overlay.state : decision.state;
     const prev = this.book.rollout.get(name);
-    this.book.rollout.set(name, { config: config.metadata.name, state: decision.state, reason: decision.reason });
-    if (prev?.state !== decision.state || prev.reason !== decision.reason) this.queues?.configs(config.metadata.name);
+    this.book.rollout.set(name, { config: config.metadata.name, state, reason: decision.reason });
+    if (prev?.state !== state || prev?.reason !== decision.reason) this.queues?.configs(config.metadata.name);
     if (decision.completed) {
       this.log.info({ node: name, revision: decision.completed.revision }, `node resized: ${decision.completed.message}`);
       this.events.emit(configRef(config), 'Normal', 'NodeResized', `${name}: ${decision.completed.message}`);
     }
-    return decision;
+    return state;
   }
 
-  /** A node holds a rollout slot while its gate is open and it has not answered Done. */
+  /**
+   * A node holds a rollout slot while its gate is open and it has not answered Done, or while its
+   * agent has not applied the overlay mode it was given.
+   */
   private holdsSlot(name: string): boolean {
+    // Admitted by a reconcile whose write has not landed yet: the decision itself is the reservation.
+    if (this.book.rollout.get(name)?.state === 'in-progress') return true;
+    if (switchingOverlay(this.book.overlayOf(name, this.c.nodeDatapaths.get(name)))) return true;
     const gate = this.book.gateOf(name, this.c.nodeDatapaths.get(name));
     if (!gate?.open) return false;
     const answer = this.c.nodeDatapaths.get(name)?.status?.resize;
@@ -256,7 +267,7 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     const bytes = Buffer.byteLength(JSON.stringify(body));
     if (bytes > MAX_NODEDATAPATH_BYTES) throw new Error(`NodeDatapath ${name} would be ${bytes} bytes, over the ${MAX_NODEDATAPATH_BYTES} byte bound`);
     await this.api.apply(NodeDatapathResource, body, OPERATOR_FIELD_MANAGER);
-    this.book.written.record(name, { revision, hash, maps: content.maps, gate: content.resizeGate });
+    this.book.written.record(name, { revision, hash, maps: content.maps, gate: content.resizeGate, overlay: content.features.overlay?.mode === 'vxlan' ? 'vxlan' : 'none' });
     this.log.info({ node: name, revision, endpoints, bytes }, 'wrote NodeDatapath');
   }
 }

@@ -94,6 +94,9 @@ describe('compilePolicies', () => {
     const p = weir('ent', { endpointSelector: { matchLabels: { app: 'web' } }, ingress: [{ fromEntities: ['host'] }, { fromEntities: ['cluster'], toPorts: [{ ports: [{ port: 80, protocol: 'TCP' }] }] }] });
     const peers = of(compilePolicies([WEB], identities, [p], { defaultDeny: false }), WEB).ingress.map((e) => `${e.peer}:${e.port}`);
     expect(peers.sort()).toEqual(['1:0', '1:80', '300:80', '301:80', '302:80', '303:80', '6:80'].sort());
+    // remote-node: the other nodes alone (no pod, not this host).
+    const rn = weir('rn', { endpointSelector: { matchLabels: { app: 'web' } }, ingress: [{ fromEntities: ['remote-node'], toPorts: [{ ports: [{ port: 8080, protocol: 'TCP' }] }] }] });
+    expect(of(compilePolicies([WEB], identities, [rn], { defaultDeny: false }), WEB).ingress.map((e) => `${e.peer}:${e.port}`)).toEqual(['6:8080']);
   });
 
   it('redirects L7 rules to the proxy when there is one, and says so when there is not', () => {

@@ -110,6 +110,8 @@ export function compilePolicies(
               return [ReservedIdentity.Any];
             case 'host':
               return [ReservedIdentity.Host];
+            case 'remote-node':
+              return [ReservedIdentity.RemoteNode];
             case 'world':
               return [ReservedIdentity.World, ...cidrId.values()];
             case 'cluster':

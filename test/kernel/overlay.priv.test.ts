@@ -64,8 +64,10 @@ describePrivileged('the VXLAN overlay: tc_to_overlay, and tc_to_endpoint trustin
     expect(await run('tc_to_overlay', { src: A, dst: B })).toBe(TcAction.Ok);
     // A pod of that node the ipcache has no identity for yet: its pod CIDR names the node.
     expect(await run('tc_to_overlay', { src: A, dst: '10.0.2.77' })).toBe(TcAction.Ok);
-    expect(t.counter(Reason.Forwarded, Direction.Egress)).toBe(2n);
+    // Another node's own address (what the agent routes here from pods): to that node.
+    expect(await run('tc_to_overlay', { src: A, dst: REMOTE_NODE })).toBe(TcAction.Ok);
     expect(await run('tc_to_overlay', { src: A, dst: OUTSIDE })).toBe(TcAction.Shot);
     expect(t.counter(Reason.NoTunnel, Direction.Egress)).toBe(1n);
+    expect(t.counter(Reason.Forwarded, Direction.Egress)).toBe(3n);
   });
 });

@@ -40,10 +40,13 @@ describeVm("the datapath on Debian's 6.1 kernel", (testVm) => {
     expect(j.numPassedTests).toBe(5);
   }, 1_800_000);
 
+  // The cases that exercise the kernel (the redirect, the socket assignment, transparent sockets);
+  // those about timing under load (a policy change mid-connection, a proxy restart) stay on the host,
+  // where an emulated CPU does not stretch them.
   it('enforces L7 policy through the node proxy: bpf_sk_assign on loopback behind cls_bpf, transparent sockets, both directions', async () => {
-    const j = await jestInVm('test/sandbox/l7.priv');
+    const j = await jestInVm('test/sandbox/l7.priv', 'ingress on one node|ingress across nodes|egress: directly|both the client|Upgrade');
     console.log(`L7 sandbox on ${testVm().kernelRelease}: ${j.numPassedTests} passed, ${j.numFailedTests} failed`);
     expect(failures(j)).toEqual([]);
-    expect(j.numPassedTests).toBe(10);
+    expect(j.numPassedTests).toBe(5);
   }, 1_800_000);
 });
