@@ -22,6 +22,15 @@ function encryption(n: NodeDatapath): string {
   return e.mode === 'ipsec' ? `ipsec key ${e.sendingKey ?? '-'}` : `wireguard, ${e.peers ?? 0} peer(s)`;
 }
 
+/** How a node reaches other nodes' pods: the mode in effect, and the one it is moving to. */
+function overlay(n: NodeDatapath): string {
+  const want = n.spec?.features?.overlay?.mode ?? 'none';
+  const have = n.status?.overlay;
+  if (!have) return `${want} (not reported)`;
+  const mode = have.mode === 'vxlan' ? `vxlan, mtu ${have.podMTU ?? '-'}` : 'native';
+  return have.mode === want ? mode : `${mode} -> ${want}`;
+}
+
 export async function statusReport(kc: KubeConfig): Promise<string> {
   const api = new WeirApi(kc);
   const [configs, nodes] = await Promise.all([api.list<DatapathConfig>(DatapathConfigResource), api.list<NodeDatapath>(NodeDatapathResource)]).then(([c, n]) => [c.items, n.items] as const);
@@ -41,7 +50,7 @@ export async function statusReport(kc: KubeConfig): Promise<string> {
   out.push('');
   out.push(
     table([
-      ['NODE', 'REVISION', 'READY', 'ENDPOINTS', 'PROGRAMS', 'ATTACHMENTS', 'ENCRYPTION', 'FULLEST MAPS'],
+      ['NODE', 'REVISION', 'READY', 'ENDPOINTS', 'PROGRAMS', 'ATTACHMENTS', 'BETWEEN NODES', 'ENCRYPTION', 'FULLEST MAPS'],
       ...nodes
         .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
         .map((n) => {
@@ -55,6 +64,7 @@ export async function statusReport(kc: KubeConfig): Promise<string> {
             `${s?.endpoints ?? 0}/${n.spec?.endpoints?.length ?? 0}`,
             String(s?.programs?.length ?? 0),
             String(s?.programs?.reduce((a, p) => a + p.attachments.length, 0) ?? 0),
+            overlay(n),
             encryption(n),
             maps.map((m) => `${short(m.name)} ${m.entries}/${m.maxEntries} (${pct(m.pressure)})`).join(', ') || '-',
           ];

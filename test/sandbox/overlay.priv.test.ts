@@ -5,13 +5,17 @@
 // discovery for old ones and for NodePort clients, and a node coming and going.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { BpfMap } from 'libbpfjs';
+import { TypedMap } from '../../agent/maps/typed.js';
+import { cidrKey, IpcacheFlags, ipcacheMap } from '../../common/maps/ipcache.js';
+import { parseIp4 } from '../../common/maps/layout.js';
 import { TestCluster } from '../harness/cluster.js';
 import { repoRoot } from '../harness/paths.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { eventually } from '../harness/wait.js';
 import { runInPod } from '../../sandbox/pods.js';
 import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../../sandbox/sandbox.js';
-import { API_VERSION, DatapathConfigResource, NetworkPolicyResource, NodeDatapathResource, gvr, type NodeDatapath } from '../../api/v1alpha1/index.js';
+import { API_VERSION, DatapathConfigResource, NetworkPolicyResource, NodeDatapathResource, ReservedIdentity, gvr, type NodeDatapath } from '../../api/v1alpha1/index.js';
 
 const VIP = '10.96.30.10';
 const NODE_PORT = 30090;
@@ -74,6 +78,14 @@ describePrivileged('the overlay between nodes on two L3 segments', () => {
   const setMode = (mode: 'none' | 'vxlan') => sb.custom.patchClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default', body: { spec: { features: { overlay: { mode } } } } }, merge);
   const bothReport = (mode: 'none' | 'vxlan') =>
     eventually(`both nodes report overlay ${mode}`, async () => (await Promise.all([n1, n2].map(ndp))).every((d) => d.status?.overlay?.mode === mode), 60_000, 250);
+  const ipcache = (n: SandboxNode, cidr: string) => {
+    const m = BpfMap.openPinned(join(n.pinRoot, ipcacheMap.name));
+    try {
+      return new TypedMap(ipcacheMap, m).get(cidrKey(cidr));
+    } finally {
+      m.close();
+    }
+  };
   const mtuOf = (p: SandboxPod) => (JSON.parse(execFileSync('ip', ['-n', p.net.ns, '-j', 'link', 'show', 'eth0'], { encoding: 'utf8' })) as Array<{ mtu: number }>)[0].mtu;
   /** A VXLAN datagram sent by hand from a namespace (sandbox/vxlansend.py). */
   const forge = (fromNs: string, node: SandboxNode, vni: number, innerSrc: string, innerDst: string, dport: number, msg: string) =>
@@ -219,8 +231,12 @@ describePrivileged('the overlay between nodes on two L3 segments', () => {
     await sb.core.createNode({ body: { metadata: { name: 'wov-extra' }, spec: { podCIDR: '10.244.9.0/24' } } });
     await sb.core.patchNodeStatus({ name: 'wov-extra', body: { status: { addresses: [{ type: 'InternalIP', address: '192.168.78.99' }] } } }, merge);
     await eventually('both nodes route to the new node', () => [n1, n2].every((n) => routes(n).includes('10.244.9.0/24 dev weir_vxlan')), 30_000, 250);
+    // Its ipcache entries: the node's address, and its pod CIDR with the node as tunnel endpoint.
+    expect(ipcache(n1, '192.168.78.99')).toMatchObject({ identity: ReservedIdentity.RemoteNode, flags: IpcacheFlags.Node });
+    expect(ipcache(n1, '10.244.9.0/24')?.tunnelIp4).toBe(parseIp4('192.168.78.99'));
     await sb.core.deleteNode({ name: 'wov-extra' });
     await eventually('both nodes dropped its route', () => [n1, n2].every((n) => !routes(n).includes('10.244.9.0/24')), 30_000, 250);
+    await eventually('and its ipcache entries', () => !ipcache(n1, '192.168.78.99') && !ipcache(n1, '10.244.9.0/24'), 30_000, 250);
   });
 
   it('moves back to native routing, and the paths still work', async () => {
