@@ -6,6 +6,24 @@ import { repoRoot } from './paths.js';
 
 const TOOL = join(repoRoot, 'sandbox', 'traffic.mjs');
 
+/** What `tcp-flow` reports: a steady echoed flow, and the longest stall in it. */
+export interface TcpFlowResult {
+  error: string | null;
+  sent: number;
+  received: number;
+  intact: boolean;
+  maxGapMs: number;
+}
+
+/** What `tcp-stream` reports: the bytes sent and the digests on each side (error: the socket's code). */
+export interface TcpStreamResult {
+  error?: string;
+  greeting?: string;
+  sent: number;
+  localDigest: string;
+  remoteDigest: string;
+}
+
 export interface PodProcessOptions {
   /** cgroup v2 directory to run in (the process moves itself there before it starts). */
   cgroup?: string;

@@ -4,13 +4,11 @@
 // nodes' LAN bridge) captured with tcpdump: what crosses it is ESP or WireGuard, never a pod's
 // bytes. Then a key that does not match drops and is counted, a key rotation under live streams
 // loses nothing, and the same cluster moves to WireGuard.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { Capture } from '../harness/capture.js';
 import { TestCluster } from '../harness/cluster.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { eventually } from '../harness/wait.js';
+import type { TcpFlowResult } from '../../sandbox/pods.js';
 import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../../sandbox/sandbox.js';
 import { DatapathConfigResource, NodeDatapathResource, gvr, type NodeDatapath } from '../../api/v1alpha1/index.js';
 
@@ -21,45 +19,6 @@ const KEY2 = '2 rfc4106(gcm(aes)) 99887766554433221100ffeeddccbbaa99887766554433
 const MARKER = 'weir-plaintext-marker';
 const PAYLOAD_BYTES = 1000;
 
-interface Flow {
-  error: string | null;
-  sent: number;
-  received: number;
-  intact: boolean;
-  maxGapMs: number;
-}
-
-/** A capture of the nodes' LAN bridge, stopped by stop(): the packets as tcpdump prints them, and the raw bytes. */
-class Capture {
-  private readonly dir = mkdtempSync(join(tmpdir(), 'weir-capture-'));
-  private readonly proc: ChildProcess;
-  private readonly started: Promise<void>;
-
-  constructor(ns: string) {
-    this.proc = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-i', 'br0', '-s', '0', '-U', '-w', join(this.dir, 'cap.pcap')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.started = new Promise((resolve) => this.proc.stderr!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve()));
-  }
-
-  ready(): Promise<void> {
-    return this.started;
-  }
-
-  async stop(): Promise<{ lines: string[]; raw: Buffer }> {
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    this.proc.kill('SIGINT');
-    await exited;
-    const file = join(this.dir, 'cap.pcap');
-    const text = await new Promise<string>((resolve) => {
-      const r = spawn('tcpdump', ['-r', file, '-nn'], { stdio: ['ignore', 'pipe', 'ignore'] });
-      let out = '';
-      r.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      r.once('close', () => resolve(out));
-    });
-    const raw = readFileSync(file);
-    rmSync(this.dir, { recursive: true, force: true });
-    return { lines: text.split('\n').filter(Boolean), raw };
-  }
-}
 
 describePrivileged('encryption between nodes on a kernel with ESP and WireGuard', () => {
   let cluster: TestCluster;
@@ -77,7 +36,7 @@ describePrivileged('encryption between nodes on a kernel with ESP and WireGuard'
     eventually(what, async () => (await Promise.all([n1, n2].map(ndp))).every((d) => d.status?.encryption && ok(d.status.encryption)), timeoutMs, 250);
   /** Pod traffic both ways between the nodes while the underlay is captured. */
   const capturedExchange = async () => {
-    const cap = new Capture(`${sb.prefix}-lan`);
+    const cap = new Capture(`${sb.prefix}-lan`, 'br0');
     await cap.ready();
     expect(await tryTcp('client', pod('server').ip, 8080)).toBe('connected');
     const reply = await sb.run<{ error?: string; reply?: string }>(pod('client'), ['udp-ask', pod('server').ip, '5353', '0']);
@@ -164,8 +123,8 @@ describePrivileged('encryption between nodes on a kernel with ESP and WireGuard'
     const before = await counters();
     // Streams both ways (n1 -> n2 and n2 -> n1), each echoing every byte back.
     const flows = [
-      sb.run<Flow>(pod('client'), ['tcp-flow', pod('server').ip, '8081', '45'], 120_000),
-      sb.run<Flow>(pod('server-b'), ['tcp-flow', pod('client-b').ip, '8081', '45'], 120_000),
+      sb.run<TcpFlowResult>(pod('client'), ['tcp-flow', pod('server').ip, '8081', '45'], 120_000),
+      sb.run<TcpFlowResult>(pod('server-b'), ['tcp-flow', pod('client-b').ip, '8081', '45'], 120_000),
     ];
     await new Promise((r) => setTimeout(r, 3000));
     await sb.core.replaceNamespacedSecret({ ...SECRET, body: secretBody(KEY2) });

@@ -3,17 +3,18 @@
 // under streams both ways, then VXLAN with the identity in the VNI (seen on the wire), forged
 // tunnel packets from a non-node refused and counted, the overlay MTU for new pods and path MTU
 // discovery for old ones and for NodePort clients, and a node coming and going.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BpfMap } from 'libbpfjs';
 import { TypedMap } from '../../agent/maps/typed.js';
 import { cidrKey, IpcacheFlags, ipcacheMap } from '../../common/maps/ipcache.js';
 import { parseIp4 } from '../../common/maps/layout.js';
+import { Capture } from '../harness/capture.js';
 import { TestCluster } from '../harness/cluster.js';
 import { repoRoot } from '../harness/paths.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { eventually } from '../harness/wait.js';
-import { runInPod } from '../../sandbox/pods.js';
+import { runInPod, type TcpFlowResult, type TcpStreamResult } from '../../sandbox/pods.js';
 import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../../sandbox/sandbox.js';
 import { API_VERSION, DatapathConfigResource, NetworkPolicyResource, NodeDatapathResource, ReservedIdentity, gvr, type NodeDatapath } from '../../api/v1alpha1/index.js';
 
@@ -21,49 +22,7 @@ const VIP = '10.96.30.10';
 const NODE_PORT = 30090;
 const VXLAN_PORT = 8472;
 
-interface Stream {
-  error?: string;
-  sent: number;
-  localDigest: string;
-  remoteDigest: string;
-}
 
-interface Flow {
-  error: string | null;
-  sent: number;
-  received: number;
-  intact: boolean;
-  maxGapMs: number;
-}
-
-/** tcpdump on one of the LAN namespace's bridges, as text (VXLAN decoded on Weir's port). */
-class Wire {
-  private proc: ChildProcess;
-  private text = '';
-
-  constructor(ns: string, bridge: string) {
-    this.proc = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-i', bridge, '-nn', '-l', '-T', 'vxlan', 'udp', 'port', String(VXLAN_PORT), 'or', 'net', '10.244.0.0/16'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc.stdout!.on('data', (d: Buffer) => (this.text += d.toString()));
-  }
-
-  /** Waits until tcpdump has started listening. */
-  async ready(): Promise<void> {
-    await new Promise<void>((resolve) => this.proc.stderr!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve()));
-  }
-
-  /** One line per packet: a VXLAN packet's outer line joined with its inner one. */
-  async stop(): Promise<string[]> {
-    await new Promise((r) => setTimeout(r, 300));
-    this.proc.kill('SIGINT');
-    await new Promise((r) => this.proc.once('exit', r));
-    const out: string[] = [];
-    for (const l of this.text.split('\n').filter(Boolean)) {
-      if (out.length && out[out.length - 1].endsWith('|')) out[out.length - 1] += ` ${l}`;
-      else out.push(l.includes('VXLAN,') ? `${l} |` : l);
-    }
-    return out;
-  }
-}
 
 describePrivileged('the overlay between nodes on two L3 segments', () => {
   let cluster: TestCluster;
@@ -152,7 +111,7 @@ describePrivileged('the overlay between nodes on two L3 segments', () => {
   });
 
   it('moves to VXLAN node by node under live streams both ways, cutting none; a node that does not apply holds the rollout', async () => {
-    const streams = [sb.run<Flow>(pod('echo-1'), ['tcp-flow', pod('echo-2').ip, '7000', '16'], 60_000), sb.run<Flow>(pod('echo-2'), ['tcp-flow', pod('echo-1').ip, '7000', '16'], 60_000)];
+    const streams = [sb.run<TcpFlowResult>(pod('echo-1'), ['tcp-flow', pod('echo-2').ip, '7000', '16'], 60_000), sb.run<TcpFlowResult>(pod('echo-2'), ['tcp-flow', pod('echo-1').ip, '7000', '16'], 60_000)];
     await new Promise((r) => setTimeout(r, 2000));
     // n2's agent is down (its datapath keeps running): admitted, it cannot apply the new mode.
     await sb.killAgent(n2);
@@ -177,18 +136,20 @@ describePrivileged('the overlay between nodes on two L3 segments', () => {
   }, 120_000);
 
   it('with VXLAN: the same paths work, the underlay carries only the tunnel, and the VNI is the sender identity', async () => {
-    const wire = new Wire(`${sb.prefix}-lan`, 'br0');
+    // The underlay between n1 and the router: what crosses it while every path is used.
+    const wire = new Capture(`${sb.prefix}-lan`, 'br0', { vxlanPort: VXLAN_PORT });
     let lines: string[];
     try {
       await wire.ready();
       await paths();
     } finally {
-      lines = await wire.stop();
+      ({ lines } = await wire.stop());
     }
     const client = await identityOf(pod('client'));
     expect(lines.some((l) => l.includes(`vni ${client}`) && l.includes(`${pod('client').ip}.`) && l.includes(`> ${pod('web').ip}.8080`))).toBe(true);
     // No pod packet on the underlay outside the tunnel.
     expect(lines.filter((l) => !l.includes('VXLAN,') && /10\.244\./.test(l))).toEqual([]);
+    expect(lines.length).toBeGreaterThan(0);
   });
 
   it('judges what comes through the tunnel by the VNI, and refuses VXLAN from an address that is not a node', async () => {
@@ -217,12 +178,12 @@ describePrivileged('the overlay between nodes on two L3 segments', () => {
     // The pods from before the change kept 1500: a full-size TCP stream still goes through,
     // the node's "fragmentation needed" lowering their path MTU.
     expect(mtuOf(pod('client'))).toBe(1500);
-    const big = await sb.run<Stream>(pod('client'), ['tcp-stream', pod('web').ip, '8080', String(4 * 1024 * 1024)], 60_000);
+    const big = await sb.run<TcpStreamResult>(pod('client'), ['tcp-stream', pod('web').ip, '8080', String(4 * 1024 * 1024)], 60_000);
     expect(big.error).toBeUndefined();
     expect(big.remoteDigest).toBe(big.localDigest);
     // An outside client at 1500 uploading through a NodePort on n1 to the backend behind the
     // tunnel: n1 answers "fragmentation needed" for the path its client cannot see.
-    const upload = await sb.runOutside<Stream>(0, ['tcp-stream', n1.ip, String(NODE_PORT), String(2 * 1024 * 1024)], 60_000);
+    const upload = await sb.runOutside<TcpStreamResult>(0, ['tcp-stream', n1.ip, String(NODE_PORT), String(2 * 1024 * 1024)], 60_000);
     expect(upload.error).toBeUndefined();
     expect(upload.remoteDigest).toBe(upload.localDigest);
   }, 120_000);

@@ -10,7 +10,7 @@ import { BpfMap } from 'libbpfjs';
 import { ct4Key, CtPath, CtScope, ctEntry } from '../../common/maps/conntrack.js';
 import { sock4Key } from '../../common/maps/sockmap.js';
 import { LocalCluster } from '../../sandbox/cluster.js';
-import type { PodProcess } from '../../sandbox/pods.js';
+import type { PodProcess, TcpFlowResult } from '../../sandbox/pods.js';
 import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../../sandbox/sandbox.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { eventually } from '../harness/wait.js';
@@ -21,13 +21,6 @@ const NODE_PORT = 30090;
 const SMALL = { ctTCPMax: 16384, ctAnyMax: 4096, natMax: 4096, lbMax: 1024, endpointMax: 1024, policyMax: 4096, prefilterMax: 1024 };
 const BIG = { ...SMALL, ctTCPMax: SMALL.ctTCPMax * 4, lbMax: SMALL.lbMax * 4 };
 
-interface Flow {
-  error: string | null;
-  sent: number;
-  received: number;
-  intact: boolean;
-  maxGapMs: number;
-}
 interface Rollout {
   phase?: string;
   nodesUpdated?: number;
@@ -107,7 +100,7 @@ describePrivileged('drain-aware map resize', () => {
       { what: 'pod to pod across nodes', p: await sb.serve(client, ['tcp-flow', pods.web2?.ip ?? '', '8080', '25']) },
       { what: 'socket fast path (same node)', p: await sb.serve(client, ['tcp-flow', pods.web1?.ip ?? '', '8080', '25']) },
     ];
-    const outside = sb.runOutside<Flow>(0, ['tcp-flow', n2.ip, String(NODE_PORT), '25'], 60_000);
+    const outside = sb.runOutside<TcpFlowResult>(0, ['tcp-flow', n2.ip, String(NODE_PORT), '25'], 60_000);
 
     await new Promise((r) => setTimeout(r, 1000));
     // The same-node pair runs on the socket fast path: its sockets are in the sockhash and both
@@ -133,7 +126,7 @@ describePrivileged('drain-aware map resize', () => {
     await setSizes(SMALL);
     await complete(SMALL.ctTCPMax);
 
-    const results = await Promise.all([...flows.map(async (f) => ({ what: f.what, r: await f.p.result<Flow>() })), outside.then((r) => ({ what: 'NodePort from outside', r }))]);
+    const results = await Promise.all([...flows.map(async (f) => ({ what: f.what, r: await f.p.result<TcpFlowResult>() })), outside.then((r) => ({ what: 'NodePort from outside', r }))]);
     for (const { what, r } of results) {
       expect({ what, error: r.error, intact: r.intact }).toEqual({ what, error: null, intact: true });
       expect({ what, stallUnderOneSecond: r.maxGapMs < 1000 }).toEqual({ what, stallUnderOneSecond: true });
@@ -193,7 +186,7 @@ describePrivileged('drain-aware map resize', () => {
     await complete(BIG.ctTCPMax, 90_000);
     expect(existsSync(join(victim.pinRoot, 'resize'))).toBe(false);
     for (const n of sb.nodes) expect(countCt(n)).toBeGreaterThanOrEqual(12_000);
-    const r = await flow.result<Flow>();
+    const r = await flow.result<TcpFlowResult>();
     expect({ error: r.error, intact: r.intact, stall: r.maxGapMs < 1000 }).toEqual({ error: null, intact: true, stall: true });
     for (const [i, n] of sb.nodes.entries()) {
       const ct = BpfMap.openPinned(join(n.pinRoot, 'weir_ct4_tcp'));
@@ -219,7 +212,7 @@ describePrivileged('drain-aware map resize', () => {
     expect(countCt(n1)).toBeGreaterThanOrEqual(3_000);
     const log = execFileSync('cat', [join(sb.logDir, `agent-${n1.name}.log`)], { encoding: 'utf8' });
     expect(log).toContain('finished it on the new maps');
-    const r = await flow.result<Flow>();
+    const r = await flow.result<TcpFlowResult>();
     expect({ error: r.error, intact: r.intact, stall: r.maxGapMs < 1000 }).toEqual({ error: null, intact: true, stall: true });
   }, 150_000);
 
