@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { clusterBinaries, LocalCluster } from './cluster.js';
-import { checkDemo, deployDemo } from './demo.js';
+import { BACKEND_VIP, checkDemo, deployDemo } from './demo.js';
+import { eventually } from './wait.js';
 import { Sandbox, type SandboxState } from './sandbox.js';
 
 // Namespaces, cgroups and pins of the sandbox start with it (tests use another to run beside one).
@@ -76,6 +77,10 @@ export async function up(opts: UpOptions): Promise<{ state: UpState; checks: Awa
   const demo = await deployDemo(sb);
   save();
   await sb.settled(60_000);
+  // Services reach each agent through its own informers, not NodeDatapath: the ClusterIP answers
+  // once the agents have its backends (a connect before that is refused: a service without one).
+  // Not in time: the check below shows what the frontend gets.
+  await eventually('the demo service reaches the datapath', async () => (await sb.run<string>(demo.frontend, ['tcp-try', BACKEND_VIP, '80', '1000']).catch(() => '')) === 'connected', 30_000, 250).catch(() => undefined);
   opts.progress('checking the demo traffic');
   const checks = await checkDemo(sb, demo);
   return { state: record(sb), checks };
