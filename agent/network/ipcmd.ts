@@ -50,6 +50,14 @@ export class NetnsCommands {
     return stderr.split('\n').map((l) => l.trim()).filter(Boolean);
   }
 
+  /** `ip -j -force -batch -` over `lines`: the JSON each command that succeeded printed, one array a line. */
+  async ipBatchJson<T>(lines: readonly string[]): Promise<T[]> {
+    if (lines.length === 0) return [];
+    const args = [...(this.ns ? ['-n', this.ns] : []), '-j', '-force', '-batch', '-'];
+    const { stdout } = await this.run('ip', args, lines.join('\n') + '\n');
+    return stdout.split('\n').filter((l) => l.startsWith('[')).flatMap((l) => JSON.parse(l) as T[]);
+  }
+
   /** A command inside the namespace (wg, cat of its /proc/net files). */
   async exec(cmd: string, args: string[], input?: string): Promise<string> {
     const [bin, full] = this.ns ? ['ip', ['netns', 'exec', this.ns, cmd, ...args]] : [cmd, args];

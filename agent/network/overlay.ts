@@ -65,31 +65,31 @@ export class NodeOverlay {
       dev = undefined;
     }
     if (!dev) await this.cmd.ip(['link', 'add', OVERLAY_DEVICE, 'type', 'vxlan', 'external', 'dstport', String(port)]);
-    await this.cmd.ip(['link', 'set', OVERLAY_DEVICE, 'mtu', String(mtu), 'arp', 'off', 'up']);
+    if (!dev || dev.mtu !== mtu || !dev.flags.includes('NOARP') || !dev.flags.includes('UP')) await this.cmd.ip(['link', 'set', OVERLAY_DEVICE, 'mtu', String(mtu), 'arp', 'off', 'up']);
     // Reverse-path filtering cannot judge the tunnel: what arrives here comes from pods and nodes
     // that routes may reach another way (natively while a mode change rolls out, a node's own
     // address always), and on a device without an address even the loose check refuses those.
     // The node-wide value is the floor of every device's, so it goes to 0 as well (as Cilium does);
     // each other interface keeps its own setting.
-    const changed: string[] = [];
-    for (const key of [`net.ipv4.conf.${OVERLAY_DEVICE}.rp_filter`, 'net.ipv4.conf.all.rp_filter']) {
-      if ((await this.cmd.exec('sysctl', ['-n', key])).trim() === '0') continue;
-      await this.cmd.exec('sysctl', ['-qw', `${key}=0`]);
-      changed.push(key);
-    }
+    const keys = [`net.ipv4.conf.${OVERLAY_DEVICE}.rp_filter`, 'net.ipv4.conf.all.rp_filter'];
+    const values = (await this.cmd.exec('sysctl', ['-n', ...keys])).trim().split('\n');
+    const changed = keys.filter((_k, i) => values[i]?.trim() !== '0');
+    if (changed.length) await this.cmd.exec('sysctl', ['-qw', ...changed.map((k) => `${k}=0`)]);
     const now = await this.link(OVERLAY_DEVICE);
     if (!now) throw new Error(`${OVERLAY_DEVICE} not found after it was made`);
     return { ifindex: now.ifindex, mtu, changed };
   }
 
-  private async nextHop(address: string): Promise<NextHop | undefined> {
-    try {
-      const [r] = JSON.parse(await this.cmd.ip(['-j', 'route', 'get', address])) as Array<{ gateway?: string; dev: string; type?: string }>;
-      if (!r || r.dev === OVERLAY_DEVICE || r.dev === 'lo') return undefined;
-      return { dev: r.dev, ...(r.gateway ? { gateway: r.gateway } : {}) };
-    } catch {
-      return undefined;
+  /** How the node reaches each address now (one `ip` for all of them): gateway or on-link. */
+  private async nextHops(addresses: readonly string[]): Promise<Map<string, NextHop>> {
+    const found = await this.cmd.ipBatchJson<{ dst: string; gateway?: string; dev: string; type?: string }>(addresses.map((a) => `route get ${a}`));
+    const hops = new Map<string, NextHop>();
+    for (const r of found) {
+      // Reached through the tunnel or locally: no native next hop.
+      if (r.dev === OVERLAY_DEVICE || r.dev === 'lo' || (r.type !== undefined && r.type !== 'unicast')) continue;
+      hops.set(r.dst, { dev: r.dev, ...(r.gateway ? { gateway: r.gateway } : {}) });
     }
+    return hops;
   }
 
   private async weirRoutes(): Promise<Route[]> {
@@ -102,8 +102,7 @@ export class NodeOverlay {
 
   /** Weir's routes to the peers' pod CIDRs, as the mode says; others' routes are never touched. */
   async syncRoutes(mode: OverlayMode, peers: readonly Peer[], nodeAddress: string | undefined, podCidrs: readonly string[] = []): Promise<{ routes: number; problems: string[] }> {
-    const hops = new Map<string, NextHop | undefined>();
-    if (mode === 'none') for (const p of peers) hops.set(p.address, await this.nextHop(p.address));
+    const hops = mode === 'none' ? await this.nextHops(peers.map((p) => p.address)) : new Map<string, NextHop>();
     const { routes, problems } = plannedRoutes(mode, peers, (a) => hops.get(a), OVERLAY_DEVICE, nodeAddress);
     const { replace, remove } = routeChanges(await this.weirRoutes(), routes);
     for (const r of remove) await this.cmd.ip(['route', 'del', r.dst, ...tableArgs(r), 'proto', String(WEIR_ROUTE_PROTO)]).catch(() => undefined);
