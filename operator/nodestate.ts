@@ -24,6 +24,8 @@ export class NodeBook {
   readonly encryptionProblems = new Map<string, string>();
   /** Each node's place in its config's rollout (map resizes and overlay mode changes), as last decided. */
   readonly rollout = new Map<string, { config: string; state: NodeState; reason?: string }>();
+  /** When each node was first seen switching to the overlay mode it is given (for the node timeout). */
+  readonly overlaySince = new Map<string, { mode: OverlayMode; at: number }>();
   /** Our last NodeDatapath write per node. */
   readonly written = new LastWrites<NodeWrite>();
 
@@ -38,7 +40,8 @@ export class NodeBook {
     if (!cached?.spec) return undefined;
     const mine = this.written.ahead(node, cached.spec.revision);
     const spec = mine?.overlay ?? (cached.spec.features?.overlay?.mode === 'vxlan' ? 'vxlan' : 'none');
-    return { spec, reported: cached.status?.overlay?.mode, programmed: cached.status?.observedRevision !== undefined };
+    const since = this.overlaySince.get(node);
+    return { spec, reported: cached.status?.overlay?.mode, programmed: cached.status?.observedRevision !== undefined, ...(since?.mode === spec ? { switchingSince: since.at } : {}) };
   }
 
   forget(node: string): void {
@@ -46,6 +49,7 @@ export class NodeBook {
     this.tooManyEndpoints.delete(node);
     this.encryptionProblems.delete(node);
     this.rollout.delete(node);
+    this.overlaySince.delete(node);
     this.written.forget(node);
   }
 }

@@ -103,7 +103,7 @@ export class ConfigsReconciler implements Reconciler<ControllerName> {
   }
 
   /**
-   * The config's resize rollout as its nodes stand: phase, counts, the nodes in progress and
+   * The config's rollout (map resizes and overlay mode changes) as its nodes stand: phase, counts, the nodes in progress and
    * those that failed (which pause it). Events mark the phase changes.
    */
   private rolloutStatus(config: Config, governed: readonly string[], generation: number): { status: Record<string, unknown>; condition: Condition } {
@@ -112,15 +112,16 @@ export class ConfigsReconciler implements Reconciler<ControllerName> {
     const inProgress = states.filter((s) => s.state === 'in-progress').map((s) => s.node);
     const pending = states.filter((s) => s.state === 'pending').length;
     const updated = states.filter((s) => s.state === 'updated').length;
-    const touched = governed.some((n) => (this.book.gateOf(n, this.c.nodeDatapaths.get(n))?.revision ?? 0) > 0);
-    const phase = failed.length ? 'Paused' : inProgress.length + pending ? 'Progressing' : touched ? 'Complete' : 'Idle';
     const prev = config.status?.rollout?.phase;
+    // Complete once anything rolled out (a resize, which leaves its gate's revision, or an overlay mode change).
+    const touched = (prev !== undefined && prev !== 'Idle') || governed.some((n) => (this.book.gateOf(n, this.c.nodeDatapaths.get(n))?.revision ?? 0) > 0);
+    const phase = failed.length ? 'Paused' : inProgress.length + pending ? 'Progressing' : touched ? 'Complete' : 'Idle';
     const ref = configRef(config);
     if (phase !== prev) {
       if (phase === 'Progressing' && prev !== 'Paused') this.events.emit(ref, 'Normal', 'RolloutStarted', `rolling out to ${inProgress.length + pending} node(s), ${slots(config.spec.rollout?.maxUnavailable, governed.length)} at a time`);
       if (phase === 'Progressing' && prev === 'Paused') this.events.emit(ref, 'Normal', 'RolloutResumed', `${inProgress.length + pending} node(s) to go`);
       if (phase === 'Paused') this.events.emit(ref, 'Warning', 'RolloutPaused', failed.map((f) => `${f.node}: ${f.reason}`).join('; '));
-      if (phase === 'Complete') this.events.emit(ref, 'Normal', 'RolloutComplete', `maps resized on every node (${updated})`);
+      if (phase === 'Complete') this.events.emit(ref, 'Normal', 'RolloutComplete', `every node updated (${updated})`);
     }
     return {
       status: { targetRevision: generation, phase, nodesUpdated: updated, nodesPending: pending + inProgress.length, nodesFailed: failed, inProgress },

@@ -227,12 +227,16 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     content.maps = decision.maps;
     if (decision.gate) content.resizeGate = decision.gate;
     // The overlay mode moves through the same slots: one node's sending path at a time.
-    const overlay = decideOverlay(resolveFeatures(content.features).overlay.mode, this.book.overlayOf(name, existing), admit);
+    const now = Date.now();
+    const overlay = decideOverlay(resolveFeatures(content.features).overlay.mode, this.book.overlayOf(name, existing), admit, now, r.nodeTimeoutSeconds ?? 600);
     content.features = { ...content.features, overlay: { ...content.features.overlay, mode: overlay.mode } };
+    if (overlay.state === 'updated' || overlay.state === 'pending') this.book.overlaySince.delete(name);
+    else if (this.book.overlaySince.get(name)?.mode !== overlay.mode) this.book.overlaySince.set(name, { mode: overlay.mode, at: now });
     const state = decision.state === 'updated' ? overlay.state : decision.state;
+    const reason = decision.reason ?? overlay.reason;
     const prev = this.book.rollout.get(name);
-    this.book.rollout.set(name, { config: config.metadata.name, state, reason: decision.reason });
-    if (prev?.state !== state || prev?.reason !== decision.reason) this.queues?.configs(config.metadata.name);
+    this.book.rollout.set(name, { config: config.metadata.name, state, reason });
+    if (prev?.state !== state || prev?.reason !== reason) this.queues?.configs(config.metadata.name);
     if (decision.completed) {
       this.log.info({ node: name, revision: decision.completed.revision }, `node resized: ${decision.completed.message}`);
       this.events.emit(configRef(config), 'Normal', 'NodeResized', `${name}: ${decision.completed.message}`);

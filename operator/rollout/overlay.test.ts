@@ -29,4 +29,11 @@ describe('the overlay mode rollout', () => {
     // Applied, then the config goes back: a change like any other.
     expect(decideOverlay('none', { spec: 'vxlan', reported: 'vxlan', programmed: true }, never)).toEqual({ mode: 'vxlan', state: 'pending' });
   });
+
+  it('fails a node that does not report the mode within the node timeout, and recovers it when it does', () => {
+    const stuck = { spec: 'vxlan' as const, reported: 'none' as const, programmed: true, switchingSince: 0 };
+    expect(decideOverlay('vxlan', stuck, never, 599_000, 600)).toEqual({ mode: 'vxlan', state: 'in-progress' });
+    expect(decideOverlay('vxlan', stuck, never, 601_000, 600)).toMatchObject({ mode: 'vxlan', state: 'failed', reason: expect.stringContaining('not reported after 601 s') });
+    expect(decideOverlay('vxlan', { ...stuck, reported: 'vxlan' }, never, 700_000, 600)).toEqual({ mode: 'vxlan', state: 'updated' });
+  });
 });

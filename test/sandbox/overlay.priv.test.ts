@@ -55,7 +55,7 @@ describePrivileged('the overlay between nodes on two L3 segments', () => {
     await cluster.applyCrds();
     sb = await Sandbox.start(cluster, { prefix: 'wov', nodes: 2, segments: 2 });
     [n1, n2] = sb.nodes as [SandboxNode, SandboxNode];
-    await sb.createDatapathConfig({ features: { overlay: { mode: 'none', vxlanPort: VXLAN_PORT } }, rollout: { maxUnavailable: 1 } });
+    await sb.createDatapathConfig({ features: { overlay: { mode: 'none', vxlanPort: VXLAN_PORT } }, rollout: { maxUnavailable: 1, nodeTimeoutSeconds: 10 } });
     await sb.startControlPlane();
     await sb.addPod(n1, 'client', { app: 'client' });
     await sb.addPod(n1, 'stranger', { app: 'stranger' });
@@ -125,12 +125,17 @@ describePrivileged('the overlay between nodes on two L3 segments', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     expect((await ndp(n1)).spec?.features?.overlay?.mode).toBe(n1Before);
-    const cfg = (await sb.custom.getClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default' })) as { status?: { rollout?: { phase?: string; inProgress?: string[] } } };
-    expect(cfg.status?.rollout).toMatchObject({ phase: 'Progressing', inProgress: [n2.name] });
+    type Rollout = { phase?: string; inProgress?: string[]; nodesFailed?: Array<{ node: string; reason: string }> };
+    const rollout = async () => ((await sb.custom.getClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default' })) as { status?: { rollout?: Rollout } }).status?.rollout;
+    expect(await rollout()).toMatchObject({ phase: 'Progressing', inProgress: [n2.name] });
+    // Silent past the node timeout (10 s here): failed, and the rollout pauses saying why.
+    const paused = await eventually('the rollout paused on n2', async () => ((await rollout())?.phase === 'Paused' ? rollout() : undefined), 30_000, 250);
+    expect(paused?.nodesFailed).toEqual([{ node: n2.name, reason: expect.stringMatching(/^overlay mode vxlan not reported after \d+ s/) }]);
     // The agent is back: it applies, and the rollout completes.
     sb.startAgent(n2);
     await sb.agentReady(n2);
     await bothReport('vxlan');
+    await eventually('the rollout completes', async () => (await rollout())?.phase === 'Complete', 30_000, 250);
     for (const s of await Promise.all(streams)) expect(s).toMatchObject({ error: null, intact: true });
     expect(routes(n1)).toMatch(new RegExp(`${n2.podCidr.replace(/\./g, '\\.')} dev weir_vxlan`));
   }, 120_000);
