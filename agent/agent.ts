@@ -117,6 +117,8 @@ interface NodeView {
   podIfs: ReadonlyMap<string, PodInterface>;
   /** Pods weir-cni reported that NodeDatapath does not name yet. */
   initIps: string[];
+  /** The node's interfaces for the NIC programs (and the overlay's underlay). */
+  nics: Array<{ ifname: string; ifindex: number }>;
 }
 
 /** The L7 proxy's routing rule and table (proxy off, or the agent uninstalled); only Weir's. */
@@ -337,7 +339,7 @@ export class Agent {
     // A pod whose namespace is gone without a DEL (a runtime crash) is forgotten.
     for (const e of cniPods) if (e.netns && !existsSync(e.netns)) this.cniRegistry?.remove(e.containerId);
     const initIps = cniPods.map((e) => e.ip).filter((ip) => !specIps.has(ip) && podIfs.has(ip));
-    return { uid: node?.metadata?.uid, addrs, hostAddrs, podIfs, initIps };
+    return { uid: node?.metadata?.uid, addrs, hostAddrs, podIfs, initIps, nics: await this.network.nics(this.opts.devices, addrs) };
   }
 
   /** Every map to its desired contents; a map that cannot take them is reported, the rest applied. */
@@ -394,7 +396,7 @@ export class Agent {
    */
   private async overlay(pass: Pass, node: NodeView): Promise<number | undefined> {
     const { features, problems } = pass;
-    const nic = (await this.nics(node.addrs))[0];
+    const nic = node.nics[0];
     const out = await this.network.syncOverlay({
       mode: features.overlay.mode,
       vxlanPort: features.overlay.vxlanPort,
@@ -527,7 +529,7 @@ export class Agent {
       const i = node.podIfs.get(ip)!;
       wanted.push(...endpointLinks(i.ifindex, i.ifname, ' (init)'));
     }
-    const nics = await this.nics(node.addrs);
+    const { nics } = node;
     if (nics.length === 0) problems.push(`no node interface found (devices ${JSON.stringify(this.opts.devices)}, addresses ${node.addrs.join(', ') || 'none'})`);
     for (const n of nics) {
       if (features.prefilter.enabled)
@@ -625,10 +627,6 @@ export class Agent {
       this.resizeState = { revision, phase: refused ? 'Refused' : 'Failed', message };
       this.log.error({ revision, err }, refused ? 'resize refused' : 'resize failed; the old maps stay in use');
     }
-  }
-
-  private nics(addrs: readonly string[]): Promise<Array<{ ifname: string; ifindex: number }>> {
-    return this.network.nics(this.opts.devices, addrs);
   }
 
   private async writeStatus(
