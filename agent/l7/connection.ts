@@ -321,7 +321,7 @@ export class ProxyConnection {
   /** The front request is answered: account for it, then write the proxy's own answers that follow. */
   private complete(verdict: Verdict, status: number, closes = false): void {
     const p = this.queue.shift()!;
-    this.hooks.done(p.req, verdict, status, Number(process.hrtime.bigint() - p.start) / 1e9);
+    this.answered(p, verdict, status);
     if (closes) {
       this.queue.length = 0;
       this.mode = 'closing';
@@ -333,13 +333,18 @@ export class ProxyConnection {
     this.flushLocal();
   }
 
+  /** One request is answered: its verdict, status and time for the access log and metrics. */
+  private answered(p: Pending, verdict: Verdict, status: number): void {
+    this.hooks.done(p.req, verdict, status, Number(process.hrtime.bigint() - p.start) / 1e9);
+  }
+
   /** Writes the proxy's answers now at the front of the queue. */
   private flushLocal(): void {
     while (this.queue[0]?.local) {
       const p = this.queue.shift()!;
       const { status, body, verdict } = p.local!;
       this.toClient(localResponse(status, body, p.last));
-      this.hooks.done(p.req, verdict, status, Number(process.hrtime.bigint() - p.start) / 1e9);
+      this.answered(p, verdict, status);
     }
     this.maybeFinish();
   }
@@ -363,7 +368,7 @@ export class ProxyConnection {
 
   private startTunnel(): void {
     const p = this.queue.shift()!;
-    this.hooks.done(p.req, 'allowed', 101, Number(process.hrtime.bigint() - p.start) / 1e9);
+    this.answered(p, 'allowed', 101);
     this.mode = 'tunnel';
     for (const b of this.held) this.toUpstream(b);
     this.held = [];
@@ -387,7 +392,7 @@ export class ProxyConnection {
       // The body that ends with the connection is whole; the client learns its end the same way.
       this.respBody = undefined;
       const p = this.queue.shift()!;
-      this.hooks.done(p.req, 'allowed', this.respStatus, Number(process.hrtime.bigint() - p.start) / 1e9);
+      this.answered(p, 'allowed', this.respStatus);
       this.client.end();
       return;
     }
