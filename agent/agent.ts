@@ -38,6 +38,7 @@ import {
   type NodeDatapathStatus,
   type NodeEncryptionStatus,
   type NodeOverlayStatus,
+  type NodeServicesStatus,
   type ResizeGate,
   type ResizePhase,
   type ResolvedFeatures,
@@ -51,6 +52,9 @@ import { NetnsCommands } from './network/ipcmd.js';
 import { OVERLAY_DEVICE } from './network/overlay.js';
 import { ownPodCidrs, peersOf } from './network/routes.js';
 import { ProxySupervisor, proxyCgroupFor } from './l7/supervisor.js';
+import { KubeProxyWatch } from './services/kubeproxy.js';
+import { NftServiceTable } from './services/nftables.js';
+import { planServices, type ServicePlan, type SocketHook } from './services/plan.js';
 
 export const AGENT_FIELD_MANAGER = 'weir-agent';
 /** The mark bpf/lib/proxy.h hands packets to the proxy with is routed by this rule and table. */
@@ -80,6 +84,8 @@ export interface AgentOptions {
    */
   /** confDir: the runtime's CNI configuration, where the pod MTU is kept (absent: left alone). */
   cni?: { socket: string; stateDir: string; confDir?: string };
+  /** Socket hooks treated as missing (the fallback tried on a kernel that has them). */
+  unavailableHooks?: readonly SocketHook[];
 }
 
 export interface AgentParts {
@@ -105,6 +111,8 @@ interface Pass {
   features: ResolvedFeatures;
   /** What stands in the way of the desired state, for status. */
   problems: string[];
+  /** Who serves Services on this node this pass. */
+  services: ServicePlan;
 }
 
 /** The node as one pass sees it. */
@@ -163,6 +171,15 @@ export class Agent {
   private encryptionStatus?: NodeEncryptionStatus;
   /** What the last pass applied of the overlay: the operator's overlay rollout waits on it. */
   private overlayStatus?: NodeOverlayStatus;
+  private readonly kubeProxy: KubeProxyWatch;
+  private readonly nftServices: NftServiceTable;
+  /** Socket hooks whose attach failed: the kernel lacks them until the agent restarts (a reboot). */
+  private readonly failedHooks = new Set<SocketHook>();
+  /** kube-proxy's rules as last reported in an event. */
+  private kubeProxyNoted = '';
+  private servicesStatus?: NodeServicesStatus;
+  /** Whether the fallback table is in place (undefined: not known yet, e.g. left by a previous run). */
+  private nftActive: boolean | undefined;
 
   constructor(
     kc: KubeConfig,
@@ -181,6 +198,8 @@ export class Agent {
     this.controller = new Controller('datapath', (_k, signal) => turn(() => this.reconcile(signal)), log, controllerMetrics(registry));
     this.encryption = parts.encryption ?? new NodeEncryptionSync(opts.netns, kc, log, () => this.controller.enqueue(KEY));
     this.netCmd = new NetnsCommands(opts.netns);
+    this.kubeProxy = new KubeProxyWatch(this.netCmd);
+    this.nftServices = new NftServiceTable(this.netCmd);
     this.metrics = agentMetrics(registry, this.kernel, this.encryption);
     for (const i of this.informers) i.onEvent(() => this.controller.enqueue(KEY));
     this.cniRegistry = opts.cni ? new CniRegistry(opts.cni.stateDir) : undefined;
@@ -296,7 +315,9 @@ export class Agent {
       this.log.info({ node: this.opts.nodeName }, 'no NodeDatapath for this node yet');
       return { requeueAfterMs: this.opts.resyncMs };
     }
-    const pass: Pass = { ndp, spec: resolveSpec(ndp.spec), features: resolveFeatures(ndp.spec.features), problems: [] };
+    const features = resolveFeatures(ndp.spec.features);
+    const pass: Pass = { ndp, spec: resolveSpec(ndp.spec), features, problems: [], services: await this.planServices(features) };
+    pass.problems.push(...pass.services.problems);
     await this.recover(pass);
     const node = await this.observeNode(pass);
     const failed = await this.syncMaps(pass, node);
@@ -307,6 +328,49 @@ export class Agent {
     const attached = await this.attach(pass, node, overlay);
     await this.report(pass, attached, failed.maps);
     return this.nextPass(attached.missing.length > 0);
+  }
+
+  /**
+   * Who serves Services here: the config's mode, the socket hooks this node has, kube-proxy's
+   * rules if present (reported once in an event, never touched).
+   */
+  private async planServices(features: ResolvedFeatures): Promise<ServicePlan> {
+    const lb = features.serviceLB;
+    const kubeProxy = await this.kubeProxy.current().catch((err: unknown) => {
+      this.log.warn({ err }, 'could not look for kube-proxy rules');
+      return [];
+    });
+    const plan = planServices({
+      mode: lb.mode,
+      socketLB: lb.socketLB,
+      fallbackEnabled: features.iptablesFallback.enabled,
+      missingHooks: [...new Set([...(this.opts.unavailableHooks ?? []), ...this.failedHooks])],
+      kubeProxy,
+    });
+    const seen = kubeProxy.join(', ');
+    if (seen !== this.kubeProxyNoted) {
+      this.kubeProxyNoted = seen;
+      if (seen && lb.mode === 'replace') {
+        const node = this.nodes.get(this.opts.nodeName);
+        this.events.emit({ apiVersion: 'v1', kind: 'Node', name: this.opts.nodeName, uid: node?.metadata?.uid }, 'Warning', 'KubeProxyFound', `kube-proxy's rules are on this node (${seen}) while serviceLB.mode is replace: Weir translates first and leaves them be; remove kube-proxy (kube-proxy --cleanup) or use mode coexist`);
+      }
+    }
+    this.servicesStatus = plan.status;
+    this.metrics.servicesDatapath.reset();
+    this.metrics.servicesDatapath.set({ datapath: plan.status.datapath, mode: plan.status.mode }, 1);
+    this.metrics.servicesDegraded.set(plan.status.degraded?.length ?? 0);
+    return plan;
+  }
+
+  /** The nftables fallback table holds the frontends, or is gone (flows it translated live on in conntrack). */
+  private async syncFallback(plan: ServicePlan, frontends: Parameters<NftServiceTable['sync']>[0], problems: string[]): Promise<void> {
+    try {
+      if (plan.nftables) await this.nftServices.sync(frontends);
+      else if (this.nftActive !== false) await this.nftServices.remove();
+      this.nftActive = plan.nftables;
+    } catch (err) {
+      problems.push(`nftables service table: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   /** The datapath loaded at the NodeDatapath's sizes (pinned state adopted), and the resize gate answered. */
@@ -348,9 +412,11 @@ export class Agent {
     const enforce = features.endpointPolicy.enabled;
     let counts: Awaited<ReturnType<KernelDatapath['syncMaps']>>;
     try {
-      const frontends = features.serviceLB.enabled
-        ? serviceFrontends(this.services.list(), this.slices.list(), { nodeAddresses: node.addrs, sessionAffinity: features.serviceLB.sessionAffinity, nodePortRange: features.serviceLB.nodePortRange }, problems)
-        : [];
+      const plan = pass.services;
+      const frontends = plan.frontends === 'none'
+        ? []
+        : serviceFrontends(this.services.list(), this.slices.list(), { nodeAddresses: node.addrs, nodeName: this.opts.nodeName, sessionAffinity: features.serviceLB.sessionAffinity, nodePortRange: features.serviceLB.nodePortRange, mode: plan.frontends === 'all' ? 'replace' : 'coexist' }, problems);
+      await this.syncFallback(plan, frontends, problems);
       const lb = lbEntries(frontends, this.ids);
       const endpoints = endpointEntries(spec, node.hostAddrs, (ip) => node.podIfs.get(ip)?.ifindex, enforce, node.initIps);
       counts = await this.kernel.syncMaps({
@@ -534,7 +600,7 @@ export class Agent {
     for (const n of nics) {
       if (features.prefilter.enabled)
         wanted.push({ name: `nic-${n.ifindex}-xdp`, program: 'xdp_prefilter', kind: 'xdp', ifindex: n.ifindex, xdpMode: this.opts.xdpMode, describe: `xdp ${n.ifname}` });
-      if (features.serviceLB.enabled)
+      if (pass.services.nicPrograms)
         wanted.push(
           { name: `nic-${n.ifindex}-ingress`, program: 'tc_from_netdev', kind: 'tcx-ingress', ifindex: n.ifindex, describe: `tcx ingress ${n.ifname}` },
           { name: `nic-${n.ifindex}-egress`, program: 'tc_to_netdev', kind: 'tcx-egress', ifindex: n.ifindex, describe: `tcx egress ${n.ifname}` },
@@ -549,7 +615,7 @@ export class Agent {
     // Loopback's ingress, where what the hooks hand the L7 proxy is assigned to its socket.
     if (features.l7Proxy.enabled) wanted.push({ name: 'proxy-lo-ingress', program: 'tc_to_proxy', kind: 'tcx-ingress', ifindex: LOOPBACK_IFINDEX, describe: 'tcx ingress lo (L7 proxy)' });
     const sockProgs = [
-      ...(features.serviceLB.enabled && features.serviceLB.socketLB ? ['sock_connect4', 'sock_sendmsg4', 'sock_recvmsg4'] : []),
+      ...pass.services.socketPrograms,
       ...(features.socketEnforcement.enabled ? ['sock_ops_fastpath'] : []),
     ];
     wanted.push(...cgroupLinks(this.opts.cgroupPath, sockProgs));
@@ -559,6 +625,14 @@ export class Agent {
     if (report.created.length + report.adopted.length + report.removed.length > 0)
       this.log.info({ created: report.created, adopted: report.adopted, removed: report.removed }, 'attachments reconciled');
     for (const f of report.failed) problems.push(`attach ${f.name}: ${f.error}`);
+    // A socket hook this kernel refuses: the next pass plans Services without it.
+    for (const f of report.failed) {
+      const hook = ({ 'cgroup-sock_connect4': 'connect4', 'cgroup-sock_sendmsg4': 'sendmsg4' } as const)[f.name as 'cgroup-sock_connect4'];
+      if (hook && !this.failedHooks.has(hook)) {
+        this.failedHooks.add(hook);
+        this.controller.enqueue(KEY);
+      }
+    }
     this.noteAttached(wanted, report.failed.map((f) => f.name), node.podIfs);
     if (features.socketEnforcement.enabled && !this.sockmapAttached && this.kernel.isLoaded) {
       this.kernel.attachSockmap();
@@ -665,6 +739,7 @@ export class Agent {
       ...(this.resizeState && this.resizeState.revision > 0 ? { resize: this.resizeState } : {}),
       ...(enc ? { encryption: enc } : {}),
       ...(this.overlayStatus ? { overlay: this.overlayStatus } : {}),
+      ...(this.servicesStatus ? { services: this.servicesStatus } : {}),
     };
     // Entries of maps the agent writes change only with desired state: a change is written at
     // once. Traffic-driven maps (conntrack, affinity, sockets) change all the time: their counts

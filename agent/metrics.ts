@@ -13,6 +13,8 @@ export interface AgentMetrics {
   linkOps: Counter<'op'>;
   resizes: Counter<'result'>;
   resizeDrain: Histogram;
+  servicesDatapath: Gauge<'datapath' | 'mode'>;
+  servicesDegraded: Gauge;
 }
 
 const DIRECTION = { 1: 'ingress', 2: 'egress' } as Record<number, string>;
@@ -148,6 +150,17 @@ export function agentMetrics(registry: Registry, kernel: DatapathBackend, encryp
       name: 'weir_agent_map_resize_drain_seconds',
       help: 'How long new flows were held back while the maps switched.',
       buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    servicesDatapath: new Gauge({
+      name: 'weir_services_datapath',
+      help: "Who serves Services on this node: 1 for the datapath in use (ebpf, nftables for the iptablesFallback, none), by serviceLB mode.",
+      labelNames: ['datapath', 'mode'],
+      registers: [registry],
+    }),
+    servicesDegraded: new Gauge({
+      name: 'weir_services_degraded_features',
+      help: 'Service features this node does not provide as its config asks (listed in NodeDatapath status.services.degraded).',
       registers: [registry],
     }),
     linkOps: new Counter({

@@ -47,7 +47,8 @@ static __always_inline int nodeport_dnat(struct __sk_buff *skb, const struct pkt
 			return tc_drop(skb, DROP_DRAINING, METRICS_DIR_INGRESS);
 		/* New flow, or its backend went away: choose (again). */
 		if (svc->count == 0) {
-			if (!p->ihl_ok)
+			/* As kube-proxy: a Local policy's node without an endpoint drops, others reject. */
+			if (!p->ihl_ok || (svc->flags & SVC_F_LOCAL_ONLY))
 				return tc_drop(skb, DROP_NO_SERVICE, METRICS_DIR_INGRESS);
 			metrics_account(REASON_REJECT_SENT, METRICS_DIR_INGRESS, skb->len);
 			return reject_icmp4(skb, ICMP_PORT_UNREACH, 0);

@@ -9,6 +9,8 @@ import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { Agent, removeProxyRouting } from '../agent/agent.js';
 import { KernelDatapath } from '../agent/datapath/kernel.js';
 import { removeOverlay } from '../agent/network/overlay.js';
+import { NetnsCommands } from '../agent/network/ipcmd.js';
+import { removeServiceTable } from '../agent/services/nftables.js';
 import { install as installCni, uninstall as uninstallCni } from '../agent/cni/install.js';
 import { runPreflight } from '../agent/preflight/checks.js';
 import { runL7Proxy } from '../agent/l7/main.js';
@@ -143,6 +145,7 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
       cniSocket: opts.cniSocket,
       cniStateDir: opts.cniStateDir,
       cniConfDir: opts.cniConfDir,
+      unavailableHooks: opts.unavailableHooks,
     },
   });
   const log = createLogger('agent', cfg.logLevel);
@@ -158,13 +161,15 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
     resyncMs: cfg.resyncSeconds * 1000,
     conntrackGcMs: cfg.conntrackGcSeconds * 1000,
     cni: { socket: cfg.cniSocket, stateDir: cfg.cniStateDir, confDir: cfg.cniConfDir },
+    unavailableHooks: cfg.unavailableHooks,
   };
   if (opts.uninstall) {
     const removed = new KernelDatapath({ pinRoot: agentOpts.pinRoot, objectDir: agentOpts.objectDir, netns: agentOpts.netns, tcAttach: agentOpts.tcAttach }).uninstall();
     const xfrm = await removeEncryption(agentOpts.netns);
     await removeProxyRouting(agentOpts.netns);
     const routes = await removeOverlay(agentOpts.netns);
-    log.info({ links: removed.links, pins: removed.pins, pinRoot: agentOpts.pinRoot, xfrmEntries: xfrm, routes }, 'uninstalled: every link and pin under the pin root, the encryption state, the L7 proxy routing, the overlay device and the routes to other nodes removed');
+    const serviceTable = await removeServiceTable(new NetnsCommands(agentOpts.netns));
+    log.info({ links: removed.links, pins: removed.pins, pinRoot: agentOpts.pinRoot, xfrmEntries: xfrm, routes, serviceTable }, 'uninstalled: every link and pin under the pin root, the encryption state, the L7 proxy routing, the overlay device, the routes to other nodes and the nftables service table removed');
     return;
   }
   const signal = shutdownSignal();
@@ -206,6 +211,7 @@ common(program.command('agent').description('run the node agent'))
   .option('--cni-socket <path>', 'where weir-cni reaches this agent (default /run/weir/cni.sock)')
   .option('--cni-state-dir <dir>', 'where the pods weir-cni reported are kept (default /run/weir/cni)')
   .option('--cni-conf-dir <dir>', "the runtime's CNI configuration, where the pod MTU is kept (default /etc/cni/net.d)")
+  .addOption(new Option('--unavailable-hooks <hook...>', 'socket hooks to treat as missing (to try the fallback on a kernel that has them)').choices(['connect4', 'sendmsg4']))
   .option('--uninstall', 'remove every program, link and pin this agent made, then exit')
   .action(agent);
 

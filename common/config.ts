@@ -75,6 +75,11 @@ export const agentConfigSchema = z.object({
   cniStateDir: z.string().startsWith('/').default('/run/weir/cni'),
   /** The runtime's CNI configuration: the agent keeps the pod MTU there (the overlay's in VXLAN mode). */
   cniConfDir: z.string().startsWith('/').default('/etc/cni/net.d'),
+  /**
+   * Socket hooks to treat as missing although the kernel has them: what a node without them does
+   * (the nftables fallback, or saying what is not served) can be tried on any node.
+   */
+  unavailableHooks: z.array(z.enum(['connect4', 'sendmsg4'])).default([]),
 });
 
 export type OperatorConfig = z.infer<typeof operatorConfigSchema>;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the test-infrastructure binaries (kube-apiserver, etcd, helm) from the Go tools modules
+# Builds the test-infrastructure binaries (kube-apiserver, kube-proxy, etcd, helm) from the Go tools modules
 # in test/tools/ into a cache, once per version, and prints NAME=PATH lines.
 # KUBEBUILDER_ASSETS, when set and holding a binary, wins over building (envtest convention).
 set -euo pipefail
@@ -11,12 +11,14 @@ mkdir -p "$cache"
 # tool name -> Go package to build
 declare -A pkg=(
   [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
+  [kube-proxy]=k8s.io/kubernetes/cmd/kube-proxy
   [etcd]=go.etcd.io/etcd/server/v3
   [helm]=helm.sh/helm/v3/cmd/helm
 )
 # tool name -> module whose required version names the build
 declare -A mod=(
   [kube-apiserver]=k8s.io/kubernetes
+  [kube-proxy]=k8s.io/kubernetes
   [etcd]=go.etcd.io/etcd/server/v3
   [helm]=helm.sh/helm/v3
 )
@@ -25,7 +27,7 @@ declare -A mod=(
 # `kubectl version` read it); without them it says v0.0.0-master. Part of the cache key.
 ldflags_for() {
   case "$1" in
-    kube-apiserver)
+    kube-apiserver|kube-proxy)
       local v="$2" minor
       minor="$(echo "$v" | cut -d. -f2)"
       echo "-s -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"

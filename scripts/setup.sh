@@ -13,10 +13,11 @@ step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # wrk: the end-to-end tests and benchmarks; qemu-system-x86, busybox-static, kmod and cpio: the VM
 # test layer (Debian's 6.1 kernel under QEMU, scripts/vm-assets.sh); wireguard-tools: the agent
 # configures WireGuard with wg; tcpdump: the encryption tests capture the underlay; nginx-light:
-# the L7 benchmark's reference reverse proxy.
+# the L7 benchmark's reference reverse proxy; nftables: the agent's service fallback and kube-proxy's
+# nftables mode (the services parity suite).
 packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 iptables make g++ python3
   containernetworking-plugins prometheus iperf3 wrk qemu-system-x86 busybox-static kmod cpio
-  wireguard-tools tcpdump nginx-light)
+  wireguard-tools tcpdump nginx-light nftables)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -90,9 +91,9 @@ fi
 step "VM kernel (Debian 6.1) and initramfs"
 bash scripts/vm-assets.sh
 
-# --- cluster binaries (kube-apiserver, etcd, helm) ---------------------------------------------
+# --- cluster binaries (kube-apiserver, kube-proxy, etcd, helm) -----------------------------------------
 step "cluster binaries"
-bash scripts/cluster-bins.sh >/dev/null
+bash scripts/cluster-bins.sh kube-apiserver etcd helm kube-proxy >/dev/null
 
 # --- bpffs, where the agent pins its state ------------------------------------------------------
 if [ "$(id -u)" -eq 0 ] && ! awk '$2 == "/sys/fs/bpf" && $3 == "bpf" { found = 1 } END { exit !found }' /proc/mounts; then

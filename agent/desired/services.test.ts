@@ -4,15 +4,16 @@ import { IdAllocator } from './ids.js';
 import { lbEntries, serviceFrontends } from './services.js';
 
 const svc = (name: string, spec: V1Service['spec']): V1Service => ({ metadata: { name, namespace: 'default' }, spec });
-const slice = (svcName: string, ports: Array<{ name?: string; port: number; protocol?: string }>, endpoints: Array<{ ip: string; ready?: boolean; serving?: boolean; terminating?: boolean }>): V1EndpointSlice => ({
+const slice = (svcName: string, ports: Array<{ name?: string; port: number; protocol?: string }>, endpoints: Array<{ ip: string; ready?: boolean; serving?: boolean; terminating?: boolean; node?: string }>): V1EndpointSlice => ({
   metadata: { name: `${svcName}-x`, namespace: 'default', labels: { 'kubernetes.io/service-name': svcName } },
   addressType: 'IPv4',
   ports,
-  endpoints: endpoints.map((e) => ({ addresses: [e.ip], conditions: { ready: e.ready ?? true, serving: e.serving, terminating: e.terminating } })),
+  endpoints: endpoints.map((e) => ({ addresses: [e.ip], nodeName: e.node, conditions: { ready: e.ready ?? true, serving: e.serving, terminating: e.terminating } })),
 });
+const summary = (fes: ReturnType<typeof serviceFrontends>) => fes.map((f) => `${f.address}:${f.port} ${f.backends.map((b) => b.address).join(',') || '-'}${f.flags & ServiceFlags.LocalOnly ? ' local' : ''}`);
 
 describe('serviceFrontends', () => {
-  it('gives a ClusterIP frontend per port with its ready backends, matched by port name', () => {
+  it('gives a ClusterIP frontend per port with its ready backends (not the terminating ones while any is ready), matched by port name', () => {
     const fes = serviceFrontends(
       [svc('web', { clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }] })],
       [
@@ -26,9 +27,49 @@ describe('serviceFrontends', () => {
       { nodeAddresses: [], sessionAffinity: true },
     );
     expect(fes).toEqual([
-      expect.objectContaining({ address: '10.96.0.10', port: 80, proto: 6, flags: ServiceFlags.ClusterIp, backends: [{ address: '10.244.1.2', port: 8080 }, { address: '10.244.1.3', port: 8080 }, { address: '10.244.1.7', port: 8080 }] }),
-      expect.objectContaining({ address: '10.96.0.10', port: 53, proto: 17, backends: [{ address: '10.244.1.2', port: 5353 }, { address: '10.244.1.3', port: 5353 }, { address: '10.244.1.7', port: 5353 }] }),
+      expect.objectContaining({ address: '10.96.0.10', port: 80, proto: 6, flags: ServiceFlags.ClusterIp, backends: [{ address: '10.244.1.2', port: 8080 }, { address: '10.244.1.3', port: 8080 }] }),
+      expect.objectContaining({ address: '10.96.0.10', port: 53, proto: 17, backends: [{ address: '10.244.1.2', port: 5353 }, { address: '10.244.1.3', port: 5353 }] }),
     ]);
+  });
+
+  it('falls back to terminating endpoints that still serve only when none is ready, as kube-proxy does', () => {
+    const fes = serviceFrontends(
+      [svc('web', { clusterIP: '10.96.0.10', ports: [{ port: 80 }] })],
+      [slice('web', [{ port: 8080 }], [{ ip: '10.244.1.7', ready: false, serving: true, terminating: true }, { ip: '10.244.1.8', ready: false, serving: false, terminating: true }, { ip: '10.244.1.9', ready: false }])],
+      { nodeAddresses: [], sessionAffinity: true },
+    );
+    expect(summary(fes)).toEqual(['10.96.0.10:80 10.244.1.7']);
+  });
+
+  it('keeps this node\'s endpoints for traffic policy Local: internal for the ClusterIP, external for node ports and external addresses', () => {
+    const services = [
+      svc('itp', { clusterIP: '10.96.0.20', internalTrafficPolicy: 'Local', ports: [{ port: 80 }] }),
+      svc('etp', { type: 'NodePort', clusterIP: '10.96.0.21', externalIPs: ['192.0.2.50'], externalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30021 }] }),
+    ];
+    const eps = [{ ip: '10.244.1.2', node: 'n1' }, { ip: '10.244.2.2', node: 'n2' }];
+    const slices = [slice('itp', [{ port: 8080 }], eps), slice('etp', [{ port: 8080 }], eps)];
+    expect(summary(serviceFrontends(services, slices, { nodeAddresses: ['192.168.1.11'], nodeName: 'n1', sessionAffinity: true }))).toEqual([
+      '10.96.0.21:80 10.244.1.2,10.244.2.2',
+      '192.0.2.50:80 10.244.1.2 local',
+      '192.168.1.11:30021 10.244.1.2 local',
+      '10.96.0.20:80 10.244.1.2 local',
+    ]);
+    // A node without a local endpoint keeps the frontends, empty: the datapath drops rather than rejects.
+    expect(summary(serviceFrontends(services, slices, { nodeAddresses: ['192.168.1.13'], nodeName: 'n3', sessionAffinity: true }))).toEqual([
+      '10.96.0.21:80 10.244.1.2,10.244.2.2',
+      '192.0.2.50:80 - local',
+      '192.168.1.13:30021 - local',
+      '10.96.0.20:80 - local',
+    ]);
+  });
+
+  it('in coexist mode gives only ClusterIP frontends: node ports and external addresses are kube-proxy\'s', () => {
+    const fes = serviceFrontends(
+      [svc('np', { type: 'LoadBalancer', clusterIP: '10.96.0.30', externalIPs: ['192.0.2.9'], ports: [{ port: 80, nodePort: 30030 }] })],
+      [slice('np', [{ port: 8080 }], [{ ip: '10.244.1.2' }])],
+      { nodeAddresses: ['192.168.1.11'], sessionAffinity: true, mode: 'coexist' },
+    );
+    expect(summary(fes)).toEqual(['10.96.0.30:80 10.244.1.2']);
   });
 
   it('adds NodePort frontends on every node address, external IPs, and session affinity', () => {

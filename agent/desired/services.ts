@@ -22,38 +22,65 @@ export interface Frontend {
 export interface FrontendOptions {
   /** This node's addresses: NodePort frontends are (address, nodePort) for each. */
   nodeAddresses: readonly string[];
+  /** This node's name: traffic policy Local keeps the endpoints the slices place on it. */
+  nodeName?: string;
   sessionAffinity: boolean;
   /** DatapathConfig serviceLB.nodePortRange: node ports outside it are not served. */
   nodePortRange?: { min: number; max: number };
+  /** coexist: ClusterIP frontends only, kube-proxy owns node ports and external addresses. */
+  mode?: 'replace' | 'coexist';
 }
 
-/** Ready backends per service port name, from the service's EndpointSlices (IPv4 only). */
-function backendsByPort(slices: readonly V1EndpointSlice[]): Map<string, Map<string, Array<{ address: string; port: number; proto: number }>>> {
-  const out = new Map<string, Map<string, Array<{ address: string; port: number; proto: number }>>>();
+interface SliceEndpoint {
+  address: string;
+  port: number;
+  proto: number;
+  node: string | undefined;
+  ready: boolean;
+  /** Serving while terminating: used only when no endpoint is ready (graceful drain). */
+  draining: boolean;
+}
+
+/** Endpoints per service port name, from the service's EndpointSlices (IPv4 only). */
+function endpointsByPort(slices: readonly V1EndpointSlice[]): Map<string, Map<string, SliceEndpoint[]>> {
+  const out = new Map<string, Map<string, SliceEndpoint[]>>();
   for (const s of slices) {
     const svc = s.metadata?.labels?.['kubernetes.io/service-name'];
     if (!svc || s.addressType !== 'IPv4') continue;
     const key = `${s.metadata?.namespace}/${svc}`;
-    const byPort = out.get(key) ?? new Map<string, Array<{ address: string; port: number; proto: number }>>();
+    const byPort = out.get(key) ?? new Map<string, SliceEndpoint[]>();
     out.set(key, byPort);
     for (const p of s.ports ?? []) {
       if (p.port === undefined) continue;
       const list = byPort.get(p.name ?? '') ?? [];
       byPort.set(p.name ?? '', list);
       for (const ep of s.endpoints ?? []) {
-        // Ready, or (while terminating) still serving, as kube-proxy does for graceful drains.
+        // The API's reading of absent conditions: ready unless said otherwise, serving as ready.
         const c = ep.conditions ?? {};
-        if (c.ready === false && !(c.serving === true && c.terminating === true)) continue;
-        for (const a of ep.addresses) if (IPV4.test(a)) list.push({ address: a, port: p.port, proto: PROTO[p.protocol ?? 'TCP'] ?? 6 });
+        const ready = c.ready !== false;
+        const draining = !ready && c.terminating === true && (c.serving ?? ready);
+        if (!ready && !draining) continue;
+        for (const a of ep.addresses) if (IPV4.test(a)) list.push({ address: a, port: p.port, proto: PROTO[p.protocol ?? 'TCP'] ?? 6, node: ep.nodeName, ready, draining });
       }
     }
   }
   return out;
 }
 
+/**
+ * The endpoints a frontend balances over, as kube-proxy chooses them: the ready ones (on this
+ * node only, for traffic policy Local), else the terminating ones still serving.
+ */
+function chooseEndpoints(all: readonly SliceEndpoint[], localTo: string | undefined): SliceEndpoint[] {
+  const pool = localTo === undefined ? all : all.filter((e) => e.node === localTo);
+  const ready = pool.filter((e) => e.ready);
+  return ready.length > 0 ? ready : pool.filter((e) => e.draining);
+}
+
 export function serviceFrontends(services: readonly V1Service[], slices: readonly V1EndpointSlice[], opts: FrontendOptions, problems: string[] = []): Frontend[] {
-  const backends = backendsByPort(slices);
+  const endpoints = endpointsByPort(slices);
   const out: Frontend[] = [];
+  const packetLevel = opts.mode !== 'coexist';
   for (const svc of services) {
     const spec = svc.spec;
     if (!spec || spec.type === 'ExternalName' || spec.clusterIP === 'None' || !spec.ports?.length) continue;
@@ -62,21 +89,26 @@ export function serviceFrontends(services: readonly V1Service[], slices: readonl
     const timeout = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_S;
     const base = affinity ? ServiceFlags.Affinity : 0;
     const clusterIps = (spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : [])).filter((a) => IPV4.test(a));
-    const external = [...(spec.externalIPs ?? []), ...(svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '')].filter((a) => IPV4.test(a));
+    const external = packetLevel ? [...(spec.externalIPs ?? []), ...(svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '')].filter((a) => IPV4.test(a)) : [];
+    const internalLocal = spec.internalTrafficPolicy === 'Local' ? opts.nodeName ?? '' : undefined;
+    const externalLocal = spec.externalTrafficPolicy === 'Local' ? opts.nodeName ?? '' : undefined;
     for (const p of spec.ports) {
       const proto = PROTO[p.protocol ?? 'TCP'] ?? 6;
-      const bes = (backends.get(name)?.get(p.name ?? '') ?? [])
-        .filter((b) => b.proto === proto)
-        .map(({ address, port }) => ({ address, port }))
-        .sort((a, b) => a.address.localeCompare(b.address) || a.port - b.port);
-      const fe = (address: string, port: number, flags: number): Frontend => ({ service: name, address, port, proto, flags: flags | base, affinityTimeoutS: affinity ? timeout : 0, backends: bes });
-      for (const a of clusterIps) out.push(fe(a, p.port, ServiceFlags.ClusterIp));
-      for (const a of external) out.push(fe(a, p.port, ServiceFlags.External));
-      if ((spec.type === 'NodePort' || spec.type === 'LoadBalancer') && p.nodePort) {
+      const eps = (endpoints.get(name)?.get(p.name ?? '') ?? []).filter((b) => b.proto === proto);
+      const backendsOf = (localTo: string | undefined) =>
+        chooseEndpoints(eps, localTo)
+          .map(({ address, port }) => ({ address, port }))
+          .sort((a, b) => a.address.localeCompare(b.address) || a.port - b.port);
+      const fe = (address: string, port: number, flags: number, localTo: string | undefined): Frontend => ({
+        service: name, address, port, proto, flags: flags | base | (localTo !== undefined ? ServiceFlags.LocalOnly : 0), affinityTimeoutS: affinity ? timeout : 0, backends: backendsOf(localTo),
+      });
+      for (const a of clusterIps) out.push(fe(a, p.port, ServiceFlags.ClusterIp, internalLocal));
+      for (const a of external) out.push(fe(a, p.port, ServiceFlags.External, externalLocal));
+      if (packetLevel && (spec.type === 'NodePort' || spec.type === 'LoadBalancer') && p.nodePort) {
         const range = opts.nodePortRange;
         if (range && (p.nodePort < range.min || p.nodePort > range.max))
           problems.push(`service ${name} node port ${p.nodePort} is outside serviceLB.nodePortRange ${range.min}-${range.max}: not served`);
-        else for (const a of opts.nodeAddresses) out.push(fe(a, p.nodePort, ServiceFlags.NodePort));
+        else for (const a of opts.nodeAddresses) out.push(fe(a, p.nodePort, ServiceFlags.NodePort, externalLocal));
       }
     }
   }

@@ -17,8 +17,18 @@ export interface EndpointPolicyFeature {
   allowFromHost?: boolean;
 }
 
+/**
+ * replace: Weir serves every Service (kube-proxy should be gone; a node that finds its rules says
+ * so). coexist: kube-proxy owns packet-level NodePort and external addresses, Weir translates
+ * ClusterIP at connect(). off: Weir handles no Service.
+ */
+export type ServiceLBMode = 'replace' | 'coexist' | 'off';
+export const SERVICE_LB_MODES: readonly ServiceLBMode[] = ['replace', 'coexist', 'off'];
+
 export interface ServiceLBFeature {
+  /** false is mode off (the field predates mode). */
   enabled?: boolean;
+  mode?: ServiceLBMode;
   socketLB?: boolean;
   /** NodePort services are served on these ports only; a Service outside it is refused. */
   nodePortRange?: { min: number; max: number };
@@ -47,6 +57,10 @@ export interface Features {
   encryption?: EncryptionFeature;
   l7Proxy?: { enabled?: boolean; port?: number };
   overlay?: { mode?: 'none' | 'vxlan'; vxlanPort?: number };
+  /**
+   * Where a node lacks a socket hook the service datapath needs (cgroup connect4/sendmsg4), serve
+   * Services through nftables instead (docs/services.md), saying what is degraded.
+   */
   iptablesFallback?: { enabled?: boolean };
 }
 
@@ -105,6 +119,7 @@ export type DatapathConfig = WeirObject<DatapathConfigSpec, DatapathConfigStatus
 export interface ResolvedFeatures {
   prefilter: Required<PrefilterFeature>;
   endpointPolicy: Required<EndpointPolicyFeature>;
+  /** enabled: mode is not off. */
   serviceLB: Required<ServiceLBFeature>;
   socketEnforcement: { enabled: boolean };
   encryption: { enabled: boolean; mode: EncryptionMode; strictMode: boolean; secretRef: { name: string; namespace: string } };
@@ -131,6 +146,7 @@ export function resolveFeatures(raw: unknown): ResolvedFeatures {
   const pol = obj(f.endpointPolicy);
   const lb = obj(f.serviceLB);
   const range = obj(lb.nodePortRange);
+  const lbMode: ServiceLBMode = lb.enabled === false ? 'off' : SERVICE_LB_MODES.find((m) => m === lb.mode) ?? 'replace';
   const enc = obj(f.encryption);
   const l7 = obj(f.l7Proxy);
   const overlay = obj(f.overlay);
@@ -147,7 +163,8 @@ export function resolveFeatures(raw: unknown): ResolvedFeatures {
       allowFromHost: bool(pol.allowFromHost, true),
     },
     serviceLB: {
-      enabled: bool(lb.enabled, true),
+      enabled: lbMode !== 'off',
+      mode: lbMode,
       socketLB: bool(lb.socketLB, true),
       sessionAffinity: bool(lb.sessionAffinity, true),
       nodePortRange: { min: int(range.min, 30000), max: int(range.max, 32767) },
@@ -166,11 +183,11 @@ export function resolveFeatures(raw: unknown): ResolvedFeatures {
 }
 
 /**
- * Features a config turns on that this release does not implement yet: accepted by the API so
- * configs stay forward-compatible, and named in the config's FeaturesInEffect condition.
+ * Features a config turns on that cannot take effect as written: accepted by the API (they are
+ * valid alone) and named in the config's FeaturesInEffect condition.
  */
 export function featuresNotInEffect(f: ResolvedFeatures): string[] {
   const out: string[] = [];
-  if (f.iptablesFallback.enabled) out.push('iptablesFallback is not implemented yet: a node missing an eBPF hook reports it and goes without');
+  if (f.iptablesFallback.enabled && !f.serviceLB.enabled) out.push('iptablesFallback has nothing to fall back for: serviceLB.mode is off');
   return out;
 }

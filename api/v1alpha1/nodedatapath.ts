@@ -177,6 +177,17 @@ export interface NodeOverlayStatus {
   message?: string;
 }
 
+/** Who serves Services on the node, as its agent found it (docs/services.md). */
+export interface NodeServicesStatus {
+  mode: 'replace' | 'coexist' | 'off';
+  /** ebpf: socket hooks and the NIC programs; nftables: the fallback; none: not served by Weir. */
+  datapath: 'ebpf' | 'nftables' | 'none';
+  /** kube-proxy's rules found on the node (e.g. "iptables nat KUBE-SERVICES"). */
+  kubeProxy?: string[];
+  /** What the node does not do as the config asks, one sentence each. */
+  degraded?: string[];
+}
+
 export interface NodeDatapathStatus {
   observedRevision?: number;
   endpoints?: number;
@@ -187,6 +198,7 @@ export interface NodeDatapathStatus {
   resize?: ResizeAnswer;
   encryption?: NodeEncryptionStatus;
   overlay?: NodeOverlayStatus;
+  services?: NodeServicesStatus;
 }
 
 export type NodeDatapath = WeirObject<NodeDatapathSpec, NodeDatapathStatus>;

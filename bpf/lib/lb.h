@@ -19,6 +19,7 @@ enum lb_service_flags {
 	SVC_F_NODE_PORT = 1 << 1,  /* frontend is a node address: packet-level NAT on the NIC */
 	SVC_F_EXTERNAL = 1 << 2,   /* external IP / load-balancer IP: packet-level NAT too */
 	SVC_F_AFFINITY = 1 << 3,   /* sessionAffinity: ClientIP */
+	SVC_F_LOCAL_ONLY = 1 << 4, /* traffic policy Local: without a local endpoint, drop (not reject) */
 };
 WEIR_BTF_ENUM(lb_service_flags);
 

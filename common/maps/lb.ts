@@ -2,7 +2,7 @@
 import { be16, ip4, struct, u8, u16, u32, u64 } from './layout.js';
 import { MapType, type MapSpec } from './spec.js';
 
-export const ServiceFlags = { ClusterIp: 1 << 0, NodePort: 1 << 1, External: 1 << 2, Affinity: 1 << 3 } as const;
+export const ServiceFlags = { ClusterIp: 1 << 0, NodePort: 1 << 1, External: 1 << 2, Affinity: 1 << 3, LocalOnly: 1 << 4 } as const;
 
 export const lb4Key = struct('lb4_key', 12, {
   address: ip4(0),

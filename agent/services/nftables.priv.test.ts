@@ -1,0 +1,32 @@
+// The fallback table as the kernel takes it: nft checks and loads it in a namespace of its own.
+import { execFileSync } from 'node:child_process';
+import { ServiceFlags } from '../../common/maps/lb.js';
+import { NetnsCommands } from '../network/ipcmd.js';
+import { FALLBACK_TABLE, NftServiceTable, removeServiceTable } from './nftables.js';
+
+const NS = `weir-nft-${process.pid}`;
+
+describe('the nftables service table in the kernel', () => {
+  beforeAll(() => execFileSync('ip', ['netns', 'add', NS]));
+  afterAll(() => execFileSync('ip', ['netns', 'del', NS]));
+
+  it('loads, reloads in place, and is removed leaving nothing of Weir', async () => {
+    const cmd = new NetnsCommands(`/var/run/netns/${NS}`);
+    const table = new NftServiceTable(cmd);
+    const backends = [{ address: '10.244.1.2', port: 8080 }, { address: '10.244.2.2', port: 8080 }];
+    await table.sync([
+      { service: 'a/b', address: '10.96.0.10', port: 80, proto: 6, flags: ServiceFlags.ClusterIp | ServiceFlags.Affinity, affinityTimeoutS: 60, backends },
+      { service: 'a/c', address: '10.96.0.11', port: 53, proto: 17, flags: ServiceFlags.ClusterIp, affinityTimeoutS: 0, backends },
+      { service: 'a/d', address: '10.96.0.12', port: 80, proto: 6, flags: ServiceFlags.ClusterIp, affinityTimeoutS: 0, backends: [] },
+    ]);
+    const listed = await cmd.exec('nft', ['list', 'map', 'ip', FALLBACK_TABLE, 'frontends']);
+    expect(listed).toContain('10.96.0.10 . tcp . 80 : goto fe_0');
+    await table.sync([{ service: 'a/c', address: '10.96.0.11', port: 53, proto: 17, flags: ServiceFlags.ClusterIp, affinityTimeoutS: 0, backends }]);
+    expect(await cmd.exec('nft', ['list', 'map', 'ip', FALLBACK_TABLE, 'frontends'])).not.toContain('10.96.0.10');
+    // A foreign table is not Weir's to remove.
+    await cmd.exec('nft', ['add', 'table', 'ip', 'someone_else']);
+    expect(await removeServiceTable(cmd)).toBe(true);
+    expect(await removeServiceTable(cmd)).toBe(false);
+    expect((await cmd.exec('nft', ['list', 'tables'])).trim()).toBe('table ip someone_else');
+  });
+});
