@@ -52,6 +52,7 @@ import { NetnsCommands } from './network/ipcmd.js';
 import { OVERLAY_DEVICE } from './network/overlay.js';
 import { ownPodCidrs, peersOf } from './network/routes.js';
 import { ProxySupervisor, proxyCgroupFor } from './l7/supervisor.js';
+import { healthChecks, HealthServers } from './services/health.js';
 import { KubeProxyWatch } from './services/kubeproxy.js';
 import { NftServiceTable } from './services/nftables.js';
 import { planServices, type ServicePlan, type SocketHook } from './services/plan.js';
@@ -173,6 +174,7 @@ export class Agent {
   private overlayStatus?: NodeOverlayStatus;
   private readonly kubeProxy: KubeProxyWatch;
   private readonly nftServices: NftServiceTable;
+  private readonly health: HealthServers;
   /** Socket hooks whose attach failed: the kernel lacks them until the agent restarts (a reboot). */
   private readonly failedHooks = new Set<SocketHook>();
   /** kube-proxy's rules as last reported in an event. */
@@ -200,6 +202,7 @@ export class Agent {
     this.netCmd = new NetnsCommands(opts.netns);
     this.kubeProxy = new KubeProxyWatch(this.netCmd);
     this.nftServices = new NftServiceTable(this.netCmd);
+    this.health = new HealthServers({ netns: opts.netns, cli: process.argv[1] ?? 'weir' }, log);
     this.metrics = agentMetrics(registry, this.kernel, this.encryption);
     for (const i of this.informers) i.onEvent(() => this.controller.enqueue(KEY));
     this.cniRegistry = opts.cni ? new CniRegistry(opts.cni.stateDir) : undefined;
@@ -277,6 +280,7 @@ export class Agent {
       if (this.ownSources) await this.sources.stop();
       await this.encryption.stop();
       await this.proxy?.stop();
+      await this.health.stop();
       this.kernel.close();
     }
   }
@@ -417,6 +421,9 @@ export class Agent {
         ? []
         : serviceFrontends(this.services.list(), this.slices.list(), { nodeAddresses: node.addrs, nodeName: this.opts.nodeName, sessionAffinity: features.serviceLB.sessionAffinity, nodePortRange: features.serviceLB.nodePortRange, mode: plan.frontends === 'all' ? 'replace' : 'coexist' }, problems);
       await this.syncFallback(plan, frontends, problems);
+      // healthCheckNodePort is kube-proxy's to answer unless Weir replaces it.
+      this.health.sync(plan.frontends === 'all' ? healthChecks(this.services.list(), this.slices.list(), this.opts.nodeName) : []);
+      problems.push(...this.health.problems);
       const lb = lbEntries(frontends, this.ids);
       const endpoints = endpointEntries(spec, node.hostAddrs, (ip) => node.podIfs.get(ip)?.ifindex, enforce, node.initIps);
       counts = await this.kernel.syncMaps({
@@ -428,6 +435,7 @@ export class Agent {
         services: lb.services,
         backends: lb.backends,
         revNat: lb.revNat,
+        sourceRanges: lb.sourceRanges,
       });
     } catch (err) {
       // The node cannot apply its state: say so, keep what the kernel holds, retry with backoff.

@@ -26,7 +26,11 @@ static __always_inline int translate(struct bpf_sock_addr *ctx, __u8 proto)
 	__u16 port = (__u16)ctx->user_port;
 	const struct lb4_service *svc = lb4_lookup_service(addr, port, proto);
 
-	if (!svc || !(svc->flags & SVC_F_SOCKET_LB))
+	/*
+	 * A load-balancer address with source ranges is left to the packet path, which sees the
+	 * client's address (a connect() may not have one yet).
+	 */
+	if (!svc || !(svc->flags & SVC_F_SOCKET_LB) || (svc->flags & SVC_F_SOURCE_RANGES))
 		return 1;
 	if (svc->count == 0)
 		return refuse();

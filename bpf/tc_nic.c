@@ -34,6 +34,10 @@ static __always_inline int nodeport_dnat(struct __sk_buff *skb, const struct pkt
 	const struct lb4_backend *be = NULL;
 	__u32 backend_id = 0;
 
+	/* Every packet, so narrowing the ranges cuts flows already open from outside them. */
+	if (!lb4_source_allowed(svc, p->saddr))
+		return tc_drop(skb, DROP_SOURCE_RANGE, METRICS_DIR_INGRESS);
+
 	if (se && ct_is_reopen(se, p->proto, p->tcp_flags)) {
 		ct_delete(&skey);
 		se = NULL;

@@ -11,6 +11,7 @@ import { KernelDatapath } from '../agent/datapath/kernel.js';
 import { removeOverlay } from '../agent/network/overlay.js';
 import { NetnsCommands } from '../agent/network/ipcmd.js';
 import { removeServiceTable } from '../agent/services/nftables.js';
+import { runHealthServers } from '../agent/services/health.js';
 import { install as installCni, uninstall as uninstallCni } from '../agent/cni/install.js';
 import { runPreflight } from '../agent/preflight/checks.js';
 import { runL7Proxy } from '../agent/l7/main.js';
@@ -225,6 +226,11 @@ program
   .action(async (opts: { bpffsRoot: string; port: number; metricsAddress: string; logLevel: string }) => {
     await runL7Proxy({ port: opts.port, bpffsRoot: opts.bpffsRoot, metricsAddress: opts.metricsAddress }, createLogger('l7-proxy', opts.logLevel, true));
   });
+
+program
+  .command('service-health')
+  .description("the node's healthCheckNodePort servers (started and fed by the agent; the table comes on stdin)")
+  .action(() => runHealthServers());
 
 program
   .command('cni-install')

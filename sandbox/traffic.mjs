@@ -132,6 +132,65 @@ const modes = {
       u.bind(port, ready);
     }
   },
+  // Answers on TCP and UDP on every port given with its name and the address it saw the client
+  // at ("web-a 192.168.77.200"): which backend a service chose, and whether the source survived.
+  'serve-who'(name, ...ports) {
+    let pending = ports.length * 2;
+    const ready = () => --pending === 0 && console.log('ready');
+    for (const port of ports.map(Number)) {
+      const v4 = (a) => a.replace(/^::ffff:/, '');
+      net.createServer((s) => (s.on('error', () => s.destroy()), s.end(`${name}:${port} ${v4(s.remoteAddress)}\n`))).listen(port, ready);
+      const u = dgram.createSocket('udp4');
+      u.on('message', (_m, r) => u.send(`${name}:${port} ${r.address}`, r.port, r.address));
+      u.bind(port, ready);
+    }
+  },
+  // `n` attempts at a service, one after another (`gapMs` apart): which backends answered (as
+  // serve-who names them), from which source they saw the client, and how the others failed.
+  async 'svc-probe'(protocol, target, n, timeoutMs, gapMs = '0') {
+    const [host, port] = target.split(':');
+    const ms = Number(timeoutMs);
+    const one = () =>
+      new Promise((resolve) => {
+        if (protocol === 'TCP') {
+          const s = net.connect(Number(port), host);
+          let buf = '';
+          const done = (r) => (s.destroy(), resolve(r));
+          s.on('data', (d) => (buf += d));
+          s.on('end', () => done(buf.trim() || 'closed'));
+          s.on('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : `error ${e.code}`));
+          s.setTimeout(ms, () => done('timeout'));
+        } else {
+          const s = dgram.createSocket('udp4');
+          const timer = setTimeout(() => done('timeout'), ms);
+          let finished = false;
+          const done = (r) => {
+            if (finished) return;
+            finished = true;
+            clearTimeout(timer);
+            s.close();
+            resolve(r);
+          };
+          s.on('message', (m) => done(m.toString()));
+          s.on('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : `error ${e.code}`));
+          // A refused connect() (a service without endpoints under socket LB) comes to the callback.
+          s.connect(Number(port), host, (err) => (err ? done(err.code === 'ECONNREFUSED' ? 'refused' : `error ${err.code}`) : s.send('probe')));
+        }
+      });
+    const outcomes = {};
+    for (let i = 0; i < Number(n); i++) {
+      if (i > 0 && Number(gapMs) > 0) await new Promise((r) => setTimeout(r, Number(gapMs)));
+      const r = await one();
+      outcomes[r] = (outcomes[r] ?? 0) + 1;
+    }
+    out(outcomes);
+  },
+  // One GET: the status code, or how it failed.
+  'http-status'(url, timeoutMs) {
+    const req = http.get(url, { timeout: Number(timeoutMs) }, (res) => (res.resume(), out({ status: res.statusCode })));
+    req.on('timeout', () => (req.destroy(), out({ status: 'timeout' })));
+    req.on('error', (e) => out({ status: e.code === 'ECONNREFUSED' ? 'refused' : req.destroyed ? 'timeout' : `error ${e.code}` }));
+  },
   // Probes every target (ip:port) with one protocol at once; reports which answered in time: a
   // TCP connect, or a UDP reply.
   async probe(protocol, timeoutMs, ...targets) {

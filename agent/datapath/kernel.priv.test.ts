@@ -36,6 +36,7 @@ describePrivileged('kernel map sync with a full map', () => {
     services: [],
     backends: [],
     revNat: [],
+    sourceRanges: [],
   });
 
   it('names the map that could not take its entries and syncs every other one', async () => {

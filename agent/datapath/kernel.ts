@@ -8,7 +8,7 @@ import { configMap, type NodeSettings } from '../../common/maps/config.js';
 import { endpointIfsMap, endpointsMap } from '../../common/maps/endpoints.js';
 import { ALL_MAPS } from '../../common/maps/index.js';
 import { ipcacheMap } from '../../common/maps/ipcache.js';
-import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../../common/maps/lb.js';
+import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap, lb4SourceRangesMap } from '../../common/maps/lb.js';
 import { policyMap } from '../../common/maps/policy.js';
 import { prefilterMap } from '../../common/maps/prefilter.js';
 import { maxEntriesFor } from '../../common/maps/catalogue.js';
@@ -37,6 +37,7 @@ export interface DesiredMaps {
   services: EntriesOf<typeof lb4ServicesMap>;
   backends: EntriesOf<typeof lb4BackendsMap>;
   revNat: EntriesOf<typeof lb4ReverseNatMap>;
+  sourceRanges: EntriesOf<typeof lb4SourceRangesMap>;
 }
 
 export interface MapSyncCount {
@@ -214,6 +215,8 @@ export class KernelDatapath implements DatapathBackend {
     out.push(await this.guarded(endpointIfsMap.name, () => this.syncMap(endpointIfsMap, m.endpointIfs)));
     out.push(await this.guarded(policyMap.name, () => this.syncMap(policyMap, m.policy)));
     out.push(await this.guarded(prefilterMap.name, () => this.syncMap(prefilterMap, m.prefilter)));
+    // Before the services whose flag sends packets to them.
+    out.push(await this.guarded(lb4SourceRangesMap.name, () => this.syncMap(lb4SourceRangesMap, m.sourceRanges)));
     const backends = this.need().map(lb4BackendsMap);
     const revNat = this.need().map(lb4ReverseNatMap);
     // Additions first, removals after the services stopped naming them.

@@ -7,7 +7,7 @@ import { configMap, datapathConfig, type NodeSettings } from '../../common/maps/
 import { endpointIfsMap, endpointsMap } from '../../common/maps/endpoints.js';
 import { ALL_MAPS } from '../../common/maps/index.js';
 import { ipcacheMap } from '../../common/maps/ipcache.js';
-import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap } from '../../common/maps/lb.js';
+import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap, lb4SourceRangesMap } from '../../common/maps/lb.js';
 import type { MetricsKey, MetricsValue } from '../../common/maps/metrics.js';
 import { policyMap } from '../../common/maps/policy.js';
 import { prefilterMap } from '../../common/maps/prefilter.js';
@@ -76,6 +76,7 @@ export class MemoryDatapath implements DatapathBackend {
       this.sync(endpointIfsMap, m.endpointIfs),
       this.sync(policyMap, m.policy),
       this.sync(prefilterMap, m.prefilter),
+      this.sync(lb4SourceRangesMap, m.sourceRanges),
       this.sync(lb4BackendsMap, m.backends),
       this.sync(lb4ReverseNatMap, m.revNat),
       this.sync(lb4ServicesMap, m.services),

@@ -63,6 +63,29 @@ describe('serviceFrontends', () => {
     ]);
   });
 
+  it('guards load-balancer addresses (not node ports or external IPs) with loadBalancerSourceRanges, as LPM entries of the frontend', () => {
+    const fes = serviceFrontends(
+      [svc('lb', { type: 'LoadBalancer', clusterIP: '10.96.0.40', externalIPs: ['192.0.2.8'], loadBalancerSourceRanges: ['198.51.100.7/24', '203.0.113.9/32', '2001:db8::/32'], ports: [{ port: 80, nodePort: 30040 }] })],
+      [slice('lb', [{ port: 8080 }], [{ ip: '10.244.1.2' }])],
+      { nodeAddresses: ['192.168.1.11'], sessionAffinity: true },
+    );
+    const withLbIp = serviceFrontends(
+      [{ ...svc('lb', { type: 'LoadBalancer', clusterIP: '10.96.0.40', loadBalancerSourceRanges: ['198.51.100.7/24', '203.0.113.9/32'], ports: [{ port: 80, nodePort: 30040 }] }), status: { loadBalancer: { ingress: [{ ip: '192.0.2.9' }] } } }],
+      [slice('lb', [{ port: 8080 }], [{ ip: '10.244.1.2' }])],
+      { nodeAddresses: ['192.168.1.11'], sessionAffinity: true },
+    );
+    expect(fes.filter((f) => f.flags & ServiceFlags.SourceRanges)).toEqual([]);
+    const guarded = withLbIp.filter((f) => f.flags & ServiceFlags.SourceRanges);
+    expect(guarded.map((f) => [f.address, f.sourceRanges])).toEqual([['192.0.2.9', ['198.51.100.7/24', '203.0.113.9/32']]]);
+    const ids = { backends: new IdAllocator(1, 100), revNat: new IdAllocator(1, 10) };
+    const lb = lbEntries(withLbIp, ids);
+    const revNat = lb.revNat.find((r) => r.value.address === '192.0.2.9')!.key.index;
+    expect(lb.sourceRanges).toEqual([
+      { key: { prefixlen: 56, revNat, pad: 0, addr: '198.51.100.0' }, value: { flags: 0 } },
+      { key: { prefixlen: 64, revNat, pad: 0, addr: '203.0.113.9' }, value: { flags: 0 } },
+    ]);
+  });
+
   it('in coexist mode gives only ClusterIP frontends: node ports and external addresses are kube-proxy\'s', () => {
     const fes = serviceFrontends(
       [svc('np', { type: 'LoadBalancer', clusterIP: '10.96.0.30', externalIPs: ['192.0.2.9'], ports: [{ port: 80, nodePort: 30030 }] })],

@@ -1,12 +1,14 @@
 // Service frontends and their backends from Services and EndpointSlices (read from the API as
 // kube-proxy reads them), and the LB map entries they become.
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { ServiceFlags, type Lb4Backend, type Lb4Key, type Lb4Service } from '../../common/maps/lb.js';
+import { LB_SOURCE_RANGE_PREFIX_HDR, ServiceFlags, type Lb4Backend, type Lb4Key, type Lb4Service } from '../../common/maps/lb.js';
+import { formatIp4, parseIp4 } from '../../common/maps/layout.js';
 import type { IdAllocator } from './ids.js';
 
 const PROTO: Record<string, number> = { TCP: 6, UDP: 17, SCTP: 132 };
 const DEFAULT_AFFINITY_TIMEOUT_S = 10800;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+const IPV4_CIDR = /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/;
 
 export interface Frontend {
   /** namespace/name of the Service, for logs. */
@@ -17,6 +19,8 @@ export interface Frontend {
   flags: number;
   affinityTimeoutS: number;
   backends: Array<{ address: string; port: number }>;
+  /** loadBalancerSourceRanges (IPv4), on the load-balancer address frontends that have them. */
+  sourceRanges?: string[];
 }
 
 export interface FrontendOptions {
@@ -89,7 +93,10 @@ export function serviceFrontends(services: readonly V1Service[], slices: readonl
     const timeout = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_S;
     const base = affinity ? ServiceFlags.Affinity : 0;
     const clusterIps = (spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : [])).filter((a) => IPV4.test(a));
-    const external = packetLevel ? [...(spec.externalIPs ?? []), ...(svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '')].filter((a) => IPV4.test(a)) : [];
+    const externalIps = packetLevel ? (spec.externalIPs ?? []).filter((a) => IPV4.test(a)) : [];
+    const lbIps = packetLevel && spec.type === 'LoadBalancer' ? (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '').filter((a) => IPV4.test(a)) : [];
+    // As kube-proxy: the ranges guard the load balancer's addresses (its node ports stay open).
+    const ranges = (spec.loadBalancerSourceRanges ?? []).map((r) => r.trim()).filter((r) => IPV4_CIDR.test(r));
     const internalLocal = spec.internalTrafficPolicy === 'Local' ? opts.nodeName ?? '' : undefined;
     const externalLocal = spec.externalTrafficPolicy === 'Local' ? opts.nodeName ?? '' : undefined;
     for (const p of spec.ports) {
@@ -103,7 +110,8 @@ export function serviceFrontends(services: readonly V1Service[], slices: readonl
         service: name, address, port, proto, flags: flags | base | (localTo !== undefined ? ServiceFlags.LocalOnly : 0), affinityTimeoutS: affinity ? timeout : 0, backends: backendsOf(localTo),
       });
       for (const a of clusterIps) out.push(fe(a, p.port, ServiceFlags.ClusterIp, internalLocal));
-      for (const a of external) out.push(fe(a, p.port, ServiceFlags.External, externalLocal));
+      for (const a of externalIps) out.push(fe(a, p.port, ServiceFlags.External, externalLocal));
+      for (const a of lbIps) out.push(ranges.length ? { ...fe(a, p.port, ServiceFlags.External | ServiceFlags.SourceRanges, externalLocal), sourceRanges: ranges } : fe(a, p.port, ServiceFlags.External, externalLocal));
       if (packetLevel && (spec.type === 'NodePort' || spec.type === 'LoadBalancer') && p.nodePort) {
         const range = opts.nodePortRange;
         if (range && (p.nodePort < range.min || p.nodePort > range.max))
@@ -129,14 +137,18 @@ export interface LbEntries {
   services: Array<{ key: Lb4Key; value: Lb4Service }>;
   backends: Array<{ key: { id: number }; value: Lb4Backend }>;
   revNat: Array<{ key: { index: number }; value: { address: string; port: number; pad: number } }>;
+  sourceRanges: Array<{ key: { prefixlen: number; revNat: number; pad: number; addr: string }; value: { flags: number } }>;
 }
+
+/** The network address of `addr`/`len` (an LPM key must not carry host bits). */
+const maskIp4 = (addr: string, len: number): string => formatIp4(len === 0 ? 0 : (parseIp4(addr) & (~0 << (32 - len))) >>> 0);
 
 export const backendIdKey = (address: string, port: number, proto: number): string => `${address}:${port}/${proto}`;
 export const revNatIdKey = (address: string, port: number): string => `${address}:${port}`;
 
 /** The LB maps' contents: slot 0 per frontend, one slot per backend, ids kept stable. */
 export function lbEntries(frontends: readonly Frontend[], ids: { backends: IdAllocator; revNat: IdAllocator }): LbEntries {
-  const out: LbEntries = { services: [], backends: [], revNat: [] };
+  const out: LbEntries = { services: [], backends: [], revNat: [], sourceRanges: [] };
   const liveBackends = new Set<string>();
   const liveRevNat = new Set<string>();
   const backendSeen = new Set<number>();
@@ -148,6 +160,10 @@ export function lbEntries(frontends: readonly Frontend[], ids: { backends: IdAll
     if (!revSeen.has(revNat)) {
       revSeen.add(revNat);
       out.revNat.push({ key: { index: revNat }, value: { address: f.address, port: f.port, pad: 0 } });
+    }
+    for (const r of new Set(f.sourceRanges ?? [])) {
+      const [addr, len] = r.split('/') as [string, string];
+      out.sourceRanges.push({ key: { prefixlen: LB_SOURCE_RANGE_PREFIX_HDR + Number(len), revNat, pad: 0, addr: maskIp4(addr, Number(len)) }, value: { flags: 0 } });
     }
     const base = { address: f.address, dport: f.port, proto: f.proto, scope: 0, pad: 0 };
     f.backends.forEach((b, i) => {

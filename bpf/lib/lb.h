@@ -7,6 +7,7 @@
  *   weir_lb4_reverse_nat rev-NAT index -> frontend, for replies of packet-level NAT
  *   weir_lb4_affinity    (client, service) -> backend, for session affinity
  *   weir_lb4_sock_revnat (socket, backend) -> frontend, so UDP replies come from the service
+ *   weir_lb4_source_ranges (rev-NAT index, client prefix): loadBalancerSourceRanges
  * Mirrored by agent/maps/lb.ts.
  */
 #ifndef WEIR_LB_H
@@ -20,6 +21,7 @@ enum lb_service_flags {
 	SVC_F_EXTERNAL = 1 << 2,   /* external IP / load-balancer IP: packet-level NAT too */
 	SVC_F_AFFINITY = 1 << 3,   /* sessionAffinity: ClientIP */
 	SVC_F_LOCAL_ONLY = 1 << 4, /* traffic policy Local: without a local endpoint, drop (not reject) */
+	SVC_F_SOURCE_RANGES = 1 << 5, /* load-balancer address whose clients must be in weir_lb4_source_ranges */
 };
 WEIR_BTF_ENUM(lb_service_flags);
 
@@ -52,6 +54,19 @@ struct lb4_reverse_nat {
 	__u32 address;
 	__u16 port;
 	__u16 pad;
+};
+
+/* LPM key: prefixlen counts the bits after it, so a /n client prefix is 32 + n. */
+struct lb4_source_range_key {
+	__u32 prefixlen;
+	__u16 rev_nat;
+	__u16 pad;
+	__u32 addr;
+};
+#define LB_SOURCE_RANGE_PREFIX_HDR 32
+
+struct lb4_source_range {
+	__u32 flags;
 };
 
 struct lb_affinity_key {
@@ -105,6 +120,28 @@ struct {
 	__type(key, __u16);
 	__type(value, struct lb4_reverse_nat);
 } weir_lb4_reverse_nat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, WEIR_PIN);
+	__type(key, struct lb4_source_range_key);
+	__type(value, struct lb4_source_range);
+} weir_lb4_source_ranges SEC(".maps");
+
+/* A client of a frontend with loadBalancerSourceRanges must be inside one of them. */
+static __always_inline int lb4_source_allowed(const struct lb4_service *svc, __u32 saddr)
+{
+	if (!(svc->flags & SVC_F_SOURCE_RANGES))
+		return 1;
+	struct lb4_source_range_key k = {
+		.prefixlen = LB_SOURCE_RANGE_PREFIX_HDR + 32,
+		.rev_nat = svc->rev_nat,
+		.addr = saddr,
+	};
+	return bpf_map_lookup_elem(&weir_lb4_source_ranges, &k) != NULL;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -41,6 +41,7 @@ enum metrics_reason {
 	DROP_NO_PROXY = 143,         /* a flow the L7 proxy must judge, and no proxy socket takes it */
 	DROP_NO_TUNNEL = 144,        /* routed into the overlay with no node hosting its destination */
 	DROP_TUNNEL_SOURCE = 145,    /* VXLAN from an address that is not a node's */
+	DROP_SOURCE_RANGE = 146,     /* a load-balancer address's client outside its loadBalancerSourceRanges */
 };
 WEIR_BTF_ENUM(metrics_reason);
 

@@ -4,7 +4,7 @@ import { ct4AnyMap, ct4TcpMap } from './conntrack.js';
 import { endpointIfsMap, endpointsMap } from './endpoints.js';
 import { frag4Map } from './frag.js';
 import { ipcacheMap } from './ipcache.js';
-import { lb4AffinityMap, lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap, lb4SockRevNatMap } from './lb.js';
+import { lb4AffinityMap, lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap, lb4SockRevNatMap, lb4SourceRangesMap } from './lb.js';
 import { metricsMap } from './metrics.js';
 import { nat4Map } from './nat.js';
 import { policyMap } from './policy.js';
@@ -26,6 +26,7 @@ export const ALL_MAPS: ReadonlyArray<MapSpec<unknown, unknown>> = [
   lb4ReverseNatMap,
   lb4AffinityMap,
   lb4SockRevNatMap,
+  lb4SourceRangesMap,
   nat4Map,
   prefilterMap,
   sockMap,

@@ -2,7 +2,7 @@
 import { be16, ip4, struct, u8, u16, u32, u64 } from './layout.js';
 import { MapType, type MapSpec } from './spec.js';
 
-export const ServiceFlags = { ClusterIp: 1 << 0, NodePort: 1 << 1, External: 1 << 2, Affinity: 1 << 3, LocalOnly: 1 << 4 } as const;
+export const ServiceFlags = { ClusterIp: 1 << 0, NodePort: 1 << 1, External: 1 << 2, Affinity: 1 << 3, LocalOnly: 1 << 4, SourceRanges: 1 << 5 } as const;
 
 export const lb4Key = struct('lb4_key', 12, {
   address: ip4(0),
@@ -35,6 +35,11 @@ export const affinityValue = struct('lb_affinity', 8, { backendId: u32(0), lastU
 
 export const sockRevNatKey = struct('lb4_sock_revnat_key', 16, { cookie: u64(0), address: ip4(8), port: be16(12), pad: u16(14) });
 export const sockRevNatValue = struct('lb4_sock_revnat', 8, { address: ip4(0), port: be16(4), revNat: u16(6) });
+
+/** LPM key: prefixlen counts rev_nat and pad (32 bits) and then the client prefix. */
+export const lb4SourceRangeKey = struct('lb4_source_range_key', 12, { prefixlen: u32(0), revNat: u16(4, 'rev_nat'), pad: u16(6), addr: ip4(8) });
+export const LB_SOURCE_RANGE_PREFIX_HDR = 32;
+export const lb4SourceRange = struct('lb4_source_range', 4, { flags: u32(0) });
 
 const header = 'bpf/lib/lb.h';
 
@@ -83,4 +88,14 @@ export const lb4SockRevNatMap: MapSpec<ReturnType<typeof sockRevNatKey.decode>, 
   // One entry per UDP socket and backend it talks to: connection-scale, like the NAT table.
   type: MapType.LruHash,
   size: { from: 'nat' },
+};
+
+export const lb4SourceRangesMap: MapSpec<ReturnType<typeof lb4SourceRangeKey.decode>, ReturnType<typeof lb4SourceRange.decode>> = {
+  name: 'weir_lb4_source_ranges',
+  header,
+  key: lb4SourceRangeKey,
+  value: lb4SourceRange,
+  // loadBalancerSourceRanges: a few prefixes per load-balancer address.
+  type: MapType.LpmTrie,
+  size: { fixed: 16384 },
 };

@@ -31,6 +31,7 @@ export const Reason = {
   NoProxy: 143,
   NoTunnel: 144,
   TunnelSource: 145,
+  SourceRange: 146,
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
