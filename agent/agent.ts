@@ -352,8 +352,8 @@ export class Agent {
       kubeProxy,
     });
     const seen = kubeProxy.join(', ');
-    if (seen !== this.kubeProxyNoted) {
-      this.kubeProxyNoted = seen;
+    if (`${lb.mode} ${seen}` !== this.kubeProxyNoted) {
+      this.kubeProxyNoted = `${lb.mode} ${seen}`;
       if (seen && lb.mode === 'replace') {
         const node = this.nodes.get(this.opts.nodeName);
         this.events.emit({ apiVersion: 'v1', kind: 'Node', name: this.opts.nodeName, uid: node?.metadata?.uid }, 'Warning', 'KubeProxyFound', `kube-proxy's rules are on this node (${seen}) while serviceLB.mode is replace: Weir translates first and leaves them be; remove kube-proxy (kube-proxy --cleanup) or use mode coexist`);
@@ -366,11 +366,15 @@ export class Agent {
     return plan;
   }
 
-  /** The nftables fallback table holds the frontends, or is gone (flows it translated live on in conntrack). */
+  /**
+   * The nftables fallback table holds the frontends, or, once the node no longer needs it, stays
+   * with empty maps: the kernel translates a NAT flow only while some NAT chain is registered in the
+   * namespace, so deleting it would cut the flows it translated. `--uninstall` removes it.
+   */
   private async syncFallback(plan: ServicePlan, frontends: Parameters<NftServiceTable['sync']>[0], problems: string[]): Promise<void> {
     try {
       if (plan.nftables) await this.nftServices.sync(frontends);
-      else if (this.nftActive !== false) await this.nftServices.remove();
+      else if (this.nftActive !== false && (await this.nftServices.present())) await this.nftServices.sync([]);
       this.nftActive = plan.nftables;
     } catch (err) {
       problems.push(`nftables service table: ${err instanceof Error ? err.message : String(err)}`);

@@ -17,7 +17,7 @@ const HOST_ON_LAN = '192.168.77.254';
 
 export function kubeProxyBinary(): string {
   const out = execFileSync('bash', [join(repoRoot, 'scripts', 'cluster-bins.sh'), 'kube-proxy'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  return out.trim().split('=', 2)[1]!;
+  return out.trim().split('=', 2)[1];
 }
 
 export class SandboxKubeProxies {

@@ -230,8 +230,8 @@ export class Sandbox {
     this.operator = undefined;
   }
 
-  /** `env` reaches the agent process (e.g. WEIR_FAILPOINT for crash tests). */
-  startAgent(n: SandboxNode, env: Record<string, string> = {}): void {
+  /** `env` reaches the agent process (e.g. WEIR_FAILPOINT for crash tests); `args` are extra flags. */
+  startAgent(n: SandboxNode, env: Record<string, string> = {}, args: string[] = []): void {
     n.agent = this.spawnWeir(
       [
         'agent',
@@ -243,6 +243,7 @@ export class Sandbox {
         '--cni-socket', n.cniSocket,
         '--cni-state-dir', n.cniStateDir,
         '--cni-conf-dir', n.cni.confDir,
+        ...args,
       ],
       `agent-${n.name}.log`,
       env,

@@ -110,11 +110,11 @@ export class HealthServers {
     if (!this.child) {
       const args = [this.opts.cli, 'service-health'];
       const exec = this.opts.netns ? ['nsenter', `--net=${this.opts.netns}`, '--', process.execPath, ...args] : [process.execPath, ...args];
-      const child = spawn(exec[0]!, exec.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+      const child = spawn(exec[0], exec.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
       this.child = child;
       this.sent = '';
-      child.stdin!.on('error', () => undefined);
-      createInterface({ input: child.stdout! }).on('line', (l) => {
+      child.stdin.on('error', () => undefined);
+      createInterface({ input: child.stdout }).on('line', (l) => {
         try {
           this.lastReport = JSON.parse(l) as HealthServerReport;
         } catch {

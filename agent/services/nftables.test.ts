@@ -29,7 +29,7 @@ describe('renderServiceTable', () => {
     expect(text).toContain('meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.244.1.2 . 8080, 1 : 10.244.2.2 . 8080 }');
     expect(text).toContain('meta l4proto udp dnat ip to 10.244.1.3:5353');
     expect(text).toContain('meta l4proto tcp ct mark set ct mark | 0x800000 dnat ip to 10.244.2.2:8080');
-    expect(text).toMatch(/chain fe_3 \{\n    meta l4proto tcp dnat ip to 10\.244\.1\.2:8080/);
+    expect(text).toMatch(/chain fe_3 \{\n {4}meta l4proto tcp dnat ip to 10\.244\.1\.2:8080/);
   });
 
   it('rejects a frontend without endpoints, and drops one of Local policy', () => {

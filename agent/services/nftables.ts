@@ -45,7 +45,7 @@ export function renderServiceTable(frontends: readonly Frontend[]): string {
       chains.push(`  chain fe_${i} {\n${body.join('\n')}\n    ${pick}\n  }`);
       return;
     }
-    const target = f.backends.length === 1 ? to(f.backends[0]!) : `numgen random mod ${f.backends.length} map { ${f.backends.map((b, j) => `${j} : ${b.address} . ${b.port}`).join(', ')} }`;
+    const target = f.backends.length === 1 ? to(f.backends[0]) : `numgen random mod ${f.backends.length} map { ${f.backends.map((b, j) => `${j} : ${b.address} . ${b.port}`).join(', ')} }`;
     chains.push(`  chain fe_${i} {\n    meta l4proto ${proto} ${masq}dnat ip to ${target}\n  }`);
   });
   const map = (name: string, elements: string[]) =>
@@ -88,16 +88,20 @@ export class NftServiceTable {
     this.applied = text;
   }
 
-  /** Removes the table if it exists; conntrack keeps translating the flows it already holds. */
-  async remove(): Promise<boolean> {
-    this.applied = undefined;
-    return removeServiceTable(this.cmd);
+  /** Whether the table is in the namespace (made by this process or an earlier one). */
+  async present(): Promise<boolean> {
+    return tablePresent(this.cmd);
   }
 }
 
-export async function removeServiceTable(cmd: NetnsCommands): Promise<boolean> {
+async function tablePresent(cmd: NetnsCommands): Promise<boolean> {
   const tables = await cmd.exec('nft', ['list', 'tables']).catch(() => '');
-  if (!tables.split('\n').some((l) => l.trim() === `table ip ${FALLBACK_TABLE}`)) return false;
+  return tables.split('\n').some((l) => l.trim() === `table ip ${FALLBACK_TABLE}`);
+}
+
+/** `--uninstall`: the table goes, with the translation of any flow it still carries. */
+export async function removeServiceTable(cmd: NetnsCommands): Promise<boolean> {
+  if (!(await tablePresent(cmd))) return false;
   await cmd.exec('nft', ['delete', 'table', 'ip', FALLBACK_TABLE]);
   return true;
 }
