@@ -16,9 +16,10 @@ RUN npx node-gyp rebuild --directory libbpfjs \
     && npx tsc -p tsconfig.build.json \
     && npm prune --omit=dev
 
-# Stage 2: the runtime. libbpf1 for the addon; iproute2 for pod interface discovery.
+# Stage 2: the runtime. libbpf1 for the addon; iproute2 for interfaces, routes and xfrm; wireguard-tools
+# for WireGuard; iptables and nftables for the service fallback and Weir's own rules (docs/services.md).
 FROM node:20-bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libbpf1 libelf1 zlib1g iproute2 \
+RUN apt-get update && apt-get install -y --no-install-recommends libbpf1 libelf1 zlib1g iproute2 wireguard-tools iptables nftables \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /src/package.json ./

@@ -39,6 +39,7 @@ import {
   type NodeEncryptionStatus,
   type NodeOverlayStatus,
   type NodeServicesStatus,
+  type NodeNetfilterStatus,
   type ResizeGate,
   type ResizePhase,
   type ResolvedFeatures,
@@ -180,6 +181,7 @@ export class Agent {
   /** kube-proxy's rules as last reported in an event. */
   private kubeProxyNoted = '';
   private servicesStatus?: NodeServicesStatus;
+  private netfilterStatus?: NodeNetfilterStatus;
   /** Whether the fallback table is in place (undefined: not known yet, e.g. left by a previous run). */
   private nftActive: boolean | undefined;
 
@@ -200,7 +202,7 @@ export class Agent {
     this.controller = new Controller('datapath', (_k, signal) => turn(() => this.reconcile(signal)), log, controllerMetrics(registry));
     this.encryption = parts.encryption ?? new NodeEncryptionSync(opts.netns, kc, log, () => this.controller.enqueue(KEY));
     this.netCmd = new NetnsCommands(opts.netns);
-    this.kubeProxy = new KubeProxyWatch(this.netCmd);
+    this.kubeProxy = new KubeProxyWatch(() => this.network.kubeProxyRules());
     this.nftServices = new NftServiceTable(this.netCmd);
     this.health = new HealthServers({ netns: opts.netns, cli: process.argv[1] ?? 'weir' }, log);
     this.metrics = agentMetrics(registry, this.kernel, this.encryption);
@@ -326,6 +328,7 @@ export class Agent {
     const node = await this.observeNode(pass);
     const failed = await this.syncMaps(pass, node);
     const overlay = await this.overlay(pass, node);
+    await this.nodeRules(pass, node);
     const encryption = await this.encrypt(pass, node);
     const proxyCgroup = await this.l7(pass);
     this.syncConfig(pass, node, failed.policyChanged, encryption, proxyCgroup);
@@ -501,6 +504,21 @@ export class Agent {
       ...(out.mode !== features.overlay.mode ? { message: `overlay mode ${features.overlay.mode} not in effect: ${out.problems.join('; ')}` } : {}),
     };
     return out.ifindex;
+  }
+
+  /** Weir's own netfilter rules: masquerade of pod traffic leaving the cluster, the FORWARD accept. */
+  private async nodeRules(pass: Pass, node: NodeView): Promise<void> {
+    const { features } = pass;
+    const nodes = this.nodes.list();
+    const cluster = [...nodes.flatMap((n) => ownPodCidrs(n)), ...nodes.flatMap((n) => nodeAddresses(n)), ...node.hostAddrs, ...features.masquerade.nonMasqueradeCIDRs];
+    const out = await this.network.syncNodeRules({
+      masquerade: features.masquerade.enabled,
+      podCidrs: ownPodCidrs(this.nodes.get(this.opts.nodeName)),
+      cluster: [...new Set(cluster)].sort(),
+      nodePortMax: features.serviceLB.nodePortRange.max,
+    });
+    pass.problems.push(...out.problems);
+    this.netfilterStatus = { masquerade: out.masquerade, forwardAccept: out.forwardAccept };
   }
 
   /**
@@ -752,6 +770,7 @@ export class Agent {
       ...(enc ? { encryption: enc } : {}),
       ...(this.overlayStatus ? { overlay: this.overlayStatus } : {}),
       ...(this.servicesStatus ? { services: this.servicesStatus } : {}),
+      ...(this.netfilterStatus ? { netfilter: this.netfilterStatus } : {}),
     };
     // Entries of maps the agent writes change only with desired state: a change is written at
     // once. Traffic-driven maps (conntrack, affinity, sockets) change all the time: their counts

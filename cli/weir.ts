@@ -11,6 +11,7 @@ import { KernelDatapath } from '../agent/datapath/kernel.js';
 import { removeOverlay } from '../agent/network/overlay.js';
 import { NetnsCommands } from '../agent/network/ipcmd.js';
 import { removeServiceTable } from '../agent/services/nftables.js';
+import { removeNodeRules } from '../agent/network/noderules.js';
 import { runHealthServers } from '../agent/services/health.js';
 import { install as installCni, uninstall as uninstallCni } from '../agent/cni/install.js';
 import { runPreflight } from '../agent/preflight/checks.js';
@@ -169,8 +170,10 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
     const xfrm = await removeEncryption(agentOpts.netns);
     await removeProxyRouting(agentOpts.netns);
     const routes = await removeOverlay(agentOpts.netns);
-    const serviceTable = await removeServiceTable(new NetnsCommands(agentOpts.netns));
-    log.info({ links: removed.links, pins: removed.pins, pinRoot: agentOpts.pinRoot, xfrmEntries: xfrm, routes, serviceTable }, 'uninstalled: every link and pin under the pin root, the encryption state, the L7 proxy routing, the overlay device, the routes to other nodes and the nftables service table removed');
+    const cmd = new NetnsCommands(agentOpts.netns);
+    const serviceTable = await removeServiceTable(cmd);
+    const nodeRules = await removeNodeRules(cmd);
+    log.info({ links: removed.links, pins: removed.pins, pinRoot: agentOpts.pinRoot, xfrmEntries: xfrm, routes, serviceTable, nodeRules }, "uninstalled: every link and pin under the pin root, the encryption state, the L7 proxy routing, the overlay device, the routes to other nodes, the nftables service table and Weir's own netfilter rules removed");
     return;
   }
   const signal = shutdownSignal();

@@ -7,6 +7,8 @@ import type { NodeSettings } from '../../common/maps/config.js';
 import type { MetricsKey, MetricsValue } from '../../common/maps/metrics.js';
 import { NetnsCommands } from '../network/ipcmd.js';
 import { NodeOverlay, type OverlayOutcome, type OverlayWant } from '../network/overlay.js';
+import { NodeRules, type NodeRulesOutcome, type NodeRulesWant } from '../network/noderules.js';
+import { findKubeProxy } from '../services/kubeproxy.js';
 import { discoverPodInterfaces, hostAddresses, interfaceIndex, interfaceWithAddress, type PodInterface } from './interfaces.js';
 import type { DesiredMaps, MapStatus, MapSyncCount } from './kernel.js';
 import type { LinkReport, WantedLink } from './links.js';
@@ -44,18 +46,34 @@ export interface NodeNetwork {
   hostAddresses(): Promise<string[]>;
   /** The overlay device and Weir's routes to other nodes' pod CIDRs (network/overlay.ts). */
   syncOverlay(want: OverlayWant): Promise<OverlayOutcome>;
+  /** Weir's own netfilter rules: masquerade, the FORWARD accept (network/noderules.ts). */
+  syncNodeRules(want: NodeRulesWant): Promise<NodeRulesOutcome>;
+  /** kube-proxy's rules found on the node, read-only (services/kubeproxy.ts). */
+  kubeProxyRules(): Promise<string[]>;
 }
 
 /** The node's real interfaces, in `netns` (a path) or the agent's own namespace. */
 export class HostNetwork implements NodeNetwork {
   private readonly overlay: NodeOverlay;
+  private readonly rules: NodeRules;
+  private readonly cmd: NetnsCommands;
 
   constructor(private readonly netns: string | null) {
-    this.overlay = new NodeOverlay(new NetnsCommands(netns));
+    this.cmd = new NetnsCommands(netns);
+    this.overlay = new NodeOverlay(this.cmd);
+    this.rules = new NodeRules(this.cmd);
   }
 
   syncOverlay(want: OverlayWant): Promise<OverlayOutcome> {
     return this.overlay.sync(want);
+  }
+
+  syncNodeRules(want: NodeRulesWant): Promise<NodeRulesOutcome> {
+    return this.rules.sync(want);
+  }
+
+  kubeProxyRules(): Promise<string[]> {
+    return findKubeProxy(this.cmd);
   }
 
   podInterfaces(): Promise<Map<string, PodInterface>> {

@@ -11,6 +11,7 @@ import { lb4BackendsMap, lb4ReverseNatMap, lb4ServicesMap, lb4SourceRangesMap } 
 import type { MetricsKey, MetricsValue } from '../../common/maps/metrics.js';
 import { policyMap } from '../../common/maps/policy.js';
 import { prefilterMap } from '../../common/maps/prefilter.js';
+import type { NodeRulesOutcome, NodeRulesWant } from '../network/noderules.js';
 import type { OverlayOutcome, OverlayWant } from '../network/overlay.js';
 import { maxEntriesFor } from '../../common/maps/catalogue.js';
 import { isSized, type MapSpec } from '../../common/maps/spec.js';
@@ -153,12 +154,23 @@ export class MemoryDatapath implements DatapathBackend {
 export class MemoryNetwork implements NodeNetwork {
   /** What the agent last asked of the overlay. */
   overlay?: OverlayWant;
+  /** What the agent last asked of Weir's netfilter rules. */
+  nodeRules?: NodeRulesWant;
 
   constructor(private readonly podIps: readonly string[]) {}
 
   async syncOverlay(want: OverlayWant): Promise<OverlayOutcome> {
     this.overlay = want;
     return { ifindex: 99, mode: want.mode, podMtu: want.mode === 'vxlan' ? 1450 : 1500, routes: want.peers.reduce((n, p) => n + p.podCidrs.length, 0), problems: [] };
+  }
+
+  async syncNodeRules(want: NodeRulesWant): Promise<NodeRulesOutcome> {
+    this.nodeRules = want;
+    return { masquerade: want.masquerade, forwardAccept: false, problems: [] };
+  }
+
+  async kubeProxyRules(): Promise<string[]> {
+    return [];
   }
 
   async podInterfaces(): Promise<Map<string, PodInterface>> {

@@ -22,13 +22,13 @@ export class KubeProxyWatch {
   private at = -Infinity;
 
   constructor(
-    private readonly cmd: NetnsCommands,
+    private readonly find: () => Promise<string[]>,
     private readonly recheckMs = KUBE_PROXY_RECHECK_MS,
   ) {}
 
   async current(): Promise<string[]> {
     if (Date.now() - this.at >= this.recheckMs) {
-      this.found = await findKubeProxy(this.cmd);
+      this.found = await this.find();
       this.at = Date.now();
     }
     return this.found;

@@ -62,6 +62,8 @@ export interface Features {
    * Services through nftables instead (docs/services.md), saying what is degraded.
    */
   iptablesFallback?: { enabled?: boolean };
+  /** Pod traffic leaving the cluster takes the node's address (pod CIDRs not routed outside). */
+  masquerade?: { enabled?: boolean; nonMasqueradeCIDRs?: string[] };
 }
 
 /** One field per sizing entry of the map catalogue (common/maps/catalogue.ts). */
@@ -126,11 +128,13 @@ export interface ResolvedFeatures {
   l7Proxy: { enabled: boolean; port: number };
   overlay: { mode: 'none' | 'vxlan'; vxlanPort: number };
   iptablesFallback: { enabled: boolean };
+  masquerade: { enabled: boolean; nonMasqueradeCIDRs: string[] };
 }
 
 const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : {});
 const bool = (v: unknown, d: boolean): boolean => (typeof v === 'boolean' ? v : d);
 const str = (v: unknown, d: string): string => (typeof v === 'string' && v !== '' ? v : d);
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((c): c is string => typeof c === 'string') : []);
 const int = (v: unknown, d: number): number => (typeof v === 'number' && Number.isInteger(v) ? v : d);
 
 /** The CRD's default for encryption.secretRef (the chart sets the release namespace). */
@@ -179,6 +183,10 @@ export function resolveFeatures(raw: unknown): ResolvedFeatures {
     l7Proxy: { enabled: bool(l7.enabled, false), port: int(l7.port, 15001) },
     overlay: { mode: overlay.mode === 'vxlan' ? 'vxlan' : 'none', vxlanPort: int(overlay.vxlanPort, 8472) },
     iptablesFallback: { enabled: bool(obj(f.iptablesFallback).enabled, false) },
+    masquerade: {
+      enabled: bool(obj(f.masquerade).enabled, false),
+      nonMasqueradeCIDRs: strings(obj(f.masquerade).nonMasqueradeCIDRs).filter((c) => !c.includes(':')),
+    },
   };
 }
 

@@ -188,6 +188,13 @@ export interface NodeServicesStatus {
   degraded?: string[];
 }
 
+/** Weir's own netfilter rules on the node (docs/services.md). */
+export interface NodeNetfilterStatus {
+  masquerade: boolean;
+  /** WEIR-FORWARD accepts pod traffic past the host's FORWARD policy DROP. */
+  forwardAccept: boolean;
+}
+
 export interface NodeDatapathStatus {
   observedRevision?: number;
   endpoints?: number;
@@ -199,6 +206,7 @@ export interface NodeDatapathStatus {
   encryption?: NodeEncryptionStatus;
   overlay?: NodeOverlayStatus;
   services?: NodeServicesStatus;
+  netfilter?: NodeNetfilterStatus;
 }
 
 export type NodeDatapath = WeirObject<NodeDatapathSpec, NodeDatapathStatus>;

@@ -76,7 +76,7 @@ export class ConfigsReconciler implements Reconciler<ControllerName> {
         prev,
         'FeaturesInEffect',
         notInEffect.length ? 'False' : 'True',
-        notInEffect.length ? (notInEffect.some((m) => m.startsWith('encryption')) ? 'EncryptionNotInEffect' : 'NotImplemented') : 'AllInEffect',
+        notInEffect.length ? (notInEffect.some((m) => m.startsWith('encryption')) ? 'EncryptionNotInEffect' : 'NotInEffect') : 'AllInEffect',
         notInEffect.length ? notInEffect.join('; ') : 'every feature the config turns on is in effect',
         generation,
       ),

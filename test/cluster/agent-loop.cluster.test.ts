@@ -2,7 +2,7 @@
 // the real API server, the agent over the in-memory backend. A config that turns on audit mode,
 // narrows the node-port range and asks for a feature not built yet: each shows where it should
 // (the datapath config's flags, the LB map and the node's status, the config's status).
-import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Agent } from '../../agent/agent.js';
@@ -46,7 +46,7 @@ describe('agent loop over the in-memory datapath', () => {
         apiVersion: API_VERSION,
         kind: 'DatapathConfig',
         metadata: { name: 'default' },
-        spec: { features: { endpointPolicy: { auditMode: true }, serviceLB: { nodePortRange: { min: 30000, max: 30099 } }, overlay: { mode: 'vxlan', vxlanPort: 8999 }, iptablesFallback: { enabled: true } } },
+        spec: { features: { endpointPolicy: { auditMode: true }, serviceLB: { nodePortRange: { min: 30000, max: 30099 } }, overlay: { mode: 'vxlan', vxlanPort: 8999 }, iptablesFallback: { enabled: true }, masquerade: { enabled: true, nonMasqueradeCIDRs: ['172.20.0.0/16'] } } },
       },
     });
   });
@@ -90,13 +90,20 @@ describe('agent loop over the in-memory datapath', () => {
       // The overlay reaches the node as asked: VXLAN on the configured port.
       expect(network.overlay).toMatchObject({ mode: 'vxlan', vxlanPort: 8999, underlayDev: 'eth0' });
 
-      // The config says what is not in effect rather than accepting it silently.
-      const features = await eventually('FeaturesInEffect False', async () => {
-        const c = (await custom.getClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default' })) as Conditions;
-        const cond = c.status?.conditions?.find((x) => x.type === 'FeaturesInEffect');
-        return cond?.status === 'False' ? cond : undefined;
-      });
-      expect(features).toMatchObject({ reason: 'NotImplemented', message: 'iptablesFallback is not implemented yet: a node missing an eBPF hook reports it and goes without' });
+      // Masquerade reaches the node's rules: its pod CIDR out, the cluster and the exceptions kept.
+      expect(network.nodeRules).toMatchObject({ masquerade: true, nodePortMax: 30099 });
+      expect(network.nodeRules?.cluster).toEqual(expect.arrayContaining(['172.20.0.0/16', '192.168.60.1']));
+
+      // Every feature is in effect; a fallback with nothing to fall back for is named.
+      const inEffect = async (status: string) =>
+        eventually(`FeaturesInEffect ${status}`, async () => {
+          const c = (await custom.getClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default' })) as Conditions;
+          const cond = c.status?.conditions?.find((x) => x.type === 'FeaturesInEffect');
+          return cond?.status === status ? cond : undefined;
+        });
+      expect(await inEffect('True')).toMatchObject({ reason: 'AllInEffect' });
+      await custom.patchClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default', body: { spec: { features: { serviceLB: { mode: 'off' } } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      expect(await inEffect('False')).toMatchObject({ reason: 'NotInEffect', message: 'iptablesFallback has nothing to fall back for: serviceLB.mode is off' });
     } finally {
       ctl.abort();
       await Promise.allSettled(running);

@@ -362,7 +362,8 @@ describePrivileged('services: parity with kube-proxy, the modes beside it, the n
     await servicesReported((s) => s.mode === 'replace' && s.datapath === 'ebpf' && (s.kubeProxy ?? []).length > 0, 'replace finding kube-proxy');
     const events = await eventually(
       'a KubeProxyFound event',
-      async () => (await sb.core.listNamespacedEvent({ namespace: 'default' })).items.find((e) => e.reason === 'KubeProxyFound' && e.involvedObject.name === n1.name),
+      // (An earlier one named kube-proxy's nftables table, when it ran in that mode.)
+      async () => (await sb.core.listNamespacedEvent({ namespace: 'default' })).items.find((e) => e.reason === 'KubeProxyFound' && e.involvedObject.name === n1.name && e.message?.includes('iptables nat KUBE-SERVICES')),
       30_000,
     );
     expect(events.message).toContain('iptables nat KUBE-SERVICES');

@@ -1,0 +1,133 @@
+// Weir's own netfilter rules, where a node needs them:
+// - masquerade of pod traffic leaving the cluster (DatapathConfig masquerade), in the nftables
+//   table weir_node: one set lookup a packet, and source ports above the node-port range so a
+//   reply never lands on a NodePort frontend in the NIC program;
+// - an ACCEPT of forwarded pod traffic when the host's FORWARD policy is DROP (Docker sets it),
+//   in the iptables chain WEIR-FORWARD: a DROP policy is iptables', and an nftables accept in
+//   another table cannot overrule it, so the jump must sit in the FORWARD chain itself.
+// Nothing else is touched; `weir agent --uninstall` removes both.
+import type { NetnsCommands } from './ipcmd.js';
+
+export const NODE_TABLE = 'weir_node';
+export const FORWARD_CHAIN = 'WEIR-FORWARD';
+const FORWARD_RECHECK_MS = 10_000;
+const JUMP = ['FORWARD', '-m', 'comment', '--comment', 'weir: forwarded pod traffic', '-j', FORWARD_CHAIN];
+
+export interface NodeRulesWant {
+  masquerade: boolean;
+  /** This node's pod CIDRs: the sources masqueraded, and what the FORWARD accept covers. */
+  podCidrs: readonly string[];
+  /** Destinations never masqueraded: every pod CIDR and node address, and nonMasqueradeCIDRs. */
+  cluster: readonly string[];
+  /** Masquerade source ports start above it (serviceLB.nodePortRange.max). */
+  nodePortMax: number;
+}
+
+export interface NodeRulesOutcome {
+  masquerade: boolean;
+  forwardAccept: boolean;
+  problems: string[];
+}
+
+/** The masquerade table as one `nft -f` transaction. */
+export function renderMasqueradeTable(want: NodeRulesWant): string {
+  const set = (name: string, elements: readonly string[]) =>
+    `  set ${name} {\n    type ipv4_addr\n    flags interval\n    auto-merge\n${elements.length ? `    elements = { ${elements.join(', ')} }\n` : ''}  }`;
+  const leaving = 'ip saddr @pods ip daddr != @cluster';
+  return [
+    `table ip ${NODE_TABLE}`,
+    `delete table ip ${NODE_TABLE}`,
+    `table ip ${NODE_TABLE} {`,
+    set('pods', want.podCidrs),
+    set('cluster', want.cluster),
+    '  chain postrouting {',
+    '    type nat hook postrouting priority 100; policy accept;',
+    `    ${leaving} meta l4proto { tcp, udp } masquerade to :${want.nodePortMax + 1}-65535`,
+    `    ${leaving} masquerade`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** WEIR-FORWARD's contents, for `iptables-restore --noflush` (declaring the chain empties it). */
+export function renderForwardChain(podCidrs: readonly string[]): string {
+  return ['*filter', `:${FORWARD_CHAIN} - [0:0]`, ...podCidrs.flatMap((c) => [`-A ${FORWARD_CHAIN} -s ${c} -j ACCEPT`, `-A ${FORWARD_CHAIN} -d ${c} -j ACCEPT`]), 'COMMIT', ''].join('\n');
+}
+
+/** Applies the rules, looking at the FORWARD policy and rewriting only what changed. */
+export class NodeRules {
+  private applied = '';
+  private forwardKey = '';
+  private forwardCheckedAt = -Infinity;
+  private forwardAccept = false;
+  private forwardProblem: string | undefined;
+
+  constructor(private readonly cmd: NetnsCommands) {}
+
+  async sync(want: NodeRulesWant): Promise<NodeRulesOutcome> {
+    const problems: string[] = [];
+    let masquerade = false;
+    try {
+      if (want.masquerade) {
+        const text = renderMasqueradeTable(want);
+        if (text !== this.applied) await this.cmd.exec('nft', ['-f', '-'], text);
+        this.applied = text;
+        masquerade = true;
+      } else if (this.applied !== 'none') {
+        await removeMasquerade(this.cmd);
+        this.applied = 'none';
+      }
+    } catch (err) {
+      this.applied = '';
+      problems.push(`masquerade not applied: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    // The FORWARD policy can change under us (Docker starting): looked at again every 10 s.
+    const key = want.podCidrs.join(',');
+    if (key !== this.forwardKey || Date.now() - this.forwardCheckedAt >= FORWARD_RECHECK_MS) {
+      try {
+        const policyDrop = /^-P FORWARD DROP$/m.test(await this.cmd.exec('iptables', ['-w', '5', '-S', 'FORWARD']));
+        if (policyDrop && want.podCidrs.length) {
+          await this.cmd.exec('iptables-restore', ['-w', '5', '--noflush'], renderForwardChain(want.podCidrs));
+          const jumped = await this.cmd.exec('iptables', ['-w', '5', '-C', ...JUMP]).then(() => true, () => false);
+          if (!jumped) await this.cmd.exec('iptables', ['-w', '5', '-I', ...JUMP]);
+          this.forwardAccept = true;
+        } else {
+          await removeForwardAccept(this.cmd);
+          this.forwardAccept = false;
+        }
+        this.forwardKey = key;
+        this.forwardCheckedAt = Date.now();
+        this.forwardProblem = undefined;
+      } catch (err) {
+        this.forwardProblem = `forwarded pod traffic not accepted past the host's FORWARD policy: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    }
+    if (this.forwardProblem) problems.push(this.forwardProblem);
+    const forwardAccept = this.forwardAccept;
+    return { masquerade, forwardAccept, problems };
+  }
+}
+
+async function removeMasquerade(cmd: NetnsCommands): Promise<boolean> {
+  const tables = await cmd.exec('nft', ['list', 'tables']).catch(() => '');
+  if (!tables.split('\n').some((l) => l.trim() === `table ip ${NODE_TABLE}`)) return false;
+  await cmd.exec('nft', ['delete', 'table', 'ip', NODE_TABLE]);
+  return true;
+}
+
+async function removeForwardAccept(cmd: NetnsCommands): Promise<boolean> {
+  let removed = false;
+  while (await cmd.exec('iptables', ['-w', '5', '-D', ...JUMP]).then(() => true, () => false)) removed = true;
+  if (await cmd.exec('iptables', ['-w', '5', '-S', FORWARD_CHAIN]).then(() => true, () => false)) {
+    await cmd.exec('iptables', ['-w', '5', '-F', FORWARD_CHAIN]);
+    await cmd.exec('iptables', ['-w', '5', '-X', FORWARD_CHAIN]);
+    removed = true;
+  }
+  return removed;
+}
+
+/** `--uninstall`: both of Weir's rule sets, and nothing else. */
+export async function removeNodeRules(cmd: NetnsCommands): Promise<{ masquerade: boolean; forwardAccept: boolean }> {
+  return { masquerade: await removeMasquerade(cmd), forwardAccept: await removeForwardAccept(cmd) };
+}
