@@ -116,6 +116,18 @@ export async function benchServices(): Promise<Row[]> {
       await setLB({ mode: 'off' }, false);
       await eventually('Weir off', async () => (await ndp()).status?.services?.datapath === 'none', 120_000, 500);
     }
+    // Whether NOTRACK for pod-to-pod flows would pay: with masquerade on, netfilter conntrack
+    // tracks every forwarded flow beside Weir's own; a raw-priority NOTRACK for cluster
+    // destinations would skip it. Pod to pod, no Service, both ways measured.
+    await box.custom.patchClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default', body: { spec: { features: { masquerade: { enabled: true } } } } }, merge);
+    await eventually('masquerade on', async () => (await ndp()).status?.netfilter?.masquerade === true, 60_000, 500);
+    const direct = [`${server.ip}:8080`];
+    await measure(0, 'pod to pod, netfilter conntrack (masquerade on)', direct);
+    execFileSync('nsenter', [`--net=${n1.nsPath}`, 'nft', '-f', '-'], {
+      input: `table ip weir_bench_notrack {\n  chain pre {\n    type filter hook prerouting priority raw; policy accept;\n    ip saddr 10.244.0.0/16 ip daddr 10.244.0.0/16 notrack\n  }\n}\n`,
+    });
+    await measure(0, 'pod to pod, NOTRACK for cluster destinations', direct);
+    execFileSync('nsenter', [`--net=${n1.nsPath}`, 'nft', 'delete', 'table', 'ip', 'weir_bench_notrack']);
     serverProc.stop();
   } finally {
     await proxies?.stop();

@@ -86,7 +86,9 @@ export class NodeRules {
     const key = want.podCidrs.join(',');
     if (key !== this.forwardKey || Date.now() - this.forwardCheckedAt >= FORWARD_RECHECK_MS) {
       try {
-        const policyDrop = /^-P FORWARD DROP$/m.test(await this.cmd.exec('iptables', ['-w', '5', '-S', 'FORWARD']));
+        // No iptables to ask (the binary, or the kernel's netfilter, missing): no policy to get past.
+        const forward = await this.cmd.exec('iptables', ['-w', '5', '-S', 'FORWARD']).catch(() => '');
+        const policyDrop = /^-P FORWARD DROP$/m.test(forward);
         if (policyDrop && want.podCidrs.length) {
           await this.cmd.exec('iptables-restore', ['-w', '5', '--noflush'], renderForwardChain(want.podCidrs));
           const jumped = await this.cmd.exec('iptables', ['-w', '5', '-C', ...JUMP]).then(() => true, () => false);
