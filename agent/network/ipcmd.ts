@@ -58,6 +58,12 @@ export class NetnsCommands {
     return stdout.split('\n').filter((l) => l.startsWith('[')).flatMap((l) => JSON.parse(l) as T[]);
   }
 
+  /** The namespace's nftables tables, as "family name" (none when nft is missing). */
+  async nftTables(): Promise<string[]> {
+    const out = await this.exec('nft', ['list', 'tables']).catch(() => '');
+    return out.split('\n').map((l) => l.trim().replace(/^table /, '')).filter(Boolean);
+  }
+
   /** A command inside the namespace (wg, cat of its /proc/net files). */
   async exec(cmd: string, args: string[], input?: string): Promise<string> {
     const [bin, full] = this.ns ? ['ip', ['netns', 'exec', this.ns, cmd, ...args]] : [cmd, args];

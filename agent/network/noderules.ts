@@ -112,8 +112,7 @@ export class NodeRules {
 }
 
 async function removeMasquerade(cmd: NetnsCommands): Promise<boolean> {
-  const tables = await cmd.exec('nft', ['list', 'tables']).catch(() => '');
-  if (!tables.split('\n').some((l) => l.trim() === `table ip ${NODE_TABLE}`)) return false;
+  if (!(await cmd.nftTables()).includes(`ip ${NODE_TABLE}`)) return false;
   await cmd.exec('nft', ['delete', 'table', 'ip', NODE_TABLE]);
   return true;
 }

@@ -10,9 +10,8 @@ export async function findKubeProxy(cmd: NetnsCommands): Promise<string[]> {
   const found: string[] = [];
   // -S of one rule: exits non-zero when the chain does not exist, without printing a long chain.
   if (await cmd.exec('iptables', ['-w', '5', '-t', 'nat', '-S', 'KUBE-SERVICES', '1']).then(() => true, () => false)) found.push('iptables nat KUBE-SERVICES');
-  const tables = await cmd.exec('nft', ['list', 'tables']).catch(() => '');
-  for (const family of ['ip', 'ip6'])
-    if (tables.split('\n').some((l) => l.trim() === `table ${family} kube-proxy`)) found.push(`nftables ${family} kube-proxy`);
+  const tables = await cmd.nftTables();
+  for (const family of ['ip', 'ip6']) if (tables.includes(`${family} kube-proxy`)) found.push(`nftables ${family} kube-proxy`);
   return found;
 }
 

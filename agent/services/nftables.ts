@@ -94,10 +94,7 @@ export class NftServiceTable {
   }
 }
 
-async function tablePresent(cmd: NetnsCommands): Promise<boolean> {
-  const tables = await cmd.exec('nft', ['list', 'tables']).catch(() => '');
-  return tables.split('\n').some((l) => l.trim() === `table ip ${FALLBACK_TABLE}`);
-}
+const tablePresent = async (cmd: NetnsCommands): Promise<boolean> => (await cmd.nftTables()).includes(`ip ${FALLBACK_TABLE}`);
 
 /** `--uninstall`: the table goes, with the translation of any flow it still carries. */
 export async function removeServiceTable(cmd: NetnsCommands): Promise<boolean> {
