@@ -1,6 +1,6 @@
 // `weir status`: the cluster's datapath at a glance, from the API (any cluster, not only the
 // sandbox): the governing configs and their rollout, and per node the programmed revision,
-// attachments and the fill of its maps.
+// attachments, how it reaches other nodes, who serves its Services, and the fill of its maps.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { DatapathConfigResource, NodeDatapathResource, type DatapathConfig, type NodeDatapath } from '../api/v1alpha1/index.js';
 import { WeirApi } from '../common/weirapi.js';
@@ -31,6 +31,15 @@ function overlay(n: NodeDatapath): string {
   return have.mode === want ? mode : `${mode} -> ${want}`;
 }
 
+/** Who serves Services on a node: the mode, the datapath in effect, kube-proxy beside it, what is degraded. */
+export function services(n: NodeDatapath): string {
+  const s = n.status?.services;
+  if (!s) return 'not reported';
+  if (s.mode === 'off') return s.kubeProxy?.length ? 'off (kube-proxy)' : 'off';
+  const extra = [...(s.kubeProxy?.length ? ['kube-proxy present'] : []), ...(s.degraded?.length ? [`${s.degraded.length} degraded`] : [])];
+  return `${s.mode}, ${s.datapath}${extra.length ? ` (${extra.join(', ')})` : ''}`;
+}
+
 export async function statusReport(kc: KubeConfig): Promise<string> {
   const api = new WeirApi(kc);
   const [configs, nodes] = await Promise.all([api.list<DatapathConfig>(DatapathConfigResource), api.list<NodeDatapath>(NodeDatapathResource)]).then(([c, n]) => [c.items, n.items] as const);
@@ -50,7 +59,7 @@ export async function statusReport(kc: KubeConfig): Promise<string> {
   out.push('');
   out.push(
     table([
-      ['NODE', 'REVISION', 'READY', 'ENDPOINTS', 'PROGRAMS', 'ATTACHMENTS', 'BETWEEN NODES', 'ENCRYPTION', 'FULLEST MAPS'],
+      ['NODE', 'REVISION', 'READY', 'ENDPOINTS', 'PROGRAMS', 'ATTACHMENTS', 'BETWEEN NODES', 'SERVICES', 'ENCRYPTION', 'FULLEST MAPS'],
       ...nodes
         .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
         .map((n) => {
@@ -65,6 +74,7 @@ export async function statusReport(kc: KubeConfig): Promise<string> {
             String(s?.programs?.length ?? 0),
             String(s?.programs?.reduce((a, p) => a + p.attachments.length, 0) ?? 0),
             overlay(n),
+            services(n),
             encryption(n),
             maps.map((m) => `${short(m.name)} ${m.entries}/${m.maxEntries} (${pct(m.pressure)})`).join(', ') || '-',
           ];
