@@ -55,8 +55,7 @@ import { ownPodCidrs, peersOf } from './network/routes.js';
 import { ProxySupervisor, proxyCgroupFor } from './l7/supervisor.js';
 import { healthChecks, HealthServers } from './services/health.js';
 import { KubeProxyWatch } from './services/kubeproxy.js';
-import { NftServiceTable } from './services/nftables.js';
-import { planServices, type ServicePlan, type SocketHook } from './services/plan.js';
+import { planServices, SOCKET_LB_HOOKS, type ServicePlan, type SocketHook } from './services/plan.js';
 
 export const AGENT_FIELD_MANAGER = 'weir-agent';
 /** The mark bpf/lib/proxy.h hands packets to the proxy with is routed by this rule and table. */
@@ -174,7 +173,6 @@ export class Agent {
   /** What the last pass applied of the overlay: the operator's overlay rollout waits on it. */
   private overlayStatus?: NodeOverlayStatus;
   private readonly kubeProxy: KubeProxyWatch;
-  private readonly nftServices: NftServiceTable;
   private readonly health: HealthServers;
   /** Socket hooks whose attach failed: the kernel lacks them until the agent restarts (a reboot). */
   private readonly failedHooks = new Set<SocketHook>();
@@ -182,8 +180,6 @@ export class Agent {
   private kubeProxyNoted = '';
   private servicesStatus?: NodeServicesStatus;
   private netfilterStatus?: NodeNetfilterStatus;
-  /** Whether the fallback table is in place (undefined: not known yet, e.g. left by a previous run). */
-  private nftActive: boolean | undefined;
 
   constructor(
     kc: KubeConfig,
@@ -203,7 +199,6 @@ export class Agent {
     this.encryption = parts.encryption ?? new NodeEncryptionSync(opts.netns, kc, log, () => this.controller.enqueue(KEY));
     this.netCmd = new NetnsCommands(opts.netns);
     this.kubeProxy = new KubeProxyWatch(() => this.network.kubeProxyRules());
-    this.nftServices = new NftServiceTable(this.netCmd);
     this.health = new HealthServers({ netns: opts.netns, cli: process.argv[1] ?? 'weir' }, log);
     this.metrics = agentMetrics(registry, this.kernel, this.encryption);
     for (const i of this.informers) i.onEvent(() => this.controller.enqueue(KEY));
@@ -369,21 +364,6 @@ export class Agent {
     return plan;
   }
 
-  /**
-   * The nftables fallback table holds the frontends, or, once the node no longer needs it, stays
-   * with empty maps: the kernel translates a NAT flow only while some NAT chain is registered in the
-   * namespace, so deleting it would cut the flows it translated. `--uninstall` removes it.
-   */
-  private async syncFallback(plan: ServicePlan, frontends: Parameters<NftServiceTable['sync']>[0], problems: string[]): Promise<void> {
-    try {
-      if (plan.nftables) await this.nftServices.sync(frontends);
-      else if (this.nftActive !== false && (await this.nftServices.present())) await this.nftServices.sync([]);
-      this.nftActive = plan.nftables;
-    } catch (err) {
-      problems.push(`nftables service table: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-
   /** The datapath loaded at the NodeDatapath's sizes (pinned state adopted), and the resize gate answered. */
   private async recover(pass: Pass): Promise<void> {
     const sizes = new Map(pass.spec.maps.map((m) => [m.name, m.maxEntries]));
@@ -427,7 +407,10 @@ export class Agent {
       const frontends = plan.frontends === 'none'
         ? []
         : serviceFrontends(this.services.list(), this.slices.list(), { nodeAddresses: node.addrs, nodeName: this.opts.nodeName, sessionAffinity: features.serviceLB.sessionAffinity, nodePortRange: features.serviceLB.nodePortRange, mode: plan.frontends === 'all' ? 'replace' : 'coexist' }, problems);
-      await this.syncFallback(plan, frontends, problems);
+      // The nftables fallback holds the frontends, or (not needed) is emptied if it exists.
+      await this.network.syncServiceTable(plan.nftables ? frontends : null).catch((err: unknown) => {
+        problems.push(`nftables service table: ${err instanceof Error ? err.message : String(err)}`);
+      });
       // healthCheckNodePort is kube-proxy's to answer unless Weir replaces it.
       this.health.sync(plan.frontends === 'all' ? healthChecks(this.services.list(), this.slices.list(), this.opts.nodeName) : []);
       problems.push(...this.health.problems);
@@ -656,13 +639,12 @@ export class Agent {
       this.log.info({ created: report.created, adopted: report.adopted, removed: report.removed }, 'attachments reconciled');
     for (const f of report.failed) problems.push(`attach ${f.name}: ${f.error}`);
     // A socket hook this kernel refuses: the next pass plans Services without it.
-    for (const f of report.failed) {
-      const hook = ({ 'cgroup-sock_connect4': 'connect4', 'cgroup-sock_sendmsg4': 'sendmsg4' } as const)[f.name as 'cgroup-sock_connect4'];
-      if (hook && !this.failedHooks.has(hook)) {
+    const failedPrograms = new Set(report.failed.map((f) => wanted.find((w) => w.name === f.name)?.program));
+    for (const hook of SOCKET_LB_HOOKS)
+      if (failedPrograms.has(`sock_${hook}`) && !this.failedHooks.has(hook)) {
         this.failedHooks.add(hook);
         this.controller.enqueue(KEY);
       }
-    }
     this.noteAttached(wanted, report.failed.map((f) => f.name), node.podIfs);
     if (features.socketEnforcement.enabled && !this.sockmapAttached && this.kernel.isLoaded) {
       this.kernel.attachSockmap();

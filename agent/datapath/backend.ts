@@ -9,6 +9,8 @@ import { NetnsCommands } from '../network/ipcmd.js';
 import { NodeOverlay, type OverlayOutcome, type OverlayWant } from '../network/overlay.js';
 import { NodeRules, type NodeRulesOutcome, type NodeRulesWant } from '../network/noderules.js';
 import { findKubeProxy } from '../services/kubeproxy.js';
+import { NftServiceTable } from '../services/nftables.js';
+import type { Frontend } from '../desired/services.js';
 import { discoverPodInterfaces, hostAddresses, interfaceIndex, interfaceWithAddress, type PodInterface } from './interfaces.js';
 import type { DesiredMaps, MapStatus, MapSyncCount } from './kernel.js';
 import type { LinkReport, WantedLink } from './links.js';
@@ -50,18 +52,22 @@ export interface NodeNetwork {
   syncNodeRules(want: NodeRulesWant): Promise<NodeRulesOutcome>;
   /** kube-proxy's rules found on the node, read-only (services/kubeproxy.ts). */
   kubeProxyRules(): Promise<string[]>;
+  /** The nftables service fallback: these frontends, or null once not needed (services/nftables.ts). */
+  syncServiceTable(frontends: readonly Frontend[] | null): Promise<void>;
 }
 
 /** The node's real interfaces, in `netns` (a path) or the agent's own namespace. */
 export class HostNetwork implements NodeNetwork {
   private readonly overlay: NodeOverlay;
   private readonly rules: NodeRules;
+  private readonly serviceTable: NftServiceTable;
   private readonly cmd: NetnsCommands;
 
   constructor(private readonly netns: string | null) {
     this.cmd = new NetnsCommands(netns);
     this.overlay = new NodeOverlay(this.cmd);
     this.rules = new NodeRules(this.cmd);
+    this.serviceTable = new NftServiceTable(this.cmd);
   }
 
   syncOverlay(want: OverlayWant): Promise<OverlayOutcome> {
@@ -74,6 +80,10 @@ export class HostNetwork implements NodeNetwork {
 
   kubeProxyRules(): Promise<string[]> {
     return findKubeProxy(this.cmd);
+  }
+
+  syncServiceTable(frontends: readonly Frontend[] | null): Promise<void> {
+    return this.serviceTable.sync(frontends);
   }
 
   podInterfaces(): Promise<Map<string, PodInterface>> {

@@ -12,6 +12,7 @@ import type { MetricsKey, MetricsValue } from '../../common/maps/metrics.js';
 import { policyMap } from '../../common/maps/policy.js';
 import { prefilterMap } from '../../common/maps/prefilter.js';
 import type { NodeRulesOutcome, NodeRulesWant } from '../network/noderules.js';
+import type { Frontend } from '../desired/services.js';
 import type { OverlayOutcome, OverlayWant } from '../network/overlay.js';
 import { maxEntriesFor } from '../../common/maps/catalogue.js';
 import { isSized, type MapSpec } from '../../common/maps/spec.js';
@@ -156,6 +157,8 @@ export class MemoryNetwork implements NodeNetwork {
   overlay?: OverlayWant;
   /** What the agent last asked of Weir's netfilter rules. */
   nodeRules?: NodeRulesWant;
+  /** What the agent last asked of the nftables service fallback (null: not needed). */
+  serviceTable?: readonly Frontend[] | null;
 
   constructor(private readonly podIps: readonly string[]) {}
 
@@ -171,6 +174,10 @@ export class MemoryNetwork implements NodeNetwork {
 
   async kubeProxyRules(): Promise<string[]> {
     return [];
+  }
+
+  async syncServiceTable(frontends: readonly Frontend[] | null): Promise<void> {
+    this.serviceTable = frontends;
   }
 
   async podInterfaces(): Promise<Map<string, PodInterface>> {

@@ -75,22 +75,34 @@ export function renderServiceTable(frontends: readonly Frontend[]): string {
   ].join('\n');
 }
 
+/** What `applied` holds when the namespace has no table (none was needed). */
+const NO_TABLE = '';
+
 /** The fallback table in the node's namespace, rewritten only when what it should hold changes. */
 export class NftServiceTable {
+  /** The text last applied, NO_TABLE, or undefined before the namespace was looked at. */
   private applied: string | undefined;
 
   constructor(private readonly cmd: NetnsCommands) {}
 
-  async sync(frontends: readonly Frontend[]): Promise<void> {
-    const text = renderServiceTable(frontends);
+  /**
+   * `frontends`: the table holds them. null: the node no longer needs the fallback; a table that
+   * exists (this process's, or an earlier agent's) stays with empty maps, since the kernel
+   * translates a NAT flow only while some NAT chain is registered in the namespace and deleting it
+   * would cut the flows it translated; none is made. `--uninstall` removes it.
+   */
+  async sync(frontends: readonly Frontend[] | null): Promise<void> {
+    if (frontends === null) {
+      if (this.applied === NO_TABLE) return;
+      if (this.applied === undefined && !(await tablePresent(this.cmd))) {
+        this.applied = NO_TABLE;
+        return;
+      }
+    }
+    const text = renderServiceTable(frontends ?? []);
     if (text === this.applied) return;
     await this.cmd.exec('nft', ['-f', '-'], text);
     this.applied = text;
-  }
-
-  /** Whether the table is in the namespace (made by this process or an earlier one). */
-  async present(): Promise<boolean> {
-    return tablePresent(this.cmd);
   }
 }
 

@@ -1,6 +1,6 @@
 // NodeDatapath (cluster-scoped, one per node, crds/nodedatapath.yaml): the operator's desired
 // datapath state for one node in spec, and the node agent's report in status.
-import type { EncryptionMode, Features } from './datapathconfig.js';
+import type { EncryptionMode, Features, ServiceLBMode } from './datapathconfig.js';
 import type { HTTPRule } from './networkpolicy.js';
 import type { Condition, WeirObject } from './meta.js';
 
@@ -179,7 +179,7 @@ export interface NodeOverlayStatus {
 
 /** Who serves Services on the node, as its agent found it (docs/services.md). */
 export interface NodeServicesStatus {
-  mode: 'replace' | 'coexist' | 'off';
+  mode: ServiceLBMode;
   /** ebpf: socket hooks and the NIC programs; nftables: the fallback; none: not served by Weir. */
   datapath: 'ebpf' | 'nftables' | 'none';
   /** kube-proxy's rules found on the node (e.g. "iptables nat KUBE-SERVICES"). */
