@@ -199,7 +199,7 @@ export class Agent {
     this.encryption = parts.encryption ?? new NodeEncryptionSync(opts.netns, kc, log, () => this.controller.enqueue(KEY));
     this.netCmd = new NetnsCommands(opts.netns);
     this.kubeProxy = new KubeProxyWatch(() => this.network.kubeProxyRules());
-    this.health = new HealthServers({ netns: opts.netns, cli: process.argv[1] ?? 'weir' }, log);
+    this.health = new HealthServers({ netns: opts.netns, cli: process.argv[1] ?? 'weir' }, log, () => this.controller.enqueue(KEY));
     this.metrics = agentMetrics(registry, this.kernel, this.encryption);
     for (const i of this.informers) i.onEvent(() => this.controller.enqueue(KEY));
     this.cniRegistry = opts.cni ? new CniRegistry(opts.cni.stateDir) : undefined;
@@ -751,7 +751,7 @@ export class Agent {
       ...(this.resizeState && this.resizeState.revision > 0 ? { resize: this.resizeState } : {}),
       ...(enc ? { encryption: enc } : {}),
       ...(this.overlayStatus ? { overlay: this.overlayStatus } : {}),
-      ...(this.servicesStatus ? { services: this.servicesStatus } : {}),
+      ...(this.servicesStatus ? { services: { ...this.servicesStatus, ...(this.health.serving?.length ? { healthCheckNodePorts: this.health.serving } : {}) } } : {}),
       ...(this.netfilterStatus ? { netfilter: this.netfilterStatus } : {}),
     };
     // Entries of maps the agent writes change only with desired state: a change is written at

@@ -246,6 +246,33 @@ const modes = {
     s.on('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : e.code));
     s.setTimeout(Number(timeoutMs), () => done('timeout'));
   },
+  // A connection attempt every `intervalMs` for `ms`, each given `tryMs`: when each started (ms
+  // since the epoch, this machine's clock) and how it ended. For "not one packet passes after".
+  'tcp-sample'(host, port, ms, intervalMs = '50', tryMs = '300') {
+    const samples = [];
+    const end = Date.now() + Number(ms);
+    let open = 0;
+    const finish = () => open === 0 && Date.now() >= end && out(samples);
+    const attempt = () => {
+      if (Date.now() >= end) return finish();
+      const sample = { t: Date.now(), r: 'pending' };
+      samples.push(sample);
+      open++;
+      const s = net.connect(Number(port), host);
+      const done = (r) => {
+        if (sample.r !== 'pending') return;
+        sample.r = r;
+        s.destroy();
+        open--;
+        finish();
+      };
+      s.on('connect', () => done('connected'));
+      s.on('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : e.code));
+      s.setTimeout(Number(tryMs), () => done('timeout'));
+      setTimeout(attempt, Number(intervalMs));
+    };
+    attempt();
+  },
   // One datagram to host:port; reports who answered and what.
   'udp-ask'(host, port, connected) {
     const s = dgram.createSocket('udp4');

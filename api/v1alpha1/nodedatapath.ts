@@ -186,6 +186,8 @@ export interface NodeServicesStatus {
   kubeProxy?: string[];
   /** What the node does not do as the config asks, one sentence each. */
   degraded?: string[];
+  /** healthCheckNodePorts answering on this node now (replace mode); a port held by another process is in `degraded` and retried. */
+  healthCheckNodePorts?: number[];
 }
 
 /** Weir's own netfilter rules on the node (docs/services.md). */

@@ -70,3 +70,35 @@ test('the endpoint bound is the CRD schema\'s', () => {
   const props = crd.spec.versions[0]?.schema.openAPIV3Schema.properties.spec.properties;
   expect([props?.endpoints?.maxItems, props?.policies?.maxItems]).toEqual([MAX_NODE_ENDPOINTS, MAX_NODE_ENDPOINTS]);
 });
+
+describe('defaultDeny', () => {
+  const ids = new Map<number, Labels>([
+    [300, securityLabels({ app: 'selected' }, 'default', {})],
+    [301, securityLabels({ app: 'alone' }, 'default', {})],
+  ]);
+  const policy = fromWeirPolicy({ metadata: { name: 'p', namespace: 'default' }, spec: { endpointSelector: { matchLabels: { app: 'selected' } }, ingress: [{ fromEndpoints: [{}] }] } });
+  const build = (defaultDeny: boolean) =>
+    buildNodeDatapath({
+      configName: 'default',
+      features: { endpointPolicy: { defaultDeny } },
+      sizes: computeMapSizes({}, { memoryBytes: 2 ** 32, cpus: 2 }),
+      endpoints: [
+        { namespace: 'default', name: 'selected', ips: ['10.244.0.2'], identity: 300 },
+        { namespace: 'default', name: 'alone', ips: ['10.244.0.3'], identity: 301 },
+      ],
+      compiled: compilePolicies([300, 301], ids, [policy], { defaultDeny, allowFromHost: true }),
+    });
+  const enforcedOf = (c: ReturnType<typeof build>) => Object.fromEntries(c.endpoints.map((e) => [e.name, e.policyEnforced]));
+
+  it('judges an endpoint no policy selects, with only the host let in', () => {
+    const c = build(true);
+    expect(enforcedOf(c)).toEqual({ selected: true, alone: true });
+    const alone = c.policies.find((p) => p.identity === 301)!;
+    expect(expandEntries(alone.ingress, c.peerSets).map((e) => `${e.peer}/${e.verdict}`)).toEqual(['1/allow']);
+    expect(alone.egress).toEqual([]);
+  });
+
+  it('leaves an unselected endpoint open without it', () => {
+    expect(enforcedOf(build(false))).toEqual({ selected: true, alone: false });
+  });
+});

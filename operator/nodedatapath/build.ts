@@ -17,6 +17,10 @@ export function buildNodeDatapath(input: {
   compiled: CompileResult;
   encryption?: NodeEncryption;
 }): NodeDatapathContent {
+  // An endpoint no policy selects is judged too when the config denies by default: its compiled
+  // policy then holds only what allowFromHost adds, and without the enforcement flags the datapath
+  // would let every packet through.
+  const defaultDeny = input.features.endpointPolicy?.defaultDeny === true;
   const enforced = new Set(input.compiled.policies.filter((p) => p.selectedBy.length > 0).map((p) => p.identity));
   const sets = new PeerSets();
   const policies = input.compiled.policies.map(({ identity, ingress, egress }) => ({ identity, ingress: compact(ingress, sets), egress: compact(egress, sets) }));
@@ -29,7 +33,7 @@ export function buildNodeDatapath(input: {
       .sort((a, b) => a.name.localeCompare(b.name)),
     endpoints: [...input.endpoints]
       .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))
-      .map((e) => ({ ...e, policyEnforced: enforced.has(e.identity) })),
+      .map((e) => ({ ...e, policyEnforced: defaultDeny || enforced.has(e.identity) })),
     peerSets: sets.list(),
     policies,
     cidrIdentities: input.compiled.cidrIdentities,

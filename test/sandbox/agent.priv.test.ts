@@ -11,7 +11,7 @@ import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../../sandbox
 import { eventually } from '../harness/wait.js';
 import { PodProcess, runInPod } from '../../sandbox/pods.js';
 import { hostAddresses } from '../../agent/datapath/interfaces.js';
-import { API_VERSION, DatapathConfigResource, NetworkPolicyResource, gvr } from '../../api/v1alpha1/index.js';
+import { API_VERSION, DatapathConfigResource, NetworkPolicyResource, NodeDatapathResource, gvr, type NodeDatapath } from '../../api/v1alpha1/index.js';
 
 const VIP = '10.96.10.10';
 const DNS_VIP = '10.96.10.53';
@@ -237,6 +237,85 @@ spec:
     }
     await eventually('host allowed again', async () => ((await fromNode(1000)) === 'connected' ? true : undefined), 30_000);
   }, 90_000);
+
+  it('defaultDeny judges a pod no policy selects, both ways; a new policy lets exactly its peer in, and nothing it denies passes once the node says programmed', async () => {
+    const lonely = await sb.addPod(n2, 'lonely', { app: 'lonely' });
+    const peer = await sb.addPod(n1, 'peer', { app: 'peer' });
+    await sb.serve(lonely, ['serve-tcp', '7070', 'lonely']);
+    await sb.serve(peer, ['serve-tcp', '7071', 'peer']);
+    await sb.settled();
+    const policy = (name: string, spec: Record<string, unknown>) => ({ apiVersion: API_VERSION, kind: 'NetworkPolicy', metadata: { name, namespace: 'default' }, spec });
+    const tcp = (port: number) => [{ ports: [{ port, protocol: 'TCP' }] }];
+    // The sources' own egress is open towards lonely, so a refusal is lonely's ingress deciding.
+    const toLonely = policy('to-lonely', {
+      endpointSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['peer', 'client'] }] },
+      egress: [{ toEndpoints: [{ matchLabels: { app: 'lonely' } }], toPorts: tcp(7070) }],
+      ingress: [{ fromEndpoints: [{ matchLabels: { app: 'lonely' } }], toPorts: tcp(7071) }],
+    });
+    const lonelyPolicy = policy('lonely', {
+      endpointSelector: { matchLabels: { app: 'lonely' } },
+      ingress: [{ fromEndpoints: [{ matchLabels: { app: 'peer' } }], toPorts: tcp(7070) }],
+      egress: [{ toEndpoints: [{ matchLabels: { app: 'peer' } }], toPorts: tcp(7071) }],
+    });
+    const create = (body: ReturnType<typeof policy>) => sb.custom.createNamespacedCustomObject({ ...gvr(NetworkPolicyResource), namespace: 'default', body });
+    const remove = (name: string) => sb.custom.deleteNamespacedCustomObject({ ...gvr(NetworkPolicyResource), namespace: 'default', name }).catch(() => undefined);
+    const setDefaultDeny = (defaultDeny: boolean) =>
+      sb.custom.patchClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default', body: { spec: { features: { endpointPolicy: { defaultDeny } } } } }, merge);
+    const ndp2 = async () => (await sb.custom.getClusterCustomObject({ ...gvr(NodeDatapathResource), name: n2.name })) as NodeDatapath;
+    const fromNode = () => runInPod<string>(n2.ns, ['tcp-try', lonely.ip, '7070', '1000']);
+    const reaches = (from: string, ip: string, port: number, want: string) => eventually(`${from} -> ${ip}:${port} ${want}`, async () => (await tryTcp(from, ip, port, 1000)) === want, 30_000);
+    try {
+      expect(await tryTcp('client', lonely.ip, 7070)).toBe('connected');
+      await create(toLonely);
+      await reaches('peer', lonely.ip, 7070, 'connected');
+
+      // A policy selects lonely while client (refused by it) and peer (allowed) keep trying: no
+      // attempt of client's that starts after n2 reports the revision programmed may connect.
+      const before = (await ndp2()).spec?.revision ?? 0;
+      const sampling = [sb.run<Array<{ t: number; r: string }>>(pod('client'), ['tcp-sample', lonely.ip, '7070', '30000', '50', '300'], 60_000), sb.run<Array<{ t: number; r: string }>>(peer, ['tcp-sample', lonely.ip, '7070', '30000', '100', '300'], 60_000)];
+      await create(lonelyPolicy);
+      const programmedAt = await eventually(
+        'n2 programs the revision that selects lonely',
+        async () => {
+          const d = await ndp2();
+          const enforced = d.spec?.endpoints?.find((e) => e.name === 'lonely')?.policyEnforced === true;
+          return enforced && (d.spec?.revision ?? 0) > before && d.status?.observedRevision === d.spec?.revision ? Date.now() : undefined;
+        },
+        25_000,
+        50,
+      );
+      const [fromClient, fromPeer] = await Promise.all(sampling);
+      const after = (xs: Array<{ t: number; r: string }>) => xs.filter((x) => x.t >= programmedAt);
+      expect(after(fromClient).length).toBeGreaterThan(10);
+      expect(after(fromClient).filter((x) => x.r === 'connected')).toEqual([]);
+      expect(after(fromPeer).length).toBeGreaterThan(5);
+      expect(after(fromPeer).filter((x) => x.r !== 'connected')).toEqual([]);
+
+      // No policy selects lonely, and the config denies by default: nothing in, nothing out,
+      // but the node's own probes (allowFromHost).
+      await remove('lonely');
+      await reaches('client', lonely.ip, 7070, 'connected');
+      await setDefaultDeny(true);
+      await reaches('peer', lonely.ip, 7070, 'timeout');
+      expect(await tryTcp('client', lonely.ip, 7070)).toBe('timeout');
+      expect(await tryTcp('lonely', peer.ip, 7071)).toBe('timeout');
+      expect(await fromNode()).toBe('connected');
+
+      // A policy selects it: exactly its peer is let in, and it reaches exactly that peer.
+      await create(lonelyPolicy);
+      await reaches('peer', lonely.ip, 7070, 'connected');
+      expect(await tryTcp('client', lonely.ip, 7070)).toBe('timeout');
+      expect(await tryTcp('lonely', peer.ip, 7071)).toBe('connected');
+      expect(await fromNode()).toBe('connected');
+    } finally {
+      await setDefaultDeny(false);
+      await remove('lonely');
+      await remove('to-lonely');
+      await sb.deletePod(peer);
+      await sb.deletePod(lonely);
+    }
+    await reaches('client', pod('web-1').ip, 8080, 'connected');
+  }, 240_000);
 
   it('a policy change takes effect quickly and leaves allowed established connections alone', async () => {
     const hold = await sb.serve(pod('client'), ['tcp-hold', pod('web-2').ip, '8080', '4000']);

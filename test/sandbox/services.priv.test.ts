@@ -56,6 +56,8 @@ describePrivileged('services: parity with kube-proxy, the modes beside it, the n
   const servicesReported = (want: (s: NonNullable<NonNullable<NodeDatapath['status']>['services']>) => boolean, what: string) =>
     eventually(`both nodes report ${what}`, async () => (await Promise.all([n1, n2].map(ndp))).every((d) => d.status?.services && want(d.status.services)), 60_000, 250);
 
+  const servesHealth = (s: NonNullable<NonNullable<NodeDatapath['status']>['services']>) => (s.healthCheckNodePorts ?? []).includes(HC_PORT);
+
   const clientIp = (from: From) => (from === 'ext' || from === 'ext2' ? sb.outside[from === 'ext' ? 0 : 1].ip : pod(from).ip);
   const probe = async (from: From, proto: 'TCP' | 'UDP', target: string, n: number, opts: { timeoutMs?: number; gapMs?: number } = {}): Promise<string> => {
     const args = ['svc-probe', proto, target, String(n), String(opts.timeoutMs ?? 1500), String(opts.gapMs ?? 0)];
@@ -263,7 +265,7 @@ describePrivileged('services: parity with kube-proxy, the modes beside it, the n
   it('Weir replace after kube-proxy --cleanup: the same table, printed beside kube-proxy', async () => {
     await kubeProxyNowhere();
     await setServiceLB({ mode: 'replace' });
-    await servicesReported((s) => s.mode === 'replace' && s.datapath === 'ebpf' && !s.kubeProxy, 'Weir replace alone');
+    await servicesReported((s) => s.mode === 'replace' && s.datapath === 'ebpf' && !s.kubeProxy && servesHealth(s), 'Weir replace alone, its health-check port served');
     await runColumn('Weir replace');
     const cols = [...columns.keys()];
     const width = Math.max(...CASES.map((c) => c.name.length));
@@ -287,7 +289,7 @@ describePrivileged('services: parity with kube-proxy, the modes beside it, the n
 
   it('the nftables fallback serves the parity table (one verdict-map lookup a packet)', async () => {
     await setServiceLB({ mode: 'replace' }, true);
-    await servicesReported((s) => s.datapath === 'nftables', 'the nftables fallback');
+    await servicesReported((s) => s.datapath === 'nftables' && servesHealth(s), 'the nftables fallback');
     const status = (await ndp(n1)).status!;
     expect(status.services?.degraded).toEqual(expect.arrayContaining([expect.stringContaining('egress policy judges traffic to a ClusterIP')]));
     expect(status.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
@@ -373,9 +375,27 @@ describePrivileged('services: parity with kube-proxy, the modes beside it, the n
     // Weir's NIC program answers before kube-proxy's PREROUTING: the local backend sees the client.
     await eventually('n1 NodePort served by Weir', async () => (await probe('ext', 'TCP', `${n1.ip}:30102`, 1)) === 'web-a:8080 (source client)', 30_000);
     expect(inNode(n1, 'iptables', ['-t', 'nat', '-S', 'KUBE-SERVICES', '1'])).toContain('KUBE-SERVICES');
-    // The health-check port is one socket: whichever of the two bound it first answers (a conflict
-    // is reported by the one that could not: agent/services/health.priv.test.ts).
+    // The health-check port is one socket: kube-proxy (running in coexist) bound it first, and
+    // answers; Weir says it cannot serve it, and keeps trying.
     expect(await httpStatus('ext', `http://${n1.ip}:${HC_PORT}/healthz`)).toBe('200');
+    const n1Status = (await ndp(n1)).status!;
+    expect(n1Status.services?.healthCheckNodePorts ?? []).not.toContain(HC_PORT);
+    expect(n1Status.conditions?.find((c) => c.type === 'Degraded')?.message).toContain(`healthCheckNodePort ${HC_PORT} cannot be served (EADDRINUSE)`);
+  }, 120_000);
+
+  it('the migration: kube-proxy removed after Weir replace started, Weir takes the health-check ports it could not bind', async () => {
+    await kubeProxyNowhere();
+    await servicesReported((s) => !s.kubeProxy && servesHealth(s), 'the health-check port served by Weir');
+    expect(await httpStatus('ext', `http://${n1.ip}:${HC_PORT}/healthz`)).toBe('200');
+    expect(await httpStatus('ext', `http://${n2.ip}:${HC_PORT}/healthz`)).toBe('503');
+    expect((await condition(n1, 'Degraded'))?.message ?? '').not.toContain('healthCheckNodePort');
+  }, 120_000);
+
+  it('the reverse order: kube-proxy started beside Weir replace leaves Weir answering the health checks', async () => {
+    await kubeProxyEverywhere('iptables');
+    await servicesReported((s) => (s.kubeProxy ?? []).length > 0 && servesHealth(s), 'kube-proxy found, Weir still serving health checks');
+    expect(await httpStatus('ext', `http://${n1.ip}:${HC_PORT}/healthz`)).toBe('200');
+    expect(await httpStatus('ext', `http://${n2.ip}:${HC_PORT}/healthz`)).toBe('503');
   }, 120_000);
 
   it('off: Weir handles no Service and kube-proxy serves them all', async () => {
