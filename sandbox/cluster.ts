@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { repoRoot } from './paths.js';
+import { scaled } from './wait.js';
 
 const execFile = promisify(execFileCb);
 
@@ -81,6 +82,7 @@ function tail(path: string, lines = 30): string {
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, proc: ChildProcess, log: string): Promise<void> {
+  timeoutMs = scaled(timeoutMs);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`${what} exited with ${proc.exitCode}:\n${tail(log)}`);

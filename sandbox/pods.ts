@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from './paths.js';
+import { scaled } from './wait.js';
 
 const TOOL = join(repoRoot, 'sandbox', 'traffic.mjs');
 
@@ -51,7 +52,7 @@ export function runInPod<T = unknown>(ns: string, args: string[], opts: PodProce
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), scaled(opts.timeoutMs ?? 60_000));
     child.on('close', (code) => {
       clearTimeout(timer);
       const last = stdout.trim().split('\n').pop() ?? '';
@@ -80,7 +81,7 @@ export class PodProcess {
     return new Promise((resolve, reject) => {
       let stderr = '';
       p.child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => reject(new Error(`traffic ${args.join(' ')} in ${ns}: not ready after 10 s: ${stderr}`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`traffic ${args.join(' ')} in ${ns}: not ready after ${scaled(10_000)} ms: ${stderr}`)), scaled(10_000));
       const check = () => {
         if (p.output.includes('ready')) {
           clearTimeout(timer);

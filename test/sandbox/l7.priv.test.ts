@@ -58,8 +58,8 @@ describePrivileged('L7 policy through the node proxy', () => {
     sb = await Sandbox.start(cluster, { prefix: 'wl7', nodes: 2 });
     [n1, n2] = sb.nodes as [SandboxNode, SandboxNode];
     await sb.createDatapathConfig({ features: { l7Proxy: { enabled: true } } });
-    // Ready waits for the proxy too: a Node.js process to start, slow in an emulated VM.
-    await sb.startControlPlane(240_000);
+    // Ready waits for the proxy too: one more Node.js process to start on each node.
+    await sb.startControlPlane(120_000);
     await sb.addPod(n1, 'client', { app: 'client' });
     await sb.addPod(n1, 'stranger', { app: 'stranger' });
     await sb.addPod(n1, 'web', { app: 'web' });
