@@ -17,7 +17,8 @@ export interface CIDRSet {
 }
 
 export interface HTTPRule {
-  method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS' | 'CONNECT' | 'TRACE';
+  /** No CONNECT: the proxy does not tunnel (it answers 501), so the API refuses a rule allowing it. */
+  method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS' | 'TRACE';
   /** A regular expression matched against the whole request target (path and query). */
   path?: string;
   /** A regular expression matched against the whole Host header. */

@@ -2,7 +2,7 @@
 // selects and whether the datapath enforces it as written: a weir.dev policy in status (Ready,
 // Enforced); a networking.k8s.io policy, which has no status, in Warning events on it.
 import type { V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
-import { API_VERSION, NetworkPolicyResource, resolveFeatures } from '../../api/v1alpha1/index.js';
+import { API_VERSION, NetworkPolicyResource, resolveFeatures, type ResolvedFeatures } from '../../api/v1alpha1/index.js';
 import { condition } from '../../common/conditions.js';
 import type { EventRecorder } from '../../common/events.js';
 import type { ReconcileResult } from '../../common/runtime/controller.js';
@@ -27,7 +27,7 @@ export class PoliciesReconciler implements Reconciler<ControllerName> {
   watch(q: Queues<ControllerName>): void {
     this.c.weirPolicies.onEvent((_e, p) => q.policies(`weir/${p.metadata.namespace}/${p.metadata.name}`));
     this.c.k8sPolicies.onEvent((e, p) => e !== 'delete' && q.policies(`k8s/${p.metadata?.namespace}/${p.metadata?.name}`));
-    // Whether HTTP rules can be enforced follows the configs' l7Proxy.
+    // Whether the rules are enforced follows the configs (endpointPolicy, auditMode, l7Proxy).
     this.c.configs.onEvent(() => {
       for (const p of this.c.weirPolicies.list()) q.policies(`weir/${p.metadata.namespace}/${p.metadata.name}`);
     });
@@ -39,16 +39,32 @@ export class PoliciesReconciler implements Reconciler<ControllerName> {
     });
   }
 
-  /** HTTP rules on nodes whose config runs no L7 proxy compile to L4 allows there: said, by config. */
-  private l7Off(p: ReturnType<typeof fromWeirPolicy>, selected: readonly V1Pod[]): string[] {
-    if (![...p.ingress, ...p.egress].some((r) => r.http)) return [];
-    const off = new Set<string>();
-    for (const pod of selected) {
-      const node = this.c.nodes.get(pod.spec!.nodeName!);
+  /**
+   * The configs governing the nodes of the selected pods (every node's while it selects none: the
+   * policy applies wherever its pods will run), with their resolved features.
+   */
+  private configsFor(selected: readonly V1Pod[]): Map<string, ResolvedFeatures> {
+    const nodes = selected.length ? [...new Set(selected.map((pod) => pod.spec!.nodeName!))].map((n) => this.c.nodes.get(n)) : this.c.nodes.list();
+    const out = new Map<string, ResolvedFeatures>();
+    for (const node of nodes) {
       const sel = node ? this.c.configOf(node) : undefined;
-      if (sel && 'config' in sel && !resolveFeatures(sel.config.spec.features).l7Proxy.enabled) off.add(sel.config.metadata.name);
+      if (sel && 'config' in sel && !out.has(sel.config.metadata.name)) out.set(sel.config.metadata.name, resolveFeatures(sel.config.spec.features));
     }
-    return off.size ? [`L7 rules need the L7 proxy, which DatapathConfig ${[...off].sort().join(', ')} turns off (features.l7Proxy): its HTTP rules apply at L4 only there`] : [];
+    return out;
+  }
+
+  /** What the configs of the nodes involved do not enforce of this policy, one sentence each. */
+  private notInEffect(p: ReturnType<typeof fromWeirPolicy>, configs: ReadonlyMap<string, ResolvedFeatures>): string[] {
+    const named = (pred: (f: ResolvedFeatures) => boolean) => [...configs].filter(([, f]) => pred(f)).map(([n]) => n).sort().join(', ');
+    const out: string[] = [];
+    const off = named((f) => !f.endpointPolicy.enabled);
+    if (off) out.push(`DatapathConfig ${off} turns endpoint policy off (features.endpointPolicy.enabled): no rule is enforced there`);
+    const audit = named((f) => f.endpointPolicy.enabled && f.endpointPolicy.auditMode);
+    if (audit) out.push(`DatapathConfig ${audit} runs endpoint policy in audit mode (features.endpointPolicy.auditMode): what it denies is counted, not dropped, there`);
+    // HTTP rules on nodes whose config runs no L7 proxy compile to L4 allows there.
+    const noProxy = [...p.ingress, ...p.egress].some((r) => r.http) ? named((f) => f.endpointPolicy.enabled && !f.l7Proxy.enabled) : '';
+    if (noProxy) out.push(`L7 rules need the L7 proxy, which DatapathConfig ${noProxy} turns off (features.l7Proxy): its HTTP rules apply at L4 only there`);
+    return out;
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -60,7 +76,7 @@ export class PoliciesReconciler implements Reconciler<ControllerName> {
     const selected = this.c.pods
       .list()
       .filter((pod) => pod.metadata?.namespace === namespace && pod.spec?.nodeName && pod.status?.podIP && matchesSelector(normalized.endpointSelector, pod.metadata?.labels ?? {}));
-    const notEnforced = [...normalized.warnings, ...this.l7Off(normalized, selected)];
+    const notEnforced = [...normalized.warnings, ...this.notInEffect(normalized, this.configsFor(selected))];
     for (const w of notEnforced) this.events.emit(ref, 'Warning', 'NotEnforced', w);
     if (kind === 'k8s') return;
 

@@ -60,6 +60,7 @@ describe('weir CRDs', () => {
 
   const dpcCases: Array<[string, Obj, RegExp]> = [
     ['a bad deny CIDR', { features: { prefilter: { denyCIDRs: ['10.0.0.0/8', '10.0.0.0/33'] } } }, /spec\.features\.prefilter\.denyCIDRs\[1\].*must be a CIDR/],
+    ['an IPv6 deny CIDR (the prefilter judges IPv4 only)', { features: { prefilter: { denyCIDRs: ['10.0.0.0/8', '2001:db8::/32'] } } }, /spec\.features\.prefilter\.denyCIDRs\[1\].*IPv4 sources only/],
     ['a ratio of 0', { mapSizing: { dynamicSizeRatio: 0 } }, /spec\.mapSizing\.dynamicSizeRatio/],
     ['a ratio above 1', { mapSizing: { dynamicSizeRatio: 1.5 } }, /spec\.mapSizing\.dynamicSizeRatio/],
     ['a negative size', { mapSizing: { ctTCPMax: -5 } }, /spec\.mapSizing\.ctTCPMax/],
@@ -78,7 +79,7 @@ describe('weir CRDs', () => {
       createPolicy({
         endpointSelector: { matchLabels: { app: 'api' } },
         ingress: [
-          { fromEndpoints: [{ matchLabels: { app: 'web' }, namespaceSelector: { matchLabels: { team: 'a' } } }], toPorts: [{ ports: [{ port: 8080, protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/v1/.*', host: 'shop\\.example(:[0-9]+)?', headers: ['X-Team: a'] }] } }] },
+          { fromEndpoints: [{ matchLabels: { app: 'web' }, namespaceSelector: { matchLabels: { team: 'a' } } }], toPorts: [{ ports: [{ port: 8080, protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/v1/.*', host: 'shop\\.example(:[0-9]+)?', headers: ['X-Team: a', 'X-Token'] }] } }] },
           { fromCIDRSet: [{ cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] }], toPorts: [{ ports: [{ port: 9000, endPort: 9100, protocol: 'UDP' }] }] },
           { fromEntities: ['host'] },
         ],
@@ -95,6 +96,8 @@ describe('weir CRDs', () => {
     ['a bad CIDR', { endpointSelector: {}, egress: [{ toCIDR: ['300.1.1.1/32'] }] }, /spec\.egress\[0\]\.toCIDR\[0\].*must be a CIDR/],
     ['an except outside its CIDR', { endpointSelector: {}, ingress: [{ fromCIDRSet: [{ cidr: '10.0.0.0/16', except: ['10.9.0.0/24'] }] }] }, /except entry must lie inside cidr/],
     ['HTTP rules on UDP', { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: 80, protocol: 'UDP' }], rules: { http: [{ method: 'GET' }] } }] }] }, /HTTP rules apply to TCP ports only/],
+    ['an HTTP rule allowing CONNECT (never forwarded)', { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: 80, protocol: 'TCP' }], rules: { http: [{ method: 'CONNECT' }] } }] }] }, /http\[0\]\.method: Unsupported value: \W+CONNECT/],
+    ['a header that is not a header line', { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: 80, protocol: 'TCP' }], rules: { http: [{ headers: ['X Token: a'] }] } }] }] }, /headers\[0\].*should match/],
     ['L7 rules on a deny rule', { endpointSelector: {}, ingressDeny: [{ toPorts: [{ ports: [{ port: 80, protocol: 'TCP' }], rules: { http: [{}] } }] }] }, /deny rules cannot carry L7 rules/],
     ['an unknown entity', { endpointSelector: {}, ingress: [{ fromEntities: ['internet'] }] }, /spec\.ingress\[0\]\.fromEntities\[0\].*Unsupported value/],
     ['no endpointSelector', { ingress: [] }, /spec\.endpointSelector: Required value/],

@@ -274,6 +274,36 @@ describe('operator', () => {
     }
   }, 90_000);
 
+  it('a weir policy is not "Enforced" where its config turns policy off or only audits it', async () => {
+    const body = { apiVersion: API_VERSION, kind: 'NetworkPolicy', metadata: { name: 'api-l4', namespace: 'shop' }, spec: { endpointSelector: { matchLabels: { app: 'api' } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'web' } }] }] } };
+    await custom.createNamespacedCustomObject({ ...gvr(NetworkPolicyResource), namespace: 'shop', body });
+    const setPolicy = (endpointPolicy: Record<string, boolean>) =>
+      custom.patchClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default', body: { spec: { features: { endpointPolicy } } } }, merge);
+    const enforced = (want: (c: { status: string; reason: string; message: string }) => boolean) =>
+      eventually('the Enforced condition', async () => {
+        const p = (await custom.getNamespacedCustomObject({ ...gvr(NetworkPolicyResource), namespace: 'shop', name: 'api-l4' })) as { status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string }> } };
+        const c = p.status?.conditions?.find((x) => x.type === 'Enforced');
+        return c && want(c) ? c : undefined;
+      });
+    const op = startOperator();
+    try {
+      expect(await enforced((c) => c.status === 'True')).toMatchObject({ message: 'every rule is enforced as written' });
+      await setPolicy({ auditMode: true });
+      expect(await enforced((c) => c.status === 'False')).toMatchObject({
+        reason: 'NotFullyEnforced',
+        message: 'DatapathConfig default runs endpoint policy in audit mode (features.endpointPolicy.auditMode): what it denies is counted, not dropped, there',
+      });
+      await setPolicy({ auditMode: false, enabled: false });
+      expect(await enforced((c) => c.message.includes('turns endpoint policy off'))).toMatchObject({ status: 'False' });
+      await setPolicy({ enabled: true });
+      await enforced((c) => c.status === 'True');
+    } finally {
+      await op.stop();
+      await setPolicy({ enabled: true, auditMode: false });
+      await custom.deleteNamespacedCustomObject({ ...gvr(NetworkPolicyResource), namespace: 'shop', name: 'api-l4' });
+    }
+  }, 90_000);
+
   it('collects the identity of a label set no pod uses any more', async () => {
     const listIds = async (): Promise<number[]> =>
       ((await custom.listClusterCustomObject({ ...gvr(IdentityResource), })) as { items: Array<{ metadata: { name: string } }> }).items.map((i) =>
