@@ -26,7 +26,7 @@ import { IdAllocator } from './desired/ids.js';
 import { nodeAddresses } from '../common/kube.js';
 import { ipcacheEntries } from './desired/ipcache.js';
 import { policyMapContents } from './desired/policy.js';
-import { backendIdKey, lbEntries, revNatIdKey, serviceFrontends } from './desired/services.js';
+import { backendIdKey, lbEntries, revNatIdKey, serviceFrontends, withoutSctp } from './desired/services.js';
 import { ConfigFlags, DEFAULT_CONFIG } from '../common/maps/config.js';
 import { cidrKey } from '../common/maps/ipcache.js';
 import { agentMetrics, type AgentMetrics } from './metrics.js';
@@ -404,9 +404,10 @@ export class Agent {
     let counts: Awaited<ReturnType<KernelDatapath['syncMaps']>>;
     try {
       const plan = pass.services;
-      const frontends = plan.frontends === 'none'
+      const all = plan.frontends === 'none'
         ? []
         : serviceFrontends(this.services.list(), this.slices.list(), { nodeAddresses: node.addrs, nodeName: this.opts.nodeName, sessionAffinity: features.serviceLB.sessionAffinity, nodePortRange: features.serviceLB.nodePortRange, mode: plan.frontends === 'all' ? 'replace' : 'coexist' }, problems);
+      const frontends = plan.frontends === 'all' && !plan.nftables ? withoutSctp(all, problems) : all;
       // The nftables fallback holds the frontends, or (not needed) is emptied if it exists.
       await this.network.syncServiceTable(plan.nftables ? frontends : null).catch((err: unknown) => {
         problems.push(`nftables service table: ${err instanceof Error ? err.message : String(err)}`);
@@ -464,7 +465,7 @@ export class Agent {
     const out = await this.network.syncOverlay({
       mode: features.overlay.mode,
       vxlanPort: features.overlay.vxlanPort,
-      peers: peersOf(this.nodes.list(), this.opts.nodeName),
+      peers: peersOf(this.nodes.list(), this.opts.nodeName, problems),
       podCidrs: ownPodCidrs(this.nodes.get(this.opts.nodeName)),
       ...(node.addrs[0] ? { nodeAddress: node.addrs[0] } : {}),
       ...(nic ? { underlayDev: nic.ifname } : {}),
@@ -511,8 +512,7 @@ export class Agent {
    */
   private async encrypt(pass: Pass, node: NodeView): Promise<EncryptionOutcome> {
     const spec = pass.spec.encryption;
-    const podCIDRs = (this.nodes.get(this.opts.nodeName)?.spec?.podCIDRs ?? []).filter((c) => !c.includes(':'));
-    const local = { name: this.opts.nodeName, address: node.addrs[0] ?? '', podCIDRs: podCIDRs.length ? podCIDRs : [this.nodes.get(this.opts.nodeName)?.spec?.podCIDR ?? ''].filter(Boolean) };
+    const local = { name: this.opts.nodeName, address: node.addrs[0] ?? '', podCIDRs: ownPodCidrs(this.nodes.get(this.opts.nodeName)) };
     let out: EncryptionOutcome;
     try {
       out = await this.encryption.sync(spec, local);

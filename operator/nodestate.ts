@@ -20,6 +20,12 @@ export class NodeBook {
   readonly overflows = new Map<string, Overflow[]>();
   /** Nodes past MAX_NODE_ENDPOINTS, with the count last reported. */
   readonly tooManyEndpoints = new Map<string, number>();
+  /**
+   * Nodes the operator cannot give their current datapath, and why: no memory capacity to size
+   * maps by, more pods than one NodeDatapath holds, an object over its size bound. Their agents
+   * keep the last state; the config counts them as not programmed.
+   */
+  readonly stuck = new Map<string, string>();
   /** The encryption problem last said for a node (a missing or malformed key Secret). */
   readonly encryptionProblems = new Map<string, string>();
   /** Each node's place in its config's rollout (map resizes and overlay mode changes), as last decided. */
@@ -47,6 +53,7 @@ export class NodeBook {
   forget(node: string): void {
     this.overflows.delete(node);
     this.tooManyEndpoints.delete(node);
+    this.stuck.delete(node);
     this.encryptionProblems.delete(node);
     this.rollout.delete(node);
     this.overlaySince.delete(node);

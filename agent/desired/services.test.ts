@@ -1,7 +1,7 @@
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { ServiceFlags } from '../../common/maps/lb.js';
 import { IdAllocator } from './ids.js';
-import { lbEntries, serviceFrontends } from './services.js';
+import { lbEntries, serviceFrontends, withoutSctp } from './services.js';
 
 const svc = (name: string, spec: V1Service['spec']): V1Service => ({ metadata: { name, namespace: 'default' }, spec });
 const slice = (svcName: string, ports: Array<{ name?: string; port: number; protocol?: string }>, endpoints: Array<{ ip: string; ready?: boolean; serving?: boolean; terminating?: boolean; node?: string }>): V1EndpointSlice => ({
@@ -142,6 +142,24 @@ describe('serviceFrontends', () => {
       { nodeAddresses: [], sessionAffinity: true },
     );
     expect(fes).toEqual([expect.objectContaining({ service: 'default/empty', backends: [] })]);
+  });
+});
+
+describe('withoutSctp', () => {
+  it('takes SCTP frontends out of the eBPF path and names each Service once, with its ports', () => {
+    const fes = serviceFrontends(
+      [
+        svc('sig', { type: 'NodePort', clusterIP: '10.96.0.30', ports: [{ name: 's', port: 3868, protocol: 'SCTP', nodePort: 30868 }, { name: 't', port: 80, protocol: 'TCP', nodePort: 30080 }] }),
+        svc('web', { clusterIP: '10.96.0.31', ports: [{ port: 80 }] }),
+      ],
+      [],
+      { nodeAddresses: ['192.0.2.1'], sessionAffinity: true },
+    );
+    const problems: string[] = [];
+    expect(withoutSctp(fes, problems).map((f) => `${f.service} ${f.address}:${f.port}/${f.proto}`)).toEqual(['default/sig 10.96.0.30:80/6', 'default/sig 192.0.2.1:30080/6', 'default/web 10.96.0.31:80/6']);
+    expect(problems).toEqual([
+      'service default/sig has SCTP ports (10.96.0.30:3868, 192.0.2.1:30868) that are not served: the eBPF service datapath translates TCP and UDP only (iptablesFallback serves SCTP)',
+    ]);
   });
 });
 

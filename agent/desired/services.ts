@@ -133,6 +133,25 @@ export function serviceFrontends(services: readonly V1Service[], slices: readonl
     });
 }
 
+/**
+ * The eBPF service path translates TCP and UDP only (the socket hooks and the NIC programs parse
+ * no SCTP): SCTP frontends are taken out, and said, once per Service. The nftables fallback
+ * serves SCTP, and in coexist kube-proxy does (the socket LB leaves the connect() alone).
+ */
+export function withoutSctp(frontends: readonly Frontend[], problems: string[]): Frontend[] {
+  const unserved = new Map<string, Set<string>>();
+  const kept = frontends.filter((f) => {
+    if (f.proto !== PROTO.SCTP) return true;
+    const ports = unserved.get(f.service) ?? new Set<string>();
+    ports.add(`${f.address}:${f.port}`);
+    unserved.set(f.service, ports);
+    return false;
+  });
+  for (const [svc, ports] of unserved)
+    problems.push(`service ${svc} has SCTP ports (${[...ports].slice(0, 3).join(', ')}${ports.size > 3 ? `, ${ports.size - 3} more` : ''}) that are not served: the eBPF service datapath translates TCP and UDP only (iptablesFallback serves SCTP)`);
+  return kept;
+}
+
 export interface LbEntries {
   services: Array<{ key: Lb4Key; value: Lb4Service }>;
   backends: Array<{ key: { id: number }; value: Lb4Backend }>;

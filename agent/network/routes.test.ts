@@ -4,12 +4,17 @@ import { OVERLAY_TABLE, parseRoutes, peersOf, plannedRoutes, routeChanges } from
 const node = (name: string, ip: string, cidrs: string[]): V1Node => ({ metadata: { name }, spec: { podCIDR: cidrs[0], podCIDRs: cidrs }, status: { addresses: [{ type: 'InternalIP', address: ip }] } });
 
 describe("routes to other nodes' pods", () => {
-  const peers = peersOf([node('a', '192.168.1.1', ['10.244.1.0/24']), node('b', '192.168.1.2', ['10.244.2.0/24', 'fd00::/64']), node('c', '192.168.9.3', ['10.244.3.0/24']), { metadata: { name: 'new' } }], 'a');
+  const skipped: string[] = [];
+  const peers = peersOf([node('a', '192.168.1.1', ['10.244.1.0/24']), node('b', '192.168.1.2', ['10.244.2.0/24', 'fd00::/64']), node('c', '192.168.9.3', ['10.244.3.0/24']), { metadata: { name: 'new' } }, { metadata: { name: 'v6' }, spec: { podCIDRs: ['fd00:1::/64'] }, status: { addresses: [{ type: 'InternalIP', address: '192.168.1.9' }] } }, { metadata: { name: 'hidden' }, spec: { podCIDR: '10.244.9.0/24' } }], 'a', skipped);
 
-  it('names every other node with an address and an IPv4 pod CIDR', () => {
+  it('names every other node with an address and an IPv4 pod CIDR, and says which it cannot route to', () => {
     expect(peers).toEqual([
       { name: 'b', address: '192.168.1.2', podCidrs: ['10.244.2.0/24'] },
       { name: 'c', address: '192.168.9.3', podCidrs: ['10.244.3.0/24'] },
+    ]);
+    expect(skipped).toEqual([
+      '2 node(s) without an IPv4 spec.podCIDR(s) (new, v6): no route to their pods from here (allocate pod CIDRs: kube-controller-manager --allocate-node-cidrs)',
+      '1 node(s) without an address in status (hidden): no route to their pods from here',
     ]);
   });
 

@@ -28,16 +28,27 @@ export function ownPodCidrs(n: V1Node | undefined): string[] {
   return [...new Set([...(n?.spec?.podCIDRs ?? []), ...(n?.spec?.podCIDR ? [n.spec.podCIDR] : [])])].filter((c) => !c.includes(':'));
 }
 
-/** Every other node with an address and an IPv4 pod CIDR. */
-export function peersOf(nodes: readonly V1Node[], self: string): Peer[] {
+/**
+ * Every other node with an address and an IPv4 pod CIDR. Those without are said in `problems`
+ * (their pods cannot be reached from here until the node gets them), in one line: a node joining
+ * before its pod CIDR is allocated is normal for a moment, a cluster without pod CIDRs is not.
+ */
+export function peersOf(nodes: readonly V1Node[], self: string, problems: string[] = []): Peer[] {
   const out: Peer[] = [];
+  const noCidr: string[] = [];
+  const noAddress: string[] = [];
   for (const n of nodes) {
     const name = n.metadata?.name ?? '';
     if (!name || name === self) continue;
     const address = nodeAddresses(n)[0];
     const podCidrs = ownPodCidrs(n);
-    if (address && podCidrs.length) out.push({ name, address, podCidrs });
+    if (!podCidrs.length) noCidr.push(name);
+    else if (!address) noAddress.push(name);
+    else out.push({ name, address, podCidrs });
   }
+  const few = (names: string[]) => `${names.sort().slice(0, 5).join(', ')}${names.length > 5 ? ` and ${names.length - 5} more` : ''}`;
+  if (noCidr.length) problems.push(`${noCidr.length} node(s) without an IPv4 spec.podCIDR(s) (${few(noCidr)}): no route to their pods from here (allocate pod CIDRs: kube-controller-manager --allocate-node-cidrs)`);
+  if (noAddress.length) problems.push(`${noAddress.length} node(s) without an address in status (${few(noAddress)}): no route to their pods from here`);
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 

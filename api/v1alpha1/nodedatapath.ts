@@ -63,7 +63,6 @@ export interface L7Rules {
 export interface MapSize {
   name: string;
   maxEntries: number;
-  sizeRevision?: number;
 }
 
 /** Opened by the operator's resize rollout; the agent resizes only while it is open. */

@@ -2,7 +2,7 @@
 // governs, how many run the latest revision, whether every map holds its demand, what it asks
 // for that is not in effect, and where its resize rollout stands.
 import { DatapathConfigResource, featuresNotInEffect, resolveFeatures } from '../../api/v1alpha1/index.js';
-import { condition, type Condition } from '../../common/conditions.js';
+import { condition, summarize, type Condition } from '../../common/conditions.js';
 import type { EventRecorder } from '../../common/events.js';
 import type { ReconcileResult } from '../../common/runtime/controller.js';
 import type { Queues, Reconciler } from '../../common/runtime/reconciler.js';
@@ -47,9 +47,12 @@ export class ConfigsReconciler implements Reconciler<ControllerName> {
     const generation = config.metadata.generation ?? 0;
     const prev = config.status?.conditions ?? [];
     const overflowing = governed.flatMap((n) => (this.book.overflows.get(n) ?? []).map((o) => `${n}: ${o.message}`));
+    // A node the operator cannot give its datapath (no memory capacity to size maps by, more pods
+    // than one NodeDatapath holds, an object over its size bound) runs an older state: not programmed.
+    const stuck = governed.filter((n) => this.book.stuck.has(n)).map((n) => `${n}: ${this.book.stuck.get(n)}`);
     const programmed = governed.filter((n) => {
       const ndp = this.c.nodeDatapaths.get(n);
-      return ndp?.spec?.revision !== undefined && (ndp.status?.observedRevision ?? 0) >= ndp.spec.revision;
+      return !this.book.stuck.has(n) && ndp?.spec?.revision !== undefined && (ndp.status?.observedRevision ?? 0) >= ndp.spec.revision;
     }).length;
     const notInEffect = [...featuresNotInEffect(resolveFeatures(config.spec.features)), ...this.encryptionNotInEffect(governed)];
     if (conflict) this.events.emit(configRef(config), 'Warning', 'Conflict', conflict);
@@ -61,15 +64,15 @@ export class ConfigsReconciler implements Reconciler<ControllerName> {
         'MapCapacity',
         overflowing.length > 0 ? 'False' : 'True',
         overflowing.length > 0 ? 'DemandExceedsSize' : 'Sufficient',
-        overflowing.length > 0 ? overflowing.join('; ') : 'every map holds its known demand',
+        overflowing.length > 0 ? summarize(overflowing) : 'every map holds its known demand',
         generation,
       ),
       condition(
         prev,
         'Programmed',
         programmed === governed.length ? 'True' : 'False',
-        programmed === governed.length ? 'AllNodesProgrammed' : 'Progressing',
-        `${programmed}/${governed.length} node(s) run the latest NodeDatapath revision`,
+        programmed === governed.length ? 'AllNodesProgrammed' : stuck.length ? 'NodesNotProgrammable' : 'Progressing',
+        `${programmed}/${governed.length} node(s) run the latest NodeDatapath revision${stuck.length ? `; ${stuck.length} cannot be given it: ${summarize(stuck)}` : ''}`,
         generation,
       ),
       condition(
@@ -77,7 +80,7 @@ export class ConfigsReconciler implements Reconciler<ControllerName> {
         'FeaturesInEffect',
         notInEffect.length ? 'False' : 'True',
         notInEffect.length ? (notInEffect.some((m) => m.startsWith('encryption')) ? 'EncryptionNotInEffect' : 'NotInEffect') : 'AllInEffect',
-        notInEffect.length ? notInEffect.join('; ') : 'every feature the config turns on is in effect',
+        notInEffect.length ? summarize(notInEffect) : 'every feature the config turns on is in effect',
         generation,
       ),
       rollout.condition,

@@ -35,6 +35,9 @@ export const OPERATOR_FIELD_MANAGER = 'weir-operator';
 /** etcd refuses objects over 1.5 MiB; stay well clear of it. */
 const MAX_NODEDATAPATH_BYTES = 900 * 1024;
 
+/** A node's spec that cannot be written: the node keeps its last one, and is said to be stuck. */
+class NodeDatapathTooLarge extends Error {}
+
 import type { ControllerName } from './names.js';
 
 const nodeRef = (node: V1Node) => ({ apiVersion: 'v1', kind: 'Node', name: node.metadata!.name!, uid: node.metadata?.uid });
@@ -92,12 +95,16 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     const config = this.governingConfig(node);
     if (!config) return;
     if (!node.status?.capacity?.memory) {
-      this.log.warn({ node: name }, 'node reports no memory capacity yet');
+      if (this.setStuck(name, config, 'the node reports no memory capacity, which map sizes are computed from; its NodeDatapath waits for the kubelet to report it'))
+        this.log.warn({ node: name }, 'node reports no memory capacity yet');
       return { requeueAfterMs: 10_000 };
     }
     const sizes = this.sizes(node, config);
     const endpoints = await this.endpoints(node);
-    if (!endpoints) return { requeueAfterMs: 60_000 };
+    if (!endpoints) {
+      this.setStuck(name, config, `more than ${MAX_NODE_ENDPOINTS} pods with addresses (${this.book.tooManyEndpoints.get(name)}); the node keeps its last datapath state`);
+      return { requeueAfterMs: 60_000 };
+    }
     const features = resolveFeatures(config.spec.features);
     const compiled = this.compile(name, features, endpoints);
     this.checkDemand(node, config, features, sizes, endpoints, compiled);
@@ -109,8 +116,23 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     const decision = this.rollout(name, config, content);
     // Waiting for a slot, the agent's answer, or a timeout: look again shortly.
     const requeue = decision === 'updated' ? undefined : { requeueAfterMs: 2000 };
-    await this.write(name, content, endpoints.length);
+    try {
+      await this.write(name, content, endpoints.length);
+    } catch (err) {
+      if (err instanceof NodeDatapathTooLarge) this.setStuck(name, config, err.message);
+      throw err;
+    }
+    this.setStuck(name, config, undefined);
     return requeue;
+  }
+
+  /** Records why a node cannot be given its datapath (undefined: it can); true when that changed, and the config is told. */
+  private setStuck(name: string, config: Config, why: string | undefined): boolean {
+    if (this.book.stuck.get(name) === why) return false;
+    if (why === undefined) this.book.stuck.delete(name);
+    else this.book.stuck.set(name, why);
+    this.queues?.configs(config.metadata.name);
+    return true;
   }
 
   /** Said once per distinct problem, in an event on the config; the config's status keeps it. */
@@ -269,7 +291,7 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     const revision = current.revision + 1;
     const body = { metadata: { name, annotations: { [CONTENT_HASH_ANNOTATION]: hash } }, spec: { revision, ...content } } satisfies NodeDatapath & Record<string, unknown>;
     const bytes = Buffer.byteLength(JSON.stringify(body));
-    if (bytes > MAX_NODEDATAPATH_BYTES) throw new Error(`NodeDatapath ${name} would be ${bytes} bytes, over the ${MAX_NODEDATAPATH_BYTES} byte bound`);
+    if (bytes > MAX_NODEDATAPATH_BYTES) throw new NodeDatapathTooLarge(`its NodeDatapath would be ${bytes} bytes, over the ${MAX_NODEDATAPATH_BYTES} byte bound; the node keeps its last datapath state`);
     await this.api.apply(NodeDatapathResource, body, OPERATOR_FIELD_MANAGER);
     this.book.written.record(name, { revision, hash, maps: content.maps, gate: content.resizeGate, overlay: content.features.overlay?.mode === 'vxlan' ? 'vxlan' : 'none' });
     this.log.info({ node: name, revision, endpoints, bytes }, 'wrote NodeDatapath');

@@ -24,8 +24,8 @@ describe('agent with a map too small for its state', () => {
     core = kc.makeApiClient(CoreV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
     await core.createNamespace({ body: { metadata: { name: 'shop' } } });
-    await addNode(core, 'node-a', { address: '192.168.50.1' });
-    await addNode(core, 'node-b', { address: '192.168.50.2' });
+    await addNode(core, 'node-a', { address: '192.168.50.1', podCIDR: '10.244.1.0/24' });
+    await addNode(core, 'node-b', { address: '192.168.50.2', podCIDR: '10.244.2.0/24' });
     await addPod(core, 'shop', 'api', 'node-a', { app: 'api' }, '10.244.1.10');
     // Each peer its own identity: one policy entry each.
     for (let i = 0; i < PEERS; i++) await addPod(core, 'shop', `web-${i}`, 'node-b', { app: `web-${i}` }, `10.244.2.${10 + i}`);

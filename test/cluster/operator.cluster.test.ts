@@ -337,8 +337,18 @@ describe('operator', () => {
       expect(events.map((e) => `${e.involvedObject.kind}/${e.involvedObject.name}/${e.type}`)).toEqual(['Node/node-c/Warning']);
       expect(events[0]?.message).toContain('513 pods with addresses on node node-c, more than the 512 one NodeDatapath holds');
       await ndpWhen('node-a', (n) => n.spec.endpoints.length > 0);
+      // The config does not count node-c as programmed, and says why.
+      const programmedCondition = async () =>
+        ((await custom.getClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default' })) as { status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string }> } }).status?.conditions?.find((c) => c.type === 'Programmed');
+      const stuck = await eventually('Programmed names node-c', async () => {
+        const c = await programmedCondition();
+        return c?.reason === 'NodesNotProgrammable' ? c : undefined;
+      });
+      expect(stuck).toMatchObject({ status: 'False' });
+      expect(stuck.message).toContain('1 cannot be given it: node-c: more than 512 pods with addresses (513)');
       await core.deleteNamespacedPod({ name: 'crowd-512', namespace: 'shop', gracePeriodSeconds: 0 });
       await ndpWhen('node-c', (n) => n.spec.endpoints.length === 512);
+      await eventually('node-c no longer stuck', async () => (await programmedCondition())?.reason !== 'NodesNotProgrammable');
     } finally {
       await op.stop();
     }

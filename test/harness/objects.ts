@@ -4,8 +4,9 @@ import { PatchStrategy, setHeaderOptions, type CoreV1Api } from '@kubernetes/cli
 
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-export async function addNode(core: CoreV1Api, name: string, opts: { memory?: string; address?: string } = {}): Promise<void> {
-  await core.createNode({ body: { metadata: { name } } });
+/** A node as a cluster with pod CIDR allocation has it (`podCIDR` given, or none). */
+export async function addNode(core: CoreV1Api, name: string, opts: { memory?: string; address?: string; podCIDR?: string } = {}): Promise<void> {
+  await core.createNode({ body: { metadata: { name }, ...(opts.podCIDR ? { spec: { podCIDR: opts.podCIDR, podCIDRs: [opts.podCIDR] } } : {}) } });
   const addresses = opts.address ? [{ type: 'InternalIP', address: opts.address }] : undefined;
   await core.patchNodeStatus({ name, body: { status: { capacity: { memory: opts.memory ?? '8Gi', cpu: '2' }, ...(addresses ? { addresses } : {}) } } }, merge);
 }
