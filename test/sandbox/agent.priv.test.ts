@@ -475,7 +475,7 @@ spec:
     await sb.killAgent(n1);
     await new Promise((r) => setTimeout(r, 1500));
     // While the agent is down: connections still work (the kernel has the state).
-    expect(await tryTcp('client', pod('web-1').ip === undefined ? pod('web-2').ip : pod('web-2').ip, 8080)).toBe('connected');
+    expect(await tryTcp('client', pod('web-2').ip, 8080)).toBe('connected');
     sb.startAgent(n1);
     const r = await stream;
     expect(r).toMatchObject({ sent: size, remoteBytes: size });
@@ -486,7 +486,7 @@ spec:
     expect(await sb.metrics(n1)).toMatch(/weir_agent_link_operations_total\{op="adopted"\} [1-9]/);
     expect(await sb.metrics(n1)).not.toMatch(/weir_agent_link_operations_total\{op="created"\}/);
     expect(await tryTcp('client', pod('web-2').ip, 8080)).toBe('connected');
-  });
+ }, 120_000);
 
   it('weir agent --uninstall removes every program, link and pin it made, and nothing else', async () => {
     await sb.killAgent(n2);
