@@ -49,7 +49,7 @@ import { WeirApi } from '../common/weirapi.js';
 import { ResizeRefused } from './datapath/resize.js';
 import { NodeEncryptionSync, type EncryptionOutcome } from './encryption/encryption.js';
 import { syncMtu } from './cni/install.js';
-import { NetnsCommands } from './network/ipcmd.js';
+import { isMissingTable, NetnsCommands } from './network/ipcmd.js';
 import { OVERLAY_DEVICE } from './network/overlay.js';
 import { ownPodCidrs, peersOf } from './network/routes.js';
 import { ProxySupervisor, proxyCgroupFor } from './l7/supervisor.js';
@@ -134,7 +134,9 @@ interface NodeView {
 export async function removeProxyRouting(netns: string | null): Promise<void> {
   const cmd = new NetnsCommands(netns);
   if ((await cmd.ip(['rule', 'show', 'pref', String(PROXY_RULE_PREF)])).includes(`lookup ${PROXY_TABLE}`)) await cmd.ip(['rule', 'del', 'pref', String(PROXY_RULE_PREF), 'lookup', String(PROXY_TABLE)]);
-  await cmd.ip(['route', 'flush', 'table', String(PROXY_TABLE)]).catch(() => undefined);
+  await cmd.ip(['route', 'flush', 'table', String(PROXY_TABLE)]).catch((err: unknown) => {
+    if (!isMissingTable(err)) throw err;
+  });
 }
 
 export class Agent {
@@ -179,6 +181,8 @@ export class Agent {
   /** kube-proxy's rules as last reported in an event. */
   private kubeProxyNoted = '';
   private servicesStatus?: NodeServicesStatus;
+  /** The last conntrack garbage collection's failure, until one succeeds. */
+  private gcProblem?: string;
   private netfilterStatus?: NodeNetfilterStatus;
 
   constructor(
@@ -284,14 +288,20 @@ export class Agent {
 
   private async collectGarbage(): Promise<void> {
     if (!this.kernel.isLoaded) return;
+    const before = this.gcProblem;
     try {
       for (const r of await this.kernel.collectConntrack()) {
         this.metrics.gcRuns.inc({ map: r.map });
         this.metrics.gcDeleted.inc({ map: r.map }, r.deleted);
       }
+      this.gcProblem = undefined;
     } catch (err) {
-      this.log.warn({ err }, 'conntrack garbage collection failed');
+      this.metrics.gcFailures.inc();
+      this.gcProblem = `conntrack garbage collection failed (${err instanceof Error ? err.message : String(err)}): expired flows stay until the maps evict them; retried every ${this.opts.conntrackGcMs / 1000} s`;
+      if (before !== this.gcProblem) this.log.warn({ err }, 'conntrack garbage collection failed');
     }
+    // Said in status (Degraded) while it lasts: the next pass reports it.
+    if (before !== this.gcProblem) this.controller.enqueue(KEY);
   }
 
   /** Backend ids and reverse-NAT indices as the pinned maps hold them, once per process. */
@@ -317,7 +327,7 @@ export class Agent {
       return { requeueAfterMs: this.opts.resyncMs };
     }
     const features = resolveFeatures(ndp.spec.features);
-    const pass: Pass = { ndp, spec: resolveSpec(ndp.spec), features, problems: [], services: await this.planServices(features) };
+    const pass: Pass = { ndp, spec: resolveSpec(ndp.spec), features, problems: this.gcProblem ? [this.gcProblem] : [], services: await this.planServices(features) };
     pass.problems.push(...pass.services.problems);
     await this.recover(pass);
     const node = await this.observeNode(pass);
@@ -338,10 +348,7 @@ export class Agent {
    */
   private async planServices(features: ResolvedFeatures): Promise<ServicePlan> {
     const lb = features.serviceLB;
-    const kubeProxy = await this.kubeProxy.current().catch((err: unknown) => {
-      this.log.warn({ err }, 'could not look for kube-proxy rules');
-      return [];
-    });
+    const { found: kubeProxy, problem: kubeProxyProblem } = await this.kubeProxy.current();
     const plan = planServices({
       mode: lb.mode,
       socketLB: lb.socketLB,
@@ -357,6 +364,7 @@ export class Agent {
         this.events.emit({ apiVersion: 'v1', kind: 'Node', name: this.opts.nodeName, uid: node?.metadata?.uid }, 'Warning', 'KubeProxyFound', `kube-proxy's rules are on this node (${seen}) while serviceLB.mode is replace: Weir translates first and leaves them be; remove kube-proxy (kube-proxy --cleanup) or use mode coexist`);
       }
     }
+    if (kubeProxyProblem) plan.problems.push(kubeProxyProblem);
     this.servicesStatus = plan.status;
     this.metrics.servicesDatapath.reset();
     this.metrics.servicesDatapath.set({ datapath: plan.status.datapath, mode: plan.status.mode }, 1);

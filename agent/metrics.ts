@@ -10,6 +10,7 @@ export interface AgentMetrics {
   mapWriteFailures: Counter<'map'>;
   gcDeleted: Counter<'map'>;
   gcRuns: Counter<'map'>;
+  gcFailures: Counter;
   linkOps: Counter<'op'>;
   resizes: Counter<'result'>;
   resizeDrain: Histogram;
@@ -22,8 +23,20 @@ const DIRECTION = { 1: 'ingress', 2: 'egress' } as Record<number, string>;
 /** Encryption figures from the kernel (xfrm states and statistics, the WireGuard device) at scrape time. */
 function encryptionMetrics(registry: Registry, encryption: NodeEncryptionSync): void {
   let pending: ReturnType<NodeEncryptionSync['counters']> | undefined;
+  const readErrors = new Counter({
+    name: 'weir_encryption_read_errors_total',
+    help: "Scrapes whose read of the kernel's encryption counters (xfrm states, /proc/net/xfrm_stat, the WireGuard device) failed: the packet and error series are absent from those scrapes.",
+    registers: [registry],
+  });
   // One read of the kernel serves every metric of a scrape.
-  const read = () => (pending ??= encryption.counters().catch(() => undefined).finally(() => setTimeout(() => (pending = undefined), 100)));
+  const read = () =>
+    (pending ??= encryption
+      .counters()
+      .catch(() => {
+        readErrors.inc();
+        return undefined;
+      })
+      .finally(() => setTimeout(() => (pending = undefined), 100)));
   new Counter({
     name: 'weir_encryption_packets_total',
     help: 'Pod packets between nodes encrypted (sent) and decrypted (received) by the kernel, through IPsec states or the WireGuard device.',
@@ -52,20 +65,21 @@ function encryptionMetrics(registry: Registry, encryption: NodeEncryptionSync): 
     name: 'weir_encryption_key_generation',
     help: 'IPsec key generation (its id in the Secret) this node sends with; absent when not sending with IPsec.',
     registers: [registry],
-    async collect() {
+    collect() {
       this.reset();
-      const c = await read();
-      if (c?.sendingKey !== undefined) this.set(c.sendingKey);
+      const sendingKey = encryption.state?.sendingKey;
+      if (sendingKey !== undefined) this.set(sendingKey);
     },
   });
   new Gauge({
     name: 'weir_encryption_active',
     help: '1 when this node encrypts its pod traffic to other nodes as its config asks, 0 when it cannot (see NodeDatapath status); absent when encryption is off.',
     registers: [registry],
-    async collect() {
+    // From what the agent applied, not a kernel read: a failed read must not make it vanish.
+    collect() {
       this.reset();
-      const c = await read();
-      if (c) this.set(c.active ? 1 : 0);
+      const s = encryption.state;
+      if (s) this.set(s.active ? 1 : 0);
     },
   });
 }
@@ -145,6 +159,7 @@ export function agentMetrics(registry: Registry, kernel: DatapathBackend, encryp
       registers: [registry],
     }),
     gcRuns: new Counter({ name: 'weir_conntrack_gc_runs_total', help: 'Conntrack garbage collection passes.', labelNames: ['map'], registers: [registry] }),
+    gcFailures: new Counter({ name: 'weir_conntrack_gc_failures_total', help: 'Conntrack garbage collection passes that failed (entries then age only by LRU eviction).', registers: [registry] }),
     resizes: new Counter({ name: 'weir_agent_map_resizes_total', help: 'Map resizes by result: done, refused, failed.', labelNames: ['result'], registers: [registry] }),
     resizeDrain: new Histogram({
       name: 'weir_agent_map_resize_drain_seconds',

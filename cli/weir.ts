@@ -77,11 +77,25 @@ async function operator(opts: Record<string, unknown>): Promise<void> {
 
   const identity = `${hostname()}_${process.pid}`;
   let running: Promise<void> = Promise.resolve();
+  // An operator whose run fails while leading hands the Lease back and exits non-zero (restarted
+  // by its Deployment), so a standby takes over instead of waiting behind a Lease nobody serves.
+  const failed = new AbortController();
   const lead = (leading: AbortSignal): void => {
     leader.set(1);
     leadingNow = true;
     log.info({ identity }, 'leading: this replica writes NodeDatapath and Identity objects');
-    running = op.run(leading).catch((err: unknown) => log.error({ err }, 'operator stopped with an error'));
+    running = op.run(leading).then(
+      () => {
+        if (!leading.aborted) {
+          log.error('operator stopped while leading; releasing the lease');
+          failed.abort();
+        }
+      },
+      (err: unknown) => {
+        log.error({ err }, 'operator stopped with an error; releasing the lease');
+        failed.abort();
+      },
+    );
     leading.addEventListener(
       'abort',
       () => {
@@ -105,7 +119,7 @@ async function operator(opts: Record<string, unknown>): Promise<void> {
       },
       log,
     );
-    await elector.run(signal, {
+    await elector.run(AbortSignal.any([signal, failed.signal]), {
       onStartedLeading: lead,
       onStoppedLeading: () => log.info('stopped leading'),
       onNewLeader: (who) => log.info({ leader: who }, 'another replica leads'),
@@ -113,15 +127,16 @@ async function operator(opts: Record<string, unknown>): Promise<void> {
     await running;
     await http.close();
     // A replica that lost its lease without being asked to stop restarts rather than risk two writers.
-    process.exitCode = signal.aborted ? 0 : 1;
+    process.exitCode = signal.aborted && !failed.signal.aborted ? 0 : 1;
     return;
   }
   const standalone = new AbortController();
   lead(standalone.signal);
-  await untilAborted(signal);
+  await untilAborted(AbortSignal.any([signal, failed.signal]));
   standalone.abort();
   await running;
   await http.close();
+  if (failed.signal.aborted) process.exitCode = 1;
 }
 
 /** Where the compiled BPF objects are: absolute, or relative to the package (dist/cli/..). */

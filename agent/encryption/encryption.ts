@@ -8,7 +8,7 @@ import { parseIpsecSecret, type IpsecKey } from '../../common/encryption/ipsec-k
 import type { Logger } from '../../common/log.js';
 import { encryptMarkOf } from '../../common/maps/config.js';
 import { SecretWatch } from '../../common/secretwatch.js';
-import { NetnsCommands } from '../network/ipcmd.js';
+import { CommandError, NetnsCommands } from '../network/ipcmd.js';
 import { ipsecPlan, usableKeys, type LocalNode } from './ipsec.js';
 import { parsePolicies, parseStates, plan, stateKey } from './xfrm.js';
 import { WireguardDevice } from './wireguard.js';
@@ -34,11 +34,26 @@ export interface EncryptionCounters {
 /** A throwaway state that only a kernel with ESP and AES-GCM accepts (TEST-NET addresses, not Weir's reqid). */
 const PROBE = ['xfrm state add src 192.0.2.254 dst 192.0.2.253 proto esp spi 0xfffffffe reqid 1 mode tunnel aead rfc4106(gcm(aes)) 0x' + '00'.repeat(20) + ' 128', 'xfrm state delete src 192.0.2.254 dst 192.0.2.253 proto esp spi 0xfffffffe'];
 
-/** Every xfrm entry Weir made (encryption off, switched to WireGuard, or uninstalled); how many. */
+/** A kernel without XFRM (netlink family missing): it can hold no xfrm entry, so there is none to list. */
+const NO_XFRM = /Protocol not supported|Address family not supported/i;
+const listXfrm = (cmd: NetnsCommands, what: 'state' | 'policy'): Promise<string> =>
+  cmd.ip(['xfrm', what, 'list']).catch((err: unknown) => {
+    if (err instanceof CommandError && NO_XFRM.test(err.stderr)) return '';
+    throw err;
+  });
+
+/**
+ * Every xfrm entry Weir made (encryption off, switched to WireGuard, or uninstalled); how many.
+ * A listing or a delete that fails throws: the caller says so and tries again, rather than count
+ * as removed what the kernel still holds.
+ */
 async function removeXfrm(cmd: NetnsCommands): Promise<number> {
-  const [stateText, policyText] = await Promise.all([cmd.ip(['xfrm', 'state', 'list']).catch(() => ''), cmd.ip(['xfrm', 'policy', 'list']).catch(() => '')]);
+  const [stateText, policyText] = await Promise.all([listXfrm(cmd, 'state'), listXfrm(cmd, 'policy')]);
   const current = { states: parseStates(stateText), policies: parsePolicies(policyText) };
-  if (current.states.length + current.policies.length) await cmd.ipBatch(plan(current, { states: [], policies: [] }));
+  if (current.states.length + current.policies.length) {
+    const failed = await cmd.ipBatch(plan(current, { states: [], policies: [] }));
+    if (failed.length) throw new Error(`xfrm entries not removed: ${failed.slice(0, 3).join('; ')}${failed.length > 3 ? `; and ${failed.length - 3} more` : ''}`);
+  }
   return current.states.length + current.policies.length;
 }
 
@@ -149,14 +164,19 @@ export class NodeEncryptionSync {
     await removeEncryption(this.cmd.netns);
   }
 
-  /** Packets encrypted and decrypted, and the kernel's error counters, at scrape time. */
+  /** The encryption this node last applied (no kernel read): undefined while encryption is off. */
+  get state(): { mode: string; active: boolean; sendingKey?: number } | undefined {
+    return this.last.mode ? { mode: this.last.mode, active: this.last.active, ...(this.last.sendingKey !== undefined ? { sendingKey: this.last.sendingKey } : {}) } : undefined;
+  }
+
+  /** Packets encrypted and decrypted, and the kernel's error counters, at scrape time; a read that fails throws. */
   async counters(): Promise<EncryptionCounters | undefined> {
     if (!this.last.mode) return undefined;
     if (this.last.mode === 'wireguard') {
       const c = (await this.wg.counters()) ?? { encrypted: 0, decrypted: 0, errors: 0 };
       return { encrypted: c.encrypted, decrypted: c.decrypted, errors: c.errors ? { device: c.errors } : {}, active: this.last.active };
     }
-    const [stateText, stat] = await Promise.all([this.cmd.ip(['-s', 'xfrm', 'state', 'list']), this.cmd.exec('cat', ['/proc/net/xfrm_stat']).catch(() => '')]);
+    const [stateText, stat] = await Promise.all([this.cmd.ip(['-s', 'xfrm', 'state', 'list']), this.cmd.exec('cat', ['/proc/net/xfrm_stat'])]);
     const states = parseStates(stateText);
     const local = new Set(states.filter((s) => s.mark).map((s) => s.src));
     const errors: Record<string, number> = {};

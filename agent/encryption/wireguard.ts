@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EncryptionPeer } from '../../api/v1alpha1/index.js';
 import { EncryptMark } from '../../common/maps/config.js';
-import { CommandError, type NetnsCommands } from '../network/ipcmd.js';
+import { isMissingTable, type NetnsCommands } from '../network/ipcmd.js';
 
 export const WG_DEVICE = 'weir_wg0';
 /** Cilium's port for the same purpose, so firewall rules written for it carry over. */
@@ -69,7 +69,7 @@ export class WireguardDevice {
     // The table: a route per peer CIDR into the device; in strict mode nothing falls through.
     // A table without routes does not exist yet (ip says so): nothing in it.
     const listed = await this.cmd.ip(['-j', 'route', 'show', 'table', String(WG_TABLE)]).catch((err: unknown) => {
-      if (err instanceof CommandError && /table does not exist/.test(err.stderr)) return '';
+      if (isMissingTable(err)) return '';
       throw err;
     });
     const routes = JSON.parse(listed || '[]') as Array<{ dst: string; type?: string; dev?: string }>;
@@ -113,6 +113,10 @@ export class WireguardDevice {
     if (await this.exists()) await this.cmd.ip(['link', 'del', WG_DEVICE]);
     // Only Weir's rule (its preference and table), never another at that preference.
     if ((await this.cmd.ip(['rule', 'show', 'pref', String(WG_RULE_PREF)])).includes(`lookup ${WG_TABLE}`)) await this.cmd.ip(['rule', 'del', 'pref', String(WG_RULE_PREF), 'lookup', String(WG_TABLE)]);
-    await this.cmd.ip(['route', 'flush', 'table', String(WG_TABLE)]).catch(() => undefined);
+    // A table never filled does not exist ("FIB table does not exist"): nothing to flush. Any other
+    // failure leaves routes behind, and throws so the caller says so and tries again.
+    await this.cmd.ip(['route', 'flush', 'table', String(WG_TABLE)]).catch((err: unknown) => {
+      if (!isMissingTable(err)) throw err;
+    });
   }
 }

@@ -18,6 +18,12 @@ export class CommandError extends Error {
   }
 }
 
+/** The command is not installed on this host (spawn's ENOENT), as opposed to one that ran and failed. */
+export const isMissingCommand = (err: unknown): boolean => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+
+/** A routing table that was never filled does not exist yet: listing or flushing it finds nothing, which is not a failure. */
+export const isMissingTable = (err: unknown): boolean => err instanceof CommandError && /FIB table does not exist/.test(err.stderr);
+
 /** `netns`: a netns path (the sandbox's nodes) or null for the agent's own namespace. */
 export class NetnsCommands {
   /** The name `ip -n` takes: the namespace's file in /var/run/netns. */
@@ -58,9 +64,15 @@ export class NetnsCommands {
     return stdout.split('\n').filter((l) => l.startsWith('[')).flatMap((l) => JSON.parse(l) as T[]);
   }
 
-  /** The namespace's nftables tables, as "family name" (none when nft is missing). */
+  /**
+   * The namespace's nftables tables, as "family name": none when nft is not installed (then no
+   * table can exist); any other failure throws, since "could not look" is not "nothing there".
+   */
   async nftTables(): Promise<string[]> {
-    const out = await this.exec('nft', ['list', 'tables']).catch(() => '');
+    const out = await this.exec('nft', ['list', 'tables']).catch((err: unknown) => {
+      if (isMissingCommand(err)) return '';
+      throw err;
+    });
     return out.split('\n').map((l) => l.trim().replace(/^table /, '')).filter(Boolean);
   }
 

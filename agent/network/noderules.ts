@@ -6,11 +6,13 @@
 //   in the iptables chain WEIR-FORWARD: a DROP policy is iptables', and an nftables accept in
 //   another table cannot overrule it, so the jump must sit in the FORWARD chain itself.
 // Nothing else is touched; `weir agent --uninstall` removes both.
-import type { NetnsCommands } from './ipcmd.js';
+import { CommandError, isMissingCommand, type NetnsCommands } from './ipcmd.js';
 
 export const NODE_TABLE = 'weir_node';
 export const FORWARD_CHAIN = 'WEIR-FORWARD';
 const FORWARD_RECHECK_MS = 10_000;
+/** iptables' words for a kernel without the filter table (legacy and nft backends). */
+const NO_FILTER_TABLE = /can't initialize iptables table|Table does not exist/i;
 const JUMP = ['FORWARD', '-m', 'comment', '--comment', 'weir: forwarded pod traffic', '-j', FORWARD_CHAIN];
 
 export interface NodeRulesWant {
@@ -86,8 +88,12 @@ export class NodeRules {
     const key = want.podCidrs.join(',');
     if (key !== this.forwardKey || Date.now() - this.forwardCheckedAt >= FORWARD_RECHECK_MS) {
       try {
-        // No iptables to ask (the binary, or the kernel's netfilter, missing): no policy to get past.
-        const forward = await this.cmd.exec('iptables', ['-w', '5', '-S', 'FORWARD']).catch(() => '');
+        // No iptables installed, or no filter table in the kernel: no policy to get past. A listing that fails otherwise is no
+        // answer: the accept stays as it is and the node says why (the catch below).
+        const forward = await this.cmd.exec('iptables', ['-w', '5', '-S', 'FORWARD']).catch((err: unknown) => {
+          if (isMissingCommand(err) || (err instanceof CommandError && NO_FILTER_TABLE.test(err.stderr))) return '';
+          throw err;
+        });
         const policyDrop = /^-P FORWARD DROP$/m.test(forward);
         if (policyDrop && want.podCidrs.length) {
           await this.cmd.exec('iptables-restore', ['-w', '5', '--noflush'], renderForwardChain(want.podCidrs));

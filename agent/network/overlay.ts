@@ -2,7 +2,7 @@
 // so a node accepts what peers send it both ways while a mode change rolls out; the mode decides
 // only how this node sends (routes.ts). The device is collect-metadata ("external"): one for
 // every peer, the remote end and VNI set per packet by tc_to_overlay.
-import { NetnsCommands } from './ipcmd.js';
+import { CommandError, isMissingTable, NetnsCommands } from './ipcmd.js';
 import { OVERLAY_RULE_PREF, OVERLAY_TABLE, parseRoutes, plannedRoutes, routeChanges, WEIR_ROUTE_PROTO, type NextHop, type OverlayMode, type Peer, type Route } from './routes.js';
 
 export const OVERLAY_DEVICE = 'weir_vxlan';
@@ -95,7 +95,11 @@ export class NodeOverlay {
   private async weirRoutes(): Promise<Route[]> {
     const [main, overlay] = await Promise.all([
       this.cmd.ip(['-j', 'route', 'show', 'proto', String(WEIR_ROUTE_PROTO)]),
-      this.cmd.ip(['-j', 'route', 'show', 'table', String(OVERLAY_TABLE), 'proto', String(WEIR_ROUTE_PROTO)]).catch(() => '[]'),
+      // The table exists once a route is in it: before that the kernel says so, which is "none".
+      this.cmd.ip(['-j', 'route', 'show', 'table', String(OVERLAY_TABLE), 'proto', String(WEIR_ROUTE_PROTO)]).catch((err: unknown) => {
+        if (isMissingTable(err)) return '[]';
+        throw err;
+      }),
     ]);
     return [...parseRoutes(main), ...parseRoutes(overlay, OVERLAY_TABLE)];
   }
@@ -105,7 +109,12 @@ export class NodeOverlay {
     const hops = mode === 'none' ? await this.nextHops(peers.map((p) => p.address)) : new Map<string, NextHop>();
     const { routes, problems } = plannedRoutes(mode, peers, (a) => hops.get(a), OVERLAY_DEVICE, nodeAddress);
     const { replace, remove } = routeChanges(await this.weirRoutes(), routes);
-    for (const r of remove) await this.cmd.ip(['route', 'del', r.dst, ...tableArgs(r), 'proto', String(WEIR_ROUTE_PROTO)]).catch(() => undefined);
+    for (const r of remove) {
+      // Gone already (ESRCH: "No such process") is what was wanted; anything else stays and is said.
+      await this.cmd.ip(['route', 'del', r.dst, ...tableArgs(r), 'proto', String(WEIR_ROUTE_PROTO)]).catch((err: unknown) => {
+        if (!(err instanceof CommandError && /No such process/.test(err.stderr))) problems.push(`stale route to ${r.dst} not removed: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    }
     for (const r of replace) {
       try {
         await this.cmd.ip(['route', 'replace', ...routeArgs(r)]);
