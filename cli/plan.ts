@@ -13,7 +13,8 @@ import { isSized } from '../common/maps/spec.js';
 import { parseQuantity } from '../operator/sizing/quantity.js';
 import { checkDemand, computeMapSizes, lbEntriesNeeded, type Demand, type MapSizingSpec } from '../operator/sizing/sizes.js';
 import { table } from './status.js';
-import { DatapathConfigResource, NodeDatapathResource, type DatapathConfig, type NodeDatapath, type Stored } from '../api/v1alpha1/index.js';
+import { DatapathConfigResource, NodeDatapathResource, resolveSpec, type DatapathConfig, type NodeDatapath, type Stored } from '../api/v1alpha1/index.js';
+import { policyMapContents } from '../agent/desired/policy.js';
 import { WeirApi } from '../common/weirapi.js';
 
 /** spec.mapSizing as the CRD takes it: the catalogue's fields and bounds, nothing else. */
@@ -103,7 +104,9 @@ export async function planFromCluster(kc: KubeConfig): Promise<PlanRow[]> {
       lbEntries,
       frontends: lbFrontends(frontends, nodeAddresses(n).length),
       endpoints: pods.items.filter((p) => p.spec?.nodeName === name && !p.spec.hostNetwork).length,
-      policyEntries: 0,
+      // The trie as the node's agent holds it: the compiled policy its NodeDatapath carries (none
+      // written yet: nothing known).
+      policyEntries: ndp?.spec ? policyMapContents(resolveSpec(ndp.spec)).length : 0,
       ipcacheEntries: pods.items.filter((p) => !p.spec?.hostNetwork && p.status?.podIP).length + nodes.items.length,
       prefilterEntries: spec?.features?.prefilter?.denyCIDRs?.length ?? 0,
     }, current);

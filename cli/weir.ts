@@ -23,6 +23,7 @@ import { dumpMap, listMaps } from './maps.js';
 import { formatPlan, planFromCluster, planFromDescription, readDescription } from './plan.js';
 import { statusReport } from './status.js';
 import { untilAborted } from '../common/abort.js';
+import { cgroup2Root } from '../common/cgroup.js';
 import { ConfigError, loadAgentConfig, loadOperatorConfig } from '../common/config.js';
 import { startHttpEndpoint } from '../common/http.js';
 import { loadKubeConfig } from '../common/kube.js';
@@ -373,8 +374,8 @@ program
     if (rows.some((r) => r.verdict !== 'ok')) process.exitCode = 1;
   });
 
-program.command('preflight').description('check this host for what the agent needs').option('--cgroup-root <dir>', 'cgroup v2 mount', '/sys/fs/cgroup/unified').action((opts: { cgroupRoot: string }) => {
-  const results = runPreflight({ cgroupRoot: opts.cgroupRoot });
+program.command('preflight').description('check this host for what the agent needs').option('--cgroup-root <dir>', 'cgroup v2 mount (default: where this host mounts it)').action((opts: { cgroupRoot?: string }) => {
+  const results = runPreflight({ cgroupRoot: opts.cgroupRoot ?? cgroup2Root() });
   for (const r of results) process.stdout.write(`${r.ok ? (r.fallback ? 'ok* ' : 'ok  ') : 'FAIL'}  ${r.name.padEnd(15)} ${r.fallback ?? r.detail}\n`);
   if (results.some((r) => !r.ok)) process.exitCode = 1;
 });

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { cgroup2Root } from './cgroup.js';
 
 const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
 const listenAddress = z
@@ -48,8 +49,8 @@ export const agentConfigSchema = z.object({
     .min(1, 'nodeName is required (set WEIR_NODE_NAME or --node-name)'),
   /** Directory on bpffs for this agent's pins. */
   bpffsRoot: z.string().startsWith('/').default('/sys/fs/bpf/weir'),
-  /** cgroup v2 mount the socket programs attach to. */
-  cgroupRoot: z.string().startsWith('/').default('/sys/fs/cgroup/unified'),
+  /** cgroup v2 mount the socket programs attach to (default: where this host mounts it). */
+  cgroupRoot: z.string().startsWith('/').default(() => cgroup2Root()),
   /** Compiled BPF objects. */
   bpfObjectDir: z.string().default('build/bpf'),
   /** cgroup v2 directory the socket programs attach to (default: cgroupRoot, every process). */

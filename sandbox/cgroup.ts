@@ -2,10 +2,10 @@
 // there touch only the processes placed in it.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cgroup2Root } from '../common/cgroup.js';
 
 /** The cgroup v2 mount: hybrid hosts (like this one) have it at unified/, pure v2 hosts at the top. */
-export const CGROUP2_ROOT =
-  process.env.WEIR_CGROUP2_ROOT ?? (existsSync('/sys/fs/cgroup/unified/cgroup.procs') ? '/sys/fs/cgroup/unified' : '/sys/fs/cgroup');
+export const CGROUP2_ROOT = process.env.WEIR_CGROUP2_ROOT ?? cgroup2Root();
 
 export class ChildCgroup {
   readonly path: string;

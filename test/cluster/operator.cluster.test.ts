@@ -11,6 +11,9 @@ import { eventually } from '../harness/wait.js';
 import { API_VERSION, DatapathConfigResource, IdentityResource, NetworkPolicyResource, NodeDatapathResource, gvr } from '../../api/v1alpha1/index.js';
 
 /** A NodeDatapath as the operator writes it: every list present. */
+import { planFromCluster } from '../../cli/plan.js';
+import { policyMapContents } from '../../agent/desired/policy.js';
+
 type Ndp = Omit<Stored<NodeDatapath>, 'spec'> & { metadata: { resourceVersion: string }; spec: ResolvedNodeDatapathSpec };
 
 describe('operator', () => {
@@ -140,6 +143,11 @@ describe('operator', () => {
       );
       b = await ndpWhen('node-b', (n) => ingressOf(n).some((e) => e.port === 9090));
       expect(b.spec.revision).toBe(settledRevision + 1);
+      // `weir plan` on the live cluster counts each node's policy trie as its agent will hold it.
+      const plan = await planFromCluster(cluster().kubeConfig());
+      const policyRow = plan.find((r) => r.node === 'node-b' && r.map === 'policy');
+      expect(policyRow?.demand).toBe(policyMapContents(b.spec).length);
+      expect(policyRow?.demand).toBeGreaterThan(0);
       revisionAfterEdit = b.spec.revision;
       await new Promise((r) => setTimeout(r, 1000));
       expect((await ndp('node-a')).metadata.resourceVersion).toBe(a.metadata.resourceVersion);

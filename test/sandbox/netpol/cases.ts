@@ -351,7 +351,8 @@ export const CASES: NetpolCase[] = [
  * Upstream's SCTP-traffic cases ("NetworkPolicy between server and client using SCTP") need an
  * SCTP socket, which this host's kernel does not have. The datapath reads SCTP ports like UDP's
  * and policy matches them (bpf/lib/parse.h); the two cases above that allow SCTP and probe TCP
- * run here, and SCTP traffic itself runs in the VM layer with Debian's kernel.
+ * run here, and kernel scenario tests judge crafted SCTP packets. These three run nowhere: the VM
+ * layer, whose kernel has SCTP, does not run this suite (docs/policy.md says why).
  */
 export const SKIPPED_HERE = [
   "SCTP: should support a 'default-deny-ingress' policy",
