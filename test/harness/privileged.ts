@@ -20,6 +20,16 @@ export function describeGated(name: string, why: string | null, fn: () => void):
   else describe.skip(`${name} [skipped: ${why}]`, fn);
 }
 
+/**
+ * describe() for a case that exists only on some kernels (one that lacks ESP, say): skipped where
+ * `inapplicable` says the running kernel is not such a kernel, in CI too, since that is no broken
+ * set-up but a kernel the case does not describe; another suite covers that kernel.
+ */
+export function describeOnKernel(name: string, inapplicable: string | null, fn: () => void): void {
+  if (inapplicable === null) describe(name, fn);
+  else describe.skip(`${name} [not this kernel: ${inapplicable}]`, fn);
+}
+
 /** describe() for privileged tests (files named *.priv.test.ts): root, with bpffs mounted. */
 export function describePrivileged(name: string, fn: () => void): void {
   describeGated(name, isRoot ? null : 'needs root for bpf(2), netlink and namespaces', () => {
