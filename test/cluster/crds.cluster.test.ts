@@ -64,6 +64,7 @@ describe('weir CRDs', () => {
     ['a ratio of 0', { mapSizing: { dynamicSizeRatio: 0 } }, /spec\.mapSizing\.dynamicSizeRatio/],
     ['a ratio above 1', { mapSizing: { dynamicSizeRatio: 1.5 } }, /spec\.mapSizing\.dynamicSizeRatio/],
     ['a negative size', { mapSizing: { ctTCPMax: -5 } }, /spec\.mapSizing\.ctTCPMax/],
+    ['a NodePort range reaching the SNAT ports', { features: { serviceLB: { nodePortRange: { min: 30000, max: 40000 } } } }, /spec\.features\.serviceLB\.nodePortRange.*max must be below 32768/],
     ['an inverted NodePort range', { features: { serviceLB: { nodePortRange: { min: 32000, max: 31000 } } } }, /spec\.features\.serviceLB\.nodePortRange.*min must not exceed max/],
     ['maxUnavailable 0%', { rollout: { maxUnavailable: '0%' } }, /spec\.rollout\.maxUnavailable.*percentage/],
     ['maxUnavailable 0', { rollout: { maxUnavailable: 0 } }, /spec\.rollout\.maxUnavailable/],
