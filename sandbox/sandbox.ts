@@ -278,8 +278,10 @@ export class Sandbox {
       `${n.name} programmed`,
       async () => {
         const d = (await this.custom.getClusterCustomObject({ ...gvr(NodeDatapathResource), name: n.name })) as NodeDatapath;
-        const ready = d.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-        return ready && d.spec && d.status?.observedRevision === d.spec.revision ? { ...d, spec: resolveSpec(d.spec) } : undefined;
+        const ready = d.status?.conditions?.find((c) => c.type === 'Ready');
+        if (ready?.status === 'True' && d.spec && d.status?.observedRevision === d.spec.revision) return { ...d, spec: resolveSpec(d.spec) };
+        // Not yet: what the node says, for the timeout's cause.
+        throw new Error(`revision ${d.status?.observedRevision ?? '-'} of ${d.spec?.revision ?? '-'} programmed; Ready ${ready?.status ?? '-'} (${ready?.reason ?? '-'}): ${ready?.message ?? ''}`);
       },
       timeoutMs,
     );

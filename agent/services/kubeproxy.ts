@@ -1,27 +1,28 @@
 // Finds kube-proxy's rules on the node, read-only: the iptables mode's KUBE-SERVICES chain (nat
 // table, through whichever iptables backend the host uses) and the nftables mode's kube-proxy
 // table. Weir never edits or removes them: they are kube-proxy's (`kube-proxy --cleanup`).
-import { CommandError, isMissingCommand, type NetnsCommands } from '../network/ipcmd.js';
+import { isMissingCommand, type NetnsCommands } from '../network/ipcmd.js';
 
 /** How often the node is looked at again: a listing of a large ruleset costs tens of ms. */
 export const KUBE_PROXY_RECHECK_MS = 10_000;
 
-/** What iptables says of a chain that is not there (nft and legacy backends), as opposed to a failure to look. */
-const NO_CHAIN = /No chain\/target\/match|does not exist|Table does not exist/i;
+/** Whether the nat table has kube-proxy's KUBE-SERVICES chain; throws when iptables cannot be asked. */
+async function kubeServicesChain(cmd: NetnsCommands): Promise<boolean> {
+  // -S of one rule answers quickly even under kube-proxy's thousands of rules. It also fails when
+  // the chain is absent, in words that vary by backend and version (iptables-nft 1.8.9 calls a
+  // missing chain "incompatible"), so a failure is settled by listing the table's chains, which is
+  // short when kube-proxy is not there. No iptables installed: no chain.
+  const quick = await cmd.exec('iptables', ['-w', '5', '-t', 'nat', '-S', 'KUBE-SERVICES', '1']).then(
+    () => true,
+    (err: unknown) => (isMissingCommand(err) ? false : undefined),
+  );
+  if (quick !== undefined) return quick;
+  return /^-N KUBE-SERVICES$/m.test(await cmd.exec('iptables', ['-w', '5', '-t', 'nat', '-S']));
+}
 
 export async function findKubeProxy(cmd: NetnsCommands): Promise<string[]> {
   const found: string[] = [];
-  // -S of one rule: exits non-zero when the chain does not exist, without printing a long chain.
-  // No iptables installed: no such chain. Any other failure (the xtables lock held past 5 s, no
-  // permission) is not an answer, and throws.
-  const chain = await cmd.exec('iptables', ['-w', '5', '-t', 'nat', '-S', 'KUBE-SERVICES', '1']).then(
-    () => true,
-    (err: unknown) => {
-      if (isMissingCommand(err) || (err instanceof CommandError && NO_CHAIN.test(err.stderr))) return false;
-      throw err;
-    },
-  );
-  if (chain) found.push('iptables nat KUBE-SERVICES');
+  if (await kubeServicesChain(cmd)) found.push('iptables nat KUBE-SERVICES');
   const tables = await cmd.nftTables();
   for (const family of ['ip', 'ip6']) if (tables.includes(`${family} kube-proxy`)) found.push(`nftables ${family} kube-proxy`);
   return found;
