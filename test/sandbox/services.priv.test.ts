@@ -362,6 +362,12 @@ describePrivileged('services: parity with kube-proxy, the modes beside it, the n
   }, 180_000);
 
   it('replace beside a running kube-proxy: reported in status and an event, its rules left alone, Weir first', async () => {
+    // As users migrate: kube-proxy runs and holds the health-check ports (restarted while Weir, in
+    // coexist, holds none, so it binds them at its start), then Weir is switched to replace.
+    await servicesReported((s) => s.mode === 'coexist' && !servesHealth(s), 'coexist, no health-check port held by Weir');
+    await kubeProxyNowhere();
+    await kubeProxyEverywhere('iptables');
+    await eventually('kube-proxy answers the health check', async () => (await httpStatus('ext', `http://${n1.ip}:${HC_PORT}/healthz`)) === '200', 30_000);
     await setServiceLB({ mode: 'replace' }, false);
     await servicesReported((s) => s.mode === 'replace' && s.datapath === 'ebpf' && (s.kubeProxy ?? []).length > 0, 'replace finding kube-proxy');
     const events = await eventually(
@@ -375,12 +381,15 @@ describePrivileged('services: parity with kube-proxy, the modes beside it, the n
     // Weir's NIC program answers before kube-proxy's PREROUTING: the local backend sees the client.
     await eventually('n1 NodePort served by Weir', async () => (await probe('ext', 'TCP', `${n1.ip}:30102`, 1)) === 'web-a:8080 (source client)', 30_000);
     expect(inNode(n1, 'iptables', ['-t', 'nat', '-S', 'KUBE-SERVICES', '1'])).toContain('KUBE-SERVICES');
-    // The health-check port is one socket: kube-proxy (running in coexist) bound it first, and
-    // answers; Weir says it cannot serve it, and keeps trying.
+    // The health-check port is one socket: kube-proxy bound it first, and answers; Weir says it
+    // cannot serve it, and keeps trying.
     expect(await httpStatus('ext', `http://${n1.ip}:${HC_PORT}/healthz`)).toBe('200');
-    const n1Status = (await ndp(n1)).status!;
-    expect(n1Status.services?.healthCheckNodePorts ?? []).not.toContain(HC_PORT);
-    expect(n1Status.conditions?.find((c) => c.type === 'Degraded')?.message).toContain(`healthCheckNodePort ${HC_PORT} cannot be served (EADDRINUSE)`);
+    const degraded = await eventually('n1 names the port it cannot take', async () => {
+      const c = await condition(n1, 'Degraded');
+      return c?.message.includes(`healthCheckNodePort ${HC_PORT} cannot be served (EADDRINUSE)`) ? c : undefined;
+    }, 30_000);
+    expect(degraded.status).toBe('True');
+    expect((await ndp(n1)).status?.services?.healthCheckNodePorts ?? []).not.toContain(HC_PORT);
   }, 120_000);
 
   it('the migration: kube-proxy removed after Weir replace started, Weir takes the health-check ports it could not bind', async () => {
