@@ -451,22 +451,24 @@ const httpModes = {
       req.on('end', () => res.end(req.method === 'POST' ? `${h.digest('hex')} ${n}` : `${name} ${req.method} ${req.url}`));
     });
     srv.on('upgrade', (req, socket) => {
-      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
       socket.pipe(socket);
     });
     srv.listen(Number(port), () => console.log('ready'));
   },
-  // Requests in turn on one keep-alive connection ("GET /a", "POST /b"); statuses and bodies, and
-  // how many connections carried them.
+  // Requests in turn on one keep-alive connection ("GET /a", "POST /b", "GET http://x/ host=y"
+  // for a given Host header); statuses and bodies, and how many connections carried them. Targets
+  // go on the wire exactly as written.
   async 'http-seq'(host, port, ...reqs) {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const ports = new Set();
     const results = [];
     for (const r of reqs) {
-      const [method, path] = r.split(' ');
+      const [method, path, hostHeader] = r.split(' ');
+      const headers = hostHeader?.startsWith('host=') ? { host: hostHeader.slice(5) } : {};
       results.push(
         await new Promise((resolve) => {
-          const q = http.request({ host, port: Number(port), method, path, agent }, (res) => {
+          const q = http.request({ host, port: Number(port), method, path, agent, headers }, (res) => {
             let body = '';
             res.on('data', (d) => (body += d));
             res.on('end', () => resolve({ status: res.statusCode, body }));
@@ -531,7 +533,7 @@ const httpModes = {
     const s = net.connect(Number(port), host);
     let buf = '';
     let upgraded = false;
-    s.on('connect', () => s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n`));
+    s.on('connect', () => s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`));
     s.on('data', (d) => {
       buf += d;
       if (!upgraded && buf.includes('\r\n\r\n')) {

@@ -9,10 +9,13 @@ import { STATUS_CODES } from 'node:http';
 import { Socket } from 'node:net';
 import { BodyReader, HttpError, headEnd, leadingEmptyLines, parseRequestHead, parseResponseHead, type RequestHead } from './http1.js';
 
+/** Upgrade tokens the proxy lets through (after judging the request that asks for them). */
+const ALLOWED_UPGRADES = new Set(['websocket']);
+
 /** A request as the rules see it (common/l7/rules.ts RequestView). */
 export interface RequestInfo {
   method: string;
-  /** The request target as sent: path and query. */
+  /** The request target's path and query, as sent (only targets in normal form get this far). */
   path: string;
   host: string;
   headers: RequestHead['headers'];
@@ -175,12 +178,16 @@ export class ProxyConnection {
 
   private onRequest(raw: Buffer, head: RequestHead): void {
     const host = typeof head.headers.host === 'string' ? head.headers.host : '';
-    const req: RequestInfo = { method: head.method, path: head.target, host, headers: head.headers };
+    const req: RequestInfo = { method: head.method, path: head.path, host, headers: head.headers };
     const hasBody = head.framing.kind !== 'none';
     const p: Pending = { req, start: process.hrtime.bigint(), upgrade: head.upgrade, last: !head.keepAlive, started: false };
     this.queue.push(p);
-    if (!this.hooks.allowed(req)) {
-      p.local = { status: 403, body: 'Access denied\n', verdict: 'denied' };
+    // After a 101 the bytes are another protocol's, which no rule reads: only WebSocket, whose
+    // messages are the application's own, may follow a judged request. h2c would carry HTTP/2
+    // streams with any path past the rules.
+    const upgradeRefused = head.upgrade && head.upgradeTo.some((t) => !ALLOWED_UPGRADES.has(t));
+    if (upgradeRefused || !this.hooks.allowed(req)) {
+      p.local = { status: 403, body: upgradeRefused ? `Upgrade to ${head.upgradeTo.join(', ')} is not allowed\n` : 'Access denied\n', verdict: 'denied' };
       // Refused before the body: a client waiting for 100 Continue will not send it, and an
       // upgrade's next bytes may be the new protocol's, so neither connection can go on.
       if (head.upgrade || (head.expectContinue && hasBody)) p.last = true;

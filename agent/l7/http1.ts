@@ -5,6 +5,8 @@
 // space-padded header name, a bare LF) is refused rather than guessed, which is what keeps a
 // request from being smuggled past the rules.
 
+import { judgedTarget, TargetRefused } from './target.js';
+
 export class HttpError extends Error {
   override readonly name = 'HttpError';
   /** 400 malformed, 431 headers too large, 501 a method or coding the proxy cannot frame. */
@@ -30,7 +32,11 @@ export interface Head {
 export interface RequestHead extends Head {
   method: string;
   target: string;
+  /** What the rules match: the target's path and query (agent/l7/target.ts). */
+  path: string;
   upgrade: boolean;
+  /** The protocols an upgrade asks for, lower case, without versions ("websocket", "h2c"). */
+  upgradeTo: string[];
   expectContinue: boolean;
 }
 
@@ -130,15 +136,23 @@ export function parseRequestHead(head: Buffer): RequestHead {
   const headers = parseFields(fields);
   if (version === '1.1' && headers.host === undefined) throw new HttpError(400, 'no Host header');
   if (Array.isArray(headers.host)) throw new HttpError(400, 'more than one Host header');
+  let path: string;
+  try {
+    path = judgedTarget(target, headers.host);
+  } catch (err) {
+    throw err instanceof TargetRefused ? new HttpError(400, err.message) : err;
+  }
   const connection = list(headers.connection);
   return {
     method,
     target,
+    path,
     version,
     headers,
     keepAlive: keepAliveOf(version, connection),
     framing: bodyFraming(headers, true),
     upgrade: connection.includes('upgrade') && headers.upgrade !== undefined,
+    upgradeTo: list(headers.upgrade).map((p) => p.split('/')[0]!),
     expectContinue: list(headers.expect).includes('100-continue'),
   };
 }

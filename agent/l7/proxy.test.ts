@@ -17,6 +17,8 @@ describe('the L7 proxy', () => {
   let registry: Registry;
   let rules: CompiledHttpRule[] = [];
   let known = true;
+  /** Upgrades the upstream accepted: one the proxy refuses must never reach it. */
+  let upgrades = 0;
   const logLines: Array<Record<string, unknown>> = [];
   /** When the upstream saw the first byte of each body: a streamed body arrives before it ends. */
   const firstByteAt: number[] = [];
@@ -54,7 +56,8 @@ describe('the L7 proxy', () => {
     });
     // A WebSocket-like upgrade: 101, then every byte echoed.
     upstream.on('upgrade', (req: IncomingMessage, socket: Socket) => {
-      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+      upgrades++;
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${req.headers.upgrade}\r\nConnection: Upgrade\r\n\r\n`);
       socket.pipe(socket);
     });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
@@ -186,15 +189,28 @@ describe('the L7 proxy', () => {
   it('carries an allowed Upgrade (WebSocket) both ways, and refuses a denied one', async () => {
     rules = [compileHttpRule({ method: 'GET', path: '/ws' })];
     const c = raw();
-    c.send('GET /ws HTTP/1.1\r\nHost: shop\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+    c.send('GET /ws HTTP/1.1\r\nHost: shop\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
     expect(await c.read((b) => b.includes('\r\n\r\n'))).toMatch(/^HTTP\/1\.1 101 Switching Protocols/);
     c.send('frame-one');
     expect(await c.read((b) => b === 'frame-one')).toBe('frame-one');
     c.s.destroy();
     const d = raw();
-    d.send('GET /chat HTTP/1.1\r\nHost: shop\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+    d.send('GET /chat HTTP/1.1\r\nHost: shop\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
     expect(await d.read(complete(1))).toMatch(/^HTTP\/1\.1 403 Forbidden/);
     await d.closed;
+  });
+
+  it('refuses an upgrade to anything but WebSocket on an allowed path: h2c would carry HTTP/2 streams past the rules', async () => {
+    rules = [compileHttpRule({ method: 'GET', path: '/ws' })];
+    const before = upgrades;
+    const c = raw();
+    // A prior-knowledge-free h2c upgrade, with HTTP/2 bytes (the preface) pipelined behind it.
+    c.send('GET /ws HTTP/1.1\r\nHost: shop\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+    const answer = await c.read(complete(1));
+    expect(answer).toMatch(/^HTTP\/1\.1 403 Forbidden/);
+    expect(answer).toContain('Upgrade to h2c is not allowed');
+    await c.closed;
+    expect(upgrades).toBe(before);
   });
 
   it('answers malformed HTTP 400 and oversized headers 431, and closes', async () => {

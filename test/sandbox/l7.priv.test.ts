@@ -104,6 +104,14 @@ describePrivileged('L7 policy through the node proxy', () => {
     expect(s.connections).toBe(1);
   }, 60_000);
 
+  it('refuses targets a server would read as a path the rules did not judge: dot segments, encoded dots, an absolute form naming another host', async () => {
+    // Each passes "/public/.*" as written; nginx, Apache and Tomcat would serve /admin for the
+    // first two. The last names another authority than the Host header the rules read.
+    const s = await seq('client', pod('web').ip, 'GET /public/../admin', 'GET /public/%2e%2e/admin', 'GET //admin', 'GET http://admin.svc/public/a host=public.svc', 'GET /public/a');
+    expect(statuses(s)).toEqual([400, 400, 400, 400, 200]);
+    expect(s.results[4]?.body).toBe('web GET /public/a');
+  }, 60_000);
+
   it('ingress across nodes, and L4 policy still refuses a peer no rule names', async () => {
     const s = await seq('client', pod('web-2').ip, 'GET /public/x', 'POST /public/x', 'GET /public/y');
     expect(statuses(s)).toEqual([200, 403, 200]);
