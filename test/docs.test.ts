@@ -17,11 +17,11 @@ function named(doc: string): string[] {
   const text = readFileSync(join(repoRoot, doc), 'utf8');
   const out: string[] = [];
   for (const m of text.matchAll(new RegExp(`\`((?:${TOP.join('|')})/[^\`\\s]*)\``, 'g'))) {
-    const p = m[1]!.replace(/[:#].*$/, '').replace(/[.,;)]+$/, '');
+    const p = m[1].replace(/[:#].*$/, '').replace(/[.,;)]+$/, '');
     // Patterns and placeholders (`*.priv.test.ts`, `links/<name>`) name no one file.
     if (!/[*<>{}$]|\.\.\./.test(p)) out.push(p);
   }
-  for (const m of text.matchAll(/\]\(([^)#\s]+)/g)) if (!/^[a-z]+:/.test(m[1]!)) out.push(join(dirname(doc), m[1]!));
+  for (const m of text.matchAll(/\]\(([^)#\s]+)/g)) if (!/^[a-z]+:/.test(m[1])) out.push(join(dirname(doc), m[1]));
   return out;
 }
 

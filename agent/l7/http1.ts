@@ -152,7 +152,7 @@ export function parseRequestHead(head: Buffer): RequestHead {
     keepAlive: keepAliveOf(version, connection),
     framing: bodyFraming(headers, true),
     upgrade: connection.includes('upgrade') && headers.upgrade !== undefined,
-    upgradeTo: list(headers.upgrade).map((p) => p.split('/')[0]!),
+    upgradeTo: list(headers.upgrade).map((p) => p.split('/')[0]),
     expectContinue: list(headers.expect).includes('100-continue'),
   };
 }

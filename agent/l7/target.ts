@@ -48,9 +48,9 @@ export function judgedTarget(target: string, host: string | undefined): string {
     // absolute-form: the server uses its authority and ignores Host, so it must be the Host the rules read.
     const m = /^https?:\/\/([^/?]*)(.*)$/i.exec(target);
     if (!m) throw new TargetRefused('invalid request target');
-    const authority = m[1]!.toLowerCase();
+    const authority = m[1].toLowerCase();
     if (host === undefined || authority !== host.toLowerCase()) throw new TargetRefused('an absolute-form target whose authority is not the Host header');
-    originForm = m[2]!.startsWith('/') ? m[2]! : `/${m[2]!}`;
+    originForm = m[2].startsWith('/') ? m[2] : `/${m[2]}`;
   }
   const q = originForm.indexOf('?');
   const why = notNormal(q < 0 ? originForm : originForm.slice(0, q));
