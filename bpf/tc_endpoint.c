@@ -36,10 +36,15 @@ static __always_inline int pass(struct __sk_buff *skb, __u8 mdir, const struct c
 /*
  * An ICMP error about a packet of a tracked flow, in either direction and either scope, belongs
  * to that flow (as "related" in netfilter): fragmentation needed must reach the sender, or path
- * MTU discovery fails, though policy allows no ICMP from the router that sent it.
+ * MTU discovery fails, though policy allows no ICMP from the router that sent it. Only on its way
+ * to the quoted packet's sender, as netfilter requires: otherwise anyone with one tracked flow
+ * could send "errors" quoting it, up to an MTU of payload, to any address past both policies.
  */
 static __always_inline int icmp_error_related(const struct pkt4 *p)
 {
+	if (p->daddr != p->quoted_saddr)
+		return 0;
+
 	struct ct4_key k = {
 		.saddr = p->quoted_saddr,
 		.daddr = p->quoted_daddr,

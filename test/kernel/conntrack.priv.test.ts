@@ -115,6 +115,10 @@ describePrivileged('tc_endpoint.o: conntrack', () => {
     // Time exceeded (a traceroute through A's own flow) too; an error quoting another flow is not.
     expect((await toA(icmpErrorFrame({ src: ROUTER, dst: A, type: 11, code: 0, quoted }))).retval).toBe(TcAction.Ok);
     expect((await toA(fragNeeded({ ...quoted, dport: 444 }))).retval).toBe(TcAction.Shot);
+    // A forged "error" to A quoting the flow's other direction (B's packet, which A never sent):
+    // an error goes to the quoted packet's sender only, so this one is judged as plain ICMP.
+    const reply = { src: B, dst: A, sport: 443, dport: 50000, proto: TCP, flags: Flags.ACK } as const;
+    expect((await toA(icmpErrorFrame({ src: B, dst: A, type: 3, code: 4, mtu: 1400, quoted: reply }))).retval).toBe(TcAction.Shot);
     // Other traffic from the router stays refused, and none of this made a conntrack entry.
     expect((await toA(frame({ src: ROUTER, dst: A, sport: 7, dport: 7, proto: UDP }))).retval).toBe(TcAction.Shot);
     expect(t.ctTcp.count()).toBe(1);
