@@ -1,4 +1,5 @@
-import { renderForwardChain, renderMasqueradeTable } from './noderules.js';
+import { CommandError, type NetnsCommands } from './ipcmd.js';
+import { NodeRules, renderForwardChain, renderMasqueradeTable } from './noderules.js';
 
 describe("Weir's own netfilter rules", () => {
   it('masquerades pod traffic to outside the cluster, with source ports above the node-port range', () => {
@@ -16,5 +17,37 @@ describe("Weir's own netfilter rules", () => {
 
   it('accepts forwarded traffic from and to the pod CIDRs in its own chain', () => {
     expect(renderForwardChain(['10.244.1.0/24'])).toBe('*filter\n:WEIR-FORWARD - [0:0]\n-A WEIR-FORWARD -s 10.244.1.0/24 -j ACCEPT\n-A WEIR-FORWARD -d 10.244.1.0/24 -j ACCEPT\nCOMMIT\n');
+  });
+});
+
+describe('NodeRules when iptables cannot be asked', () => {
+  /** A namespace whose iptables answers from `forward` (a string, or an error to throw). */
+  const fakeCmd = (state: { forward: string | Error; calls: string[] }) =>
+    ({
+      exec: async (cmd: string, args: string[]) => {
+        state.calls.push(`${cmd} ${args.join(' ')}`);
+        if (cmd === 'iptables' && args.includes('-S') && args.includes('FORWARD')) {
+          if (state.forward instanceof Error) throw state.forward;
+          return state.forward;
+        }
+        return '';
+      },
+      nftTables: async () => [],
+    }) as unknown as NetnsCommands;
+  const want = { masquerade: false, podCidrs: ['10.244.1.0/24'], cluster: [], nodePortMax: 32767 };
+
+  it('keeps the FORWARD accept it has and says why, instead of reading a failed listing as "no DROP policy"', async () => {
+    const state = { forward: '-P FORWARD DROP\n' as string | Error, calls: [] as string[] };
+    let now = 0;
+    const rules = new NodeRules(fakeCmd(state), () => now);
+    expect(await rules.sync(want)).toMatchObject({ forwardAccept: true, problems: [] });
+    state.forward = new CommandError('iptables -w 5', 'Another app is currently holding the xtables lock. Stopped waiting after 5s.');
+    state.calls = [];
+    now += 60_000;
+    const out = await rules.sync(want);
+    expect(out.forwardAccept).toBe(true);
+    expect(out.problems).toEqual([expect.stringContaining('xtables lock')]);
+    // Nothing of the accept was removed on the strength of the failed look.
+    expect(state.calls.filter((c) => c.includes(' -D ') || c.includes(' -X '))).toEqual([]);
   });
 });

@@ -65,7 +65,10 @@ export class NodeRules {
   private forwardAccept = false;
   private forwardProblem: string | undefined;
 
-  constructor(private readonly cmd: NetnsCommands) {}
+  constructor(
+    private readonly cmd: NetnsCommands,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async sync(want: NodeRulesWant): Promise<NodeRulesOutcome> {
     const problems: string[] = [];
@@ -86,7 +89,7 @@ export class NodeRules {
     }
     // The FORWARD policy can change under us (Docker starting): looked at again every 10 s.
     const key = want.podCidrs.join(',');
-    if (key !== this.forwardKey || Date.now() - this.forwardCheckedAt >= FORWARD_RECHECK_MS) {
+    if (key !== this.forwardKey || this.now() - this.forwardCheckedAt >= FORWARD_RECHECK_MS) {
       try {
         // No iptables installed, or no filter table in the kernel: no policy to get past. A listing that fails otherwise is no
         // answer: the accept stays as it is and the node says why (the catch below).
@@ -105,7 +108,7 @@ export class NodeRules {
           this.forwardAccept = false;
         }
         this.forwardKey = key;
-        this.forwardCheckedAt = Date.now();
+        this.forwardCheckedAt = this.now();
         this.forwardProblem = undefined;
       } catch (err) {
         this.forwardProblem = `forwarded pod traffic not accepted past the host's FORWARD policy: ${err instanceof Error ? err.message : String(err)}`;
