@@ -30,9 +30,17 @@ static __always_inline __u32 identity_mark(__u32 identity)
 	return MARK_MAGIC_IDENTITY | ((identity & 0xffff) << 16) | ((identity >> 16) & 0xff);
 }
 
-/* The identity a tunnel gave the packet; 0 when it came by no tunnel (or one that gave none). */
+/*
+ * The identity a tunnel gave the packet; 0 when it came by no tunnel (or one that gave none).
+ * Never believed on a packet this node made itself (no ingress interface): any local process with
+ * CAP_NET_ADMIN can set skb->mark (SO_MARK), a hostNetwork pod's included. A pod cannot: the mark
+ * is cleared when its packet crosses into the node's namespace. (What a root process can do with
+ * tc or netfilter on a device is beyond this: docs/security.md.)
+ */
 static __always_inline __u32 mark_identity(const struct __sk_buff *skb)
 {
+	if (skb->ingress_ifindex == 0)
+		return 0;
 	if ((skb->mark & MARK_MAGIC_IDENTITY_MASK) != MARK_MAGIC_IDENTITY)
 		return 0;
 	return (skb->mark >> 16) | ((skb->mark & 0xff) << 16);

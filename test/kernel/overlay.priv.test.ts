@@ -20,9 +20,12 @@ const B = '10.0.2.5';
 const R = '10.0.9.9';
 const OUTSIDE = '203.0.113.7';
 const REMOTE_NODE = '192.168.78.12';
-/** struct __sk_buff (uapi): its size, and mark after len and pkt_type. */
+/** struct __sk_buff (uapi): its size, mark after len and pkt_type, ingress_ifindex after priority. */
 const SKB_SIZE = 192;
 const SKB_MARK_OFFSET = 8;
+const SKB_INGRESS_IFINDEX_OFFSET = 36;
+/** The tunnel device's index, as a packet that arrived through it carries (any non-zero one here). */
+const TUNNEL_IFINDEX = 7;
 
 describePrivileged('the VXLAN overlay: tc_to_overlay, and tc_to_endpoint trusting the tunnel identity', () => {
   let t: TestDatapath;
@@ -38,9 +41,10 @@ describePrivileged('the VXLAN overlay: tc_to_overlay, and tc_to_endpoint trustin
   });
   afterEach(() => t.close());
 
-  const run = async (prog: string, p: Partial<Packet>, mark = 0) => {
+  const run = async (prog: string, p: Partial<Packet>, mark = 0, ingressIfindex = TUNNEL_IFINDEX) => {
     const ctx = Buffer.alloc(SKB_SIZE);
     ctx.writeUInt32LE(mark, SKB_MARK_OFFSET);
+    ctx.writeUInt32LE(ingressIfindex, SKB_INGRESS_IFINDEX_OFFSET);
     const r = await t.dp.program(prog).testRun({ data: frame({ src: R, dst: A, sport: 40000, dport: 8080, proto: TCP, flags: Flags.SYN, ...p }), ctx, ctxOutSize: SKB_SIZE });
     return r.retval;
   };
@@ -53,6 +57,13 @@ describePrivileged('the VXLAN overlay: tc_to_overlay, and tc_to_endpoint trustin
     expect(e?.srcIdentity).toBe(400);
     // Another subsystem's mark (the proxy's 0x0a00) says nothing about identity.
     expect(await run('tc_to_endpoint', { sport: 40003 }, 0x0a00 | (400 << 16))).toBe(TcAction.Shot);
+  });
+
+  it("does not believe an identity mark on a packet the node made itself (a local process's SO_MARK)", async () => {
+    // The forgery: a process on the node marks its packet with an allowed identity (no ingress interface).
+    expect(await run('tc_to_endpoint', { sport: 40010 }, identityMarkOf(400), 0)).toBe(TcAction.Shot);
+    // The same mark on a packet that arrived through a device (the tunnel) is believed.
+    expect(await run('tc_to_endpoint', { sport: 40011 }, identityMarkOf(400))).toBe(TcAction.Ok);
   });
 
   it('carries identities above 16 bits', async () => {
