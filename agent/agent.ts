@@ -49,7 +49,7 @@ import { WeirApi } from '../common/weirapi.js';
 import { ResizeRefused } from './datapath/resize.js';
 import { NodeEncryptionSync, type EncryptionOutcome } from './encryption/encryption.js';
 import { syncMtu } from './cni/install.js';
-import { isMissingTable, NetnsCommands } from './network/ipcmd.js';
+import { absentAs, isMissingTable, NetnsCommands } from './network/ipcmd.js';
 import { OVERLAY_DEVICE } from './network/overlay.js';
 import { ownPodCidrs, peersOf } from './network/routes.js';
 import { ProxySupervisor, proxyCgroupFor } from './l7/supervisor.js';
@@ -134,9 +134,7 @@ interface NodeView {
 export async function removeProxyRouting(netns: string | null): Promise<void> {
   const cmd = new NetnsCommands(netns);
   if ((await cmd.ip(['rule', 'show', 'pref', String(PROXY_RULE_PREF)])).includes(`lookup ${PROXY_TABLE}`)) await cmd.ip(['rule', 'del', 'pref', String(PROXY_RULE_PREF), 'lookup', String(PROXY_TABLE)]);
-  await cmd.ip(['route', 'flush', 'table', String(PROXY_TABLE)]).catch((err: unknown) => {
-    if (!isMissingTable(err)) throw err;
-  });
+  await cmd.ip(['route', 'flush', 'table', String(PROXY_TABLE)]).catch(absentAs(isMissingTable, ''));
 }
 
 export class Agent {

@@ -8,7 +8,7 @@ import { parseIpsecSecret, type IpsecKey } from '../../common/encryption/ipsec-k
 import type { Logger } from '../../common/log.js';
 import { encryptMarkOf } from '../../common/maps/config.js';
 import { SecretWatch } from '../../common/secretwatch.js';
-import { CommandError, NetnsCommands } from '../network/ipcmd.js';
+import { absentAs, CommandError, NetnsCommands } from '../network/ipcmd.js';
 import { ipsecPlan, usableKeys, type LocalNode } from './ipsec.js';
 import { parsePolicies, parseStates, plan, stateKey } from './xfrm.js';
 import { WireguardDevice } from './wireguard.js';
@@ -37,10 +37,7 @@ const PROBE = ['xfrm state add src 192.0.2.254 dst 192.0.2.253 proto esp spi 0xf
 /** A kernel without XFRM (netlink family missing): it can hold no xfrm entry, so there is none to list. */
 const NO_XFRM = /Protocol not supported|Address family not supported/i;
 const listXfrm = (cmd: NetnsCommands, what: 'state' | 'policy'): Promise<string> =>
-  cmd.ip(['xfrm', what, 'list']).catch((err: unknown) => {
-    if (err instanceof CommandError && NO_XFRM.test(err.stderr)) return '';
-    throw err;
-  });
+  cmd.ip(['xfrm', what, 'list']).catch(absentAs((err) => err instanceof CommandError && NO_XFRM.test(err.stderr), ''));
 
 /**
  * Every xfrm entry Weir made (encryption off, switched to WireGuard, or uninstalled); how many.

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EncryptionPeer } from '../../api/v1alpha1/index.js';
 import { EncryptMark } from '../../common/maps/config.js';
-import { isMissingTable, type NetnsCommands } from '../network/ipcmd.js';
+import { absentAs, isMissingTable, type NetnsCommands } from '../network/ipcmd.js';
 
 export const WG_DEVICE = 'weir_wg0';
 /** Cilium's port for the same purpose, so firewall rules written for it carry over. */
@@ -68,10 +68,7 @@ export class WireguardDevice {
 
     // The table: a route per peer CIDR into the device; in strict mode nothing falls through.
     // A table without routes does not exist yet (ip says so): nothing in it.
-    const listed = await this.cmd.ip(['-j', 'route', 'show', 'table', String(WG_TABLE)]).catch((err: unknown) => {
-      if (isMissingTable(err)) return '';
-      throw err;
-    });
+    const listed = await this.cmd.ip(['-j', 'route', 'show', 'table', String(WG_TABLE)]).catch(absentAs(isMissingTable, ''));
     const routes = JSON.parse(listed || '[]') as Array<{ dst: string; type?: string; dev?: string }>;
     const wantRoutes = new Set(want.flatMap((p) => p.podCIDRs));
     for (const cidr of wantRoutes) await this.cmd.ip(['route', 'replace', cidr, 'dev', WG_DEVICE, 'table', String(WG_TABLE)]);
@@ -115,8 +112,6 @@ export class WireguardDevice {
     if ((await this.cmd.ip(['rule', 'show', 'pref', String(WG_RULE_PREF)])).includes(`lookup ${WG_TABLE}`)) await this.cmd.ip(['rule', 'del', 'pref', String(WG_RULE_PREF), 'lookup', String(WG_TABLE)]);
     // A table never filled does not exist ("FIB table does not exist"): nothing to flush. Any other
     // failure leaves routes behind, and throws so the caller says so and tries again.
-    await this.cmd.ip(['route', 'flush', 'table', String(WG_TABLE)]).catch((err: unknown) => {
-      if (!isMissingTable(err)) throw err;
-    });
+    await this.cmd.ip(['route', 'flush', 'table', String(WG_TABLE)]).catch(absentAs(isMissingTable, ''));
   }
 }

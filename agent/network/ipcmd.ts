@@ -24,6 +24,17 @@ export const isMissingCommand = (err: unknown): boolean => (err as NodeJS.ErrnoE
 /** A routing table that was never filled does not exist yet: listing or flushing it finds nothing, which is not a failure. */
 export const isMissingTable = (err: unknown): boolean => err instanceof CommandError && /FIB table does not exist/.test(err.stderr);
 
+/**
+ * A `.catch` that reads a failure `absent` recognises (a table never made, a command not
+ * installed) as the answer `value`, and rethrows any other: "could not look" is never "nothing there".
+ */
+export const absentAs =
+  <T>(absent: (err: unknown) => boolean, value: T) =>
+  (err: unknown): T => {
+    if (absent(err)) return value;
+    throw err;
+  };
+
 /** `netns`: a netns path (the sandbox's nodes) or null for the agent's own namespace. */
 export class NetnsCommands {
   /** The name `ip -n` takes: the namespace's file in /var/run/netns. */
@@ -69,10 +80,7 @@ export class NetnsCommands {
    * table can exist); any other failure throws, since "could not look" is not "nothing there".
    */
   async nftTables(): Promise<string[]> {
-    const out = await this.exec('nft', ['list', 'tables']).catch((err: unknown) => {
-      if (isMissingCommand(err)) return '';
-      throw err;
-    });
+    const out = await this.exec('nft', ['list', 'tables']).catch(absentAs(isMissingCommand, ''));
     return out.split('\n').map((l) => l.trim().replace(/^table /, '')).filter(Boolean);
   }
 

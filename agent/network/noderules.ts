@@ -6,7 +6,7 @@
 //   in the iptables chain WEIR-FORWARD: a DROP policy is iptables', and an nftables accept in
 //   another table cannot overrule it, so the jump must sit in the FORWARD chain itself.
 // Nothing else is touched; `weir agent --uninstall` removes both.
-import { CommandError, isMissingCommand, type NetnsCommands } from './ipcmd.js';
+import { absentAs, CommandError, isMissingCommand, type NetnsCommands } from './ipcmd.js';
 
 export const NODE_TABLE = 'weir_node';
 export const FORWARD_CHAIN = 'WEIR-FORWARD';
@@ -91,12 +91,11 @@ export class NodeRules {
     const key = want.podCidrs.join(',');
     if (key !== this.forwardKey || this.now() - this.forwardCheckedAt >= FORWARD_RECHECK_MS) {
       try {
-        // No iptables installed, or no filter table in the kernel: no policy to get past. A listing that fails otherwise is no
-        // answer: the accept stays as it is and the node says why (the catch below).
-        const forward = await this.cmd.exec('iptables', ['-w', '5', '-S', 'FORWARD']).catch((err: unknown) => {
-          if (isMissingCommand(err) || (err instanceof CommandError && NO_FILTER_TABLE.test(err.stderr))) return '';
-          throw err;
-        });
+        // No iptables installed, or no filter table in the kernel: no policy to get past. A
+        // listing that fails otherwise is no answer: the accept stays as it is and the node says
+        // why (the catch below).
+        const noFilterTable = (err: unknown) => isMissingCommand(err) || (err instanceof CommandError && NO_FILTER_TABLE.test(err.stderr));
+        const forward = await this.cmd.exec('iptables', ['-w', '5', '-S', 'FORWARD']).catch(absentAs(noFilterTable, ''));
         const policyDrop = /^-P FORWARD DROP$/m.test(forward);
         if (policyDrop && want.podCidrs.length) {
           await this.cmd.exec('iptables-restore', ['-w', '5', '--noflush'], renderForwardChain(want.podCidrs));

@@ -2,7 +2,7 @@
 // so a node accepts what peers send it both ways while a mode change rolls out; the mode decides
 // only how this node sends (routes.ts). The device is collect-metadata ("external"): one for
 // every peer, the remote end and VNI set per packet by tc_to_overlay.
-import { CommandError, isMissingTable, NetnsCommands } from './ipcmd.js';
+import { absentAs, CommandError, isMissingTable, NetnsCommands } from './ipcmd.js';
 import { OVERLAY_RULE_PREF, OVERLAY_TABLE, parseRoutes, plannedRoutes, routeChanges, WEIR_ROUTE_PROTO, type NextHop, type OverlayMode, type Peer, type Route } from './routes.js';
 
 export const OVERLAY_DEVICE = 'weir_vxlan';
@@ -96,10 +96,7 @@ export class NodeOverlay {
     const [main, overlay] = await Promise.all([
       this.cmd.ip(['-j', 'route', 'show', 'proto', String(WEIR_ROUTE_PROTO)]),
       // The table exists once a route is in it: before that the kernel says so, which is "none".
-      this.cmd.ip(['-j', 'route', 'show', 'table', String(OVERLAY_TABLE), 'proto', String(WEIR_ROUTE_PROTO)]).catch((err: unknown) => {
-        if (isMissingTable(err)) return '[]';
-        throw err;
-      }),
+      this.cmd.ip(['-j', 'route', 'show', 'table', String(OVERLAY_TABLE), 'proto', String(WEIR_ROUTE_PROTO)]).catch(absentAs(isMissingTable, '[]')),
     ]);
     return [...parseRoutes(main), ...parseRoutes(overlay, OVERLAY_TABLE)];
   }
