@@ -1,5 +1,6 @@
 // A cgroup v2 directory of its own (a sandbox node, a test), so socket-level programs attached
 // there touch only the processes placed in it.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroup2Root } from '../common/cgroup.js';
@@ -28,6 +29,25 @@ export class ChildCgroup {
       }
     }
     rmdirSync(path);
+  }
+
+  /** Ends every process in the cgroup, then removes it (cgroup.kill, Linux 5.14+, else one by one). */
+  static kill(path: string): void {
+    if (!existsSync(path)) return;
+    try {
+      writeFileSync(join(path, 'cgroup.kill'), '1');
+    } catch {
+      for (const pid of readFileSync(join(path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // Exited meanwhile.
+        }
+      }
+    }
+    // Killed processes leave the cgroup asynchronously.
+    for (let i = 0; i < 100 && readFileSync(join(path, 'cgroup.procs'), 'utf8').trim(); i++) execFileSync('sleep', ['0.02']);
+    ChildCgroup.remove(path);
   }
 
   cleanup(): void {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { KernelDatapath } from '../agent/datapath/kernel.js';
 import { ChildCgroup } from './cgroup.js';
+import { proxyCgroupFor } from '../agent/l7/supervisor.js';
 import { CniNetwork, type CniPod } from './cni.js';
 import type { LocalCluster } from './cluster.js';
 import { Lab, NETNS_DIR } from './netns.js';
@@ -435,6 +436,9 @@ export class Sandbox {
       const netns = join(NETNS_DIR, n.ns);
       new KernelDatapath({ pinRoot: n.pinRoot, objectDir: '', netns: existsSync(netns) ? netns : null }).uninstall();
       ChildCgroup.remove(n.cgroup);
+      // The L7 proxy's cgroup sits beside the node's (agent/l7/supervisor.ts): an agent killed
+      // with SIGKILL could not remove it, nor stop a proxy still in it.
+      ChildCgroup.kill(proxyCgroupFor(n.cgroup));
     }
     rmSync(`/sys/fs/bpf/${state.prefix}`, { recursive: true, force: true });
     rmSync(`/run/${state.prefix}-cni`, { recursive: true, force: true });
