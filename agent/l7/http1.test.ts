@@ -73,6 +73,38 @@ describe('HTTP/1.1 framing', () => {
     expect(status(() => consume({ kind: 'chunked' }, '2\nab', 10))).toBe(400);
   });
 
+  it('trims only spaces and tabs: a value ending in VT, FF or NBSP is not the token it resembles', () => {
+    expect(status(() => req('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\x0b\r\n\r\n'))).toBe(400);
+    expect(status(() => req('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\x0c\r\n\r\n'))).toBe(400);
+    // NBSP is obs-text, valid in a value, so the coding is "chunked\xa0": not chunked, refused.
+    expect(status(() => req('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\xa0\r\n\r\n'))).toBe(501);
+    expect(status(() => req('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\xa0\r\n\r\n'))).toBe(400);
+    expect(req('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \t chunked \t\r\n\r\n').framing).toEqual({ kind: 'chunked' });
+  });
+
+  it('refuses Transfer-Encoding in an HTTP/1.0 request, and reads such a response to the close', () => {
+    expect(status(() => req('POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n'))).toBe(400);
+    expect(status(() => req('POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n'))).toBe(400);
+    expect(parseResponseHead(b('HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'), 'GET')).toMatchObject({ framing: { kind: 'close' }, keepAlive: false });
+  });
+
+  it('validates chunk extensions and trailers, and refuses sizes a number cannot hold exactly', () => {
+    const ok = (body: string) => consume({ kind: 'chunked' }, body, 4).done;
+    expect(ok('1 ; a = b ;c;d="x\\"y"\r\nz\r\n0\r\nX-T: 1\r\n\r\n')).toBe(true);
+    expect(status(() => consume({ kind: 'chunked' }, '1;\r\nz\r\n0\r\n\r\n', 4))).toBe(400);
+    expect(status(() => consume({ kind: 'chunked' }, '1;a=\x01\r\nz\r\n0\r\n\r\n', 4))).toBe(400);
+    expect(status(() => consume({ kind: 'chunked' }, '1;a="b\r\nz\r\n0\r\n\r\n', 4))).toBe(400);
+    expect(status(() => consume({ kind: 'chunked' }, '1 garbage\r\nz\r\n0\r\n\r\n', 4))).toBe(400);
+    expect(status(() => consume({ kind: 'chunked' }, '0\r\nBad Name: 1\r\n\r\n', 4))).toBe(400);
+    expect(status(() => consume({ kind: 'chunked' }, '0\r\nX: 1\r\n folded\r\n\r\n', 4))).toBe(400);
+    expect(status(() => consume({ kind: 'chunked' }, '0\r\nX: a\x00b\r\n\r\n', 4))).toBe(400);
+    // 2^52 - 1 and leading zeros are exact; 2^56 is not held exactly by a double's integer part.
+    expect(consume({ kind: 'chunked' }, 'fffffffffffff\r\nab', 100)).toEqual({ used: 17, done: false });
+    expect(consume({ kind: 'chunked' }, '0001\r\nz\r\n0\r\n\r\n', 100).done).toBe(true);
+    expect(status(() => consume({ kind: 'chunked' }, '100000000000001\r\n', 100))).toBe(400);
+    expect(status(() => consume({ kind: 'chunked' }, '00000000000000001\r\n', 100))).toBe(400);
+  });
+
   it('counts a Content-Length body exactly and leaves the next message alone', () => {
     expect(consume({ kind: 'length', length: 5 }, 'helloGET / HTTP/1.1', 3)).toEqual({ used: 5, done: true });
     expect(headEnd(b('GET / HTTP/1.1\r\nHost: a\r\n\r\nrest'))).toBe(27);

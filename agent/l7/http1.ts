@@ -63,18 +63,30 @@ export function leadingEmptyLines(buf: Buffer, offset: number): number {
   return i - offset;
 }
 
+/**
+ * Optional whitespace is spaces and tabs only (RFC 9110 5.6.3). String.prototype.trim() also strips
+ * VT, FF and NBSP, so `chunked\x0b` would be chunked to the proxy and not to an upstream that keeps
+ * the byte: the two would frame the body differently.
+ */
+const ows = (s: string): string => s.replace(/^[ \t]+|[ \t]+$/g, '');
+
+/** One field line (a header or a trailer): its lower-case name and its value without OWS. */
+function parseField(line: string): [string, string] {
+  if (line[0] === ' ' || line[0] === '\t') throw new HttpError(400, 'obsolete line folding');
+  const colon = line.indexOf(':');
+  if (colon <= 0) throw new HttpError(400, 'a header line without a name');
+  const name = line.slice(0, colon);
+  if (!TOKEN.test(name)) throw new HttpError(400, `invalid header name ${JSON.stringify(name)}`);
+  const value = ows(line.slice(colon + 1));
+  if (!FIELD_VALUE.test(value)) throw new HttpError(400, `invalid characters in header ${name}`);
+  return [name.toLowerCase(), value];
+}
+
 function parseFields(lines: string[]): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   for (const line of lines) {
     if (line.length === 0) continue;
-    if (line[0] === ' ' || line[0] === '\t') throw new HttpError(400, 'obsolete line folding');
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new HttpError(400, 'a header line without a name');
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new HttpError(400, `invalid header name ${JSON.stringify(name)}`);
-    const value = line.slice(colon + 1).trim();
-    if (!FIELD_VALUE.test(value)) throw new HttpError(400, `invalid characters in header ${name}`);
-    const key = name.toLowerCase();
+    const [key, value] = parseField(line);
     const prev = headers[key];
     headers[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
   }
@@ -82,7 +94,7 @@ function parseFields(lines: string[]): Record<string, string | string[]> {
 }
 
 const list = (v: string | string[] | undefined): string[] =>
-  v === undefined ? [] : (Array.isArray(v) ? v : [v]).flatMap((x) => x.split(',')).map((x) => x.trim().toLowerCase()).filter(Boolean);
+  v === undefined ? [] : (Array.isArray(v) ? v : [v]).flatMap((x) => x.split(',')).map((x) => ows(x).toLowerCase()).filter(Boolean);
 
 function splitLines(head: Buffer): string[] {
   const text = head.toString('latin1');
@@ -98,9 +110,15 @@ function keepAliveOf(version: '1.0' | '1.1', connection: string[]): boolean {
 }
 
 /** Body framing from Transfer-Encoding and Content-Length, refusing every ambiguous combination. */
-function bodyFraming(headers: Record<string, string | string[]>, isRequest: boolean): Framing {
+function bodyFraming(headers: Record<string, string | string[]>, isRequest: boolean, version: '1.0' | '1.1'): Framing {
   const te = list(headers['transfer-encoding']);
   const cl = headers['content-length'];
+  if (headers['transfer-encoding'] !== undefined && version === '1.0') {
+    // HTTP/1.0 has no transfer codings: RFC 9112 6.1 calls such framing faulty. An HTTP/1.0
+    // upstream would read the body by Content-Length or to the close, the proxy by chunks.
+    if (isRequest) throw new HttpError(400, 'Transfer-Encoding in an HTTP/1.0 request');
+    return { kind: 'close' };
+  }
   if (te.length > 0) {
     if (cl !== undefined) throw new HttpError(400, 'both Transfer-Encoding and Content-Length');
     if (te[te.length - 1] !== 'chunked') {
@@ -111,7 +129,7 @@ function bodyFraming(headers: Record<string, string | string[]>, isRequest: bool
     return { kind: 'chunked' };
   }
   if (cl !== undefined) {
-    const values = new Set(Array.isArray(cl) ? cl.flatMap((v) => v.split(',').map((x) => x.trim())) : cl.split(',').map((x) => x.trim()));
+    const values = new Set((Array.isArray(cl) ? cl : [cl]).flatMap((v) => v.split(',').map(ows)));
     if (values.size !== 1) throw new HttpError(400, 'conflicting Content-Length values');
     const [v] = values;
     if (!/^\d{1,15}$/.test(v)) throw new HttpError(400, `invalid Content-Length ${JSON.stringify(v)}`);
@@ -150,7 +168,7 @@ export function parseRequestHead(head: Buffer): RequestHead {
     version,
     headers,
     keepAlive: keepAliveOf(version, connection),
-    framing: bodyFraming(headers, true),
+    framing: bodyFraming(headers, true, version),
     upgrade: connection.includes('upgrade') && headers.upgrade !== undefined,
     upgradeTo: list(headers.upgrade).map((p) => p.split('/')[0]),
     expectContinue: list(headers.expect).includes('100-continue'),
@@ -166,7 +184,7 @@ export function parseResponseHead(head: Buffer, method: string): ResponseHead {
   const status = Number(m[2]);
   const headers = parseFields(fields);
   const noBody = method === 'HEAD' || status < 200 || status === 204 || status === 304;
-  const framing = noBody ? ({ kind: 'none' } as const) : bodyFraming(headers, false);
+  const framing = noBody ? ({ kind: 'none' } as const) : bodyFraming(headers, false, version);
   return { version, status, headers, keepAlive: framing.kind !== 'close' && keepAliveOf(version, list(headers.connection)), framing };
 }
 
@@ -180,6 +198,23 @@ const enum Chunk {
 
 /** The longest chunk-size or trailer line accepted: the size, extensions, or one trailer field. */
 const MAX_LINE = 8192;
+
+// chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ), ext-val = token / quoted-string
+// (RFC 9112 7.1.1); a quoted-string holds qdtext or quoted-pairs, never a bare control byte.
+const CHUNK_EXT = /^(?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*$/;
+
+/**
+ * A chunk-size line: hex digits and valid extensions. Sizes stop at 2^52 (13 significant hex
+ * digits): past 2^53 a JavaScript number loses the low bits, and the proxy would end the chunk
+ * somewhere else than the upstream does.
+ */
+function chunkSize(line: string): number {
+  const m = /^([0-9A-Fa-f]+)(.*)$/.exec(line);
+  if (!m || !CHUNK_EXT.test(m[2])) throw new HttpError(400, 'invalid chunk size');
+  const digits = m[1].replace(/^0+(?=.)/, '');
+  if (m[1].length > 16 || digits.length > 13) throw new HttpError(400, 'chunk size too large');
+  return parseInt(digits, 16);
+}
 
 /**
  * Tracks where one message's body ends, fed the bytes as they arrive. It never holds a body:
@@ -248,14 +283,16 @@ export class BodyReader {
           const line = this.line.slice(0, -2);
           this.line = '';
           if (this.state === Chunk.Size) {
-            const m = /^([0-9A-Fa-f]{1,15})(?:[ \t]*;.*)?$/.exec(line);
-            if (!m) throw new HttpError(400, 'invalid chunk size');
-            this.remaining = parseInt(m[1], 16);
+            this.remaining = chunkSize(line);
             this.state = this.remaining === 0 ? Chunk.Trailer : Chunk.Data;
           } else if (line === '') {
             this.state = Chunk.Done;
           } else if ((this.trailerLineBytes += line.length + 2) > MAX_LINE * 4) {
             throw new HttpError(431, 'trailers too large');
+          } else {
+            // A trailer is a field line like a header; one the upstream would read differently
+            // (folded, a bad name, a bare control byte) is refused like a bad header.
+            parseField(line);
           }
           break;
         }
