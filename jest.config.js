@@ -18,6 +18,8 @@ const common = {
   setupFilesAfterEnv: ['<rootDir>/test/harness/time-scale.ts'],
 };
 
+const real = { ...common, setupFilesAfterEnv: [...common.setupFilesAfterEnv, '<rootDir>/test/harness/real-limits.ts'] };
+
 export default {
   projects: [
     {
@@ -27,25 +29,23 @@ export default {
       testPathIgnorePatterns: [...common.testPathIgnorePatterns, '\\.priv\\.test\\.ts$', '\\.cluster\\.test\\.ts$', '\\.vm\\.test\\.ts$', '\\.guest\\.test\\.ts$'],
     },
     // Tests with real processes, kernels and API servers: a test that names no limit gets one
-    // sized for a cold, loaded machine (jest's 5 s holds only on a warm one); each still ends on
-    // its own conditions, and slow ones name their own limit.
+    // sized for a cold, loaded machine (test/harness/real-limits.ts: jest ignores a project's own
+    // testTimeout).
     {
-      ...common,
+      ...real,
       displayName: 'privileged',
       testMatch: ['<rootDir>/**/*.priv.test.ts'],
-      testTimeout: 60_000,
     },
     {
-      ...common,
+      ...real,
       displayName: 'cluster',
       testMatch: ['<rootDir>/**/*.cluster.test.ts'],
-      testTimeout: 60_000,
     },
     {
       ...common,
       displayName: 'vm',
       testMatch: ['<rootDir>/**/*.vm.test.ts'],
     },
-    ...(process.env.WEIR_VM_GUEST ? [{ ...common, displayName: 'guest', testMatch: ['<rootDir>/**/*.guest.test.ts'], testTimeout: 60_000 }] : []),
+    ...(process.env.WEIR_VM_GUEST ? [{ ...real, displayName: 'guest', testMatch: ['<rootDir>/**/*.guest.test.ts'] }] : []),
   ],
 };
