@@ -24,8 +24,10 @@ report="$(mktemp /tmp/weir-jest-XXXXXX.json)"
 trap 'rm -f "$report"' EXIT
 set +e
 # Test files run one at a time: privileged suites share the kernel's global state (cgroups,
-# bpffs) and cluster suites each start an API server on a 2-core machine.
-node --experimental-vm-modules node_modules/jest/bin/jest.js --ci --runInBand --json --outputFile="$report" "$@"
+# bpffs) and cluster suites each start an API server on a 2-core machine. --forceExit: once the
+# results are written the run ends, even if a failed suite's teardown left a handle open (a CI run
+# that had finished its tests was otherwise held until the job's own limit killed it).
+node --experimental-vm-modules node_modules/jest/bin/jest.js --ci --runInBand --forceExit --json --outputFile="$report" "$@"
 status=$?
 set -e
 node -e '
