@@ -2,18 +2,23 @@ import { Counter, Registry } from 'prom-client';
 import { pino } from 'pino';
 import { startHttpEndpoint } from './http.js';
 
+const pick = ({ check, reason, msg }: Record<string, unknown>) => (reason === undefined ? { check, msg } : { check, reason, msg });
+
 describe('http endpoint', () => {
   it('serves metrics, health and named readiness checks', async () => {
     const registry = new Registry();
     const c = new Counter({ name: 'weir_test_events_total', help: 'test events', registers: [registry] });
     c.inc(3);
     let synced: string | null = 'informers not synced';
+    const logged: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void logged.push(pick(JSON.parse(line) as Record<string, unknown>)) });
     const ep = await startHttpEndpoint({
       address: '127.0.0.1:0',
       registry,
       readiness: { informers: () => synced, kernel: () => null },
-      log: pino({ level: 'silent' }),
+      log,
     });
+    logged.length = 0;
     const get = (p: string): Promise<Response> => fetch(`http://127.0.0.1:${ep.port}${p}`);
     try {
       const m = await get('/metrics');
@@ -24,9 +29,17 @@ describe('http endpoint', () => {
 
       const notReady = await get('/readyz');
       expect(notReady.status).toBe(503);
-      expect(await notReady.text()).toBe('informers: informers not synced\n');
+      // The reason is for the log, not for whoever reaches the port.
+      expect(await notReady.text()).toBe('[-]informers failed: reason withheld\n[+]kernel ok\nnot ready\n');
+      expect(logged).toEqual([{ check: 'informers', reason: 'informers not synced', msg: 'readiness check fails' }]);
+      await get('/readyz');
+      expect(logged).toHaveLength(1);
       synced = null;
-      expect((await get('/readyz')).status).toBe(200);
+      const ready = await get('/readyz');
+      expect(ready.status).toBe(200);
+      expect(await ready.text()).toBe('ok\n');
+      expect(await (await get('/readyz?verbose')).text()).toBe('[+]informers ok\n[+]kernel ok\nok\n');
+      expect(logged.map((l) => l.msg)).toEqual(['readiness check fails', 'readiness check passes']);
       expect((await get('/nope')).status).toBe(404);
       expect((await fetch(`http://127.0.0.1:${ep.port}/metrics`, { method: 'POST' })).status).toBe(405);
     } finally {

@@ -1,4 +1,5 @@
-// /metrics (Prometheus text format), /healthz (the process serves) and /readyz (named checks).
+// /metrics (Prometheus text format), /healthz (the process serves) and /readyz (named checks,
+// their reasons withheld from the body and logged).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -19,6 +20,16 @@ export async function startHttpEndpoint(opts: {
   readiness: Record<string, ReadinessCheck>;
   log: Logger;
 }): Promise<HttpEndpoint> {
+  // Each check's last reason, so a probe every few seconds logs a change once, not every probe.
+  const last = new Map<string, string | null>();
+  const logChanges = (results: ReadonlyArray<readonly [string, string | null]>): void => {
+    for (const [name, why] of results) {
+      if ((last.get(name) ?? null) === why) continue;
+      if (why === null) opts.log.info({ check: name }, 'readiness check passes');
+      else opts.log.warn({ check: name, reason: why }, 'readiness check fails');
+      last.set(name, why);
+    }
+  };
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -40,11 +51,15 @@ export async function startHttpEndpoint(opts: {
       return;
     }
     if (path === '/readyz') {
-      const failing = Object.entries(opts.readiness)
-        .map(([name, check]) => [name, check()] as const)
-        .filter(([, why]) => why !== null);
-      if (failing.length === 0) res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      else res.writeHead(503, { 'content-type': 'text/plain' }).end(failing.map(([n, why]) => `${n}: ${why}\n`).join(''));
+      const results = Object.entries(opts.readiness).map(([name, check]) => [name, check()] as const);
+      logChanges(results);
+      // Names only, as kube-apiserver's /readyz: whoever reaches the port (any pod, on a host
+      // network agent) learns that a check fails, not the internals its reason names; the reason
+      // is in the log and in the node's status conditions.
+      const lines = results.map(([name, why]) => (why === null ? `[+]${name} ok` : `[-]${name} failed: reason withheld`));
+      const ready = results.every(([, why]) => why === null);
+      const verbose = /(^|&)verbose(=|&|$)/.test((req.url ?? '').split('?')[1] ?? '');
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready && !verbose ? 'ok\n' : `${lines.join('\n')}\n${ready ? 'ok' : 'not ready'}\n`);
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
