@@ -1,5 +1,5 @@
 import { CommandError, type NetnsCommands } from './ipcmd.js';
-import { NodeRules, renderForwardChain, renderMasqueradeTable } from './noderules.js';
+import { jumpPosition, NodeRules, renderForwardChain, renderMasqueradeTable } from './noderules.js';
 
 describe("Weir's own netfilter rules", () => {
   it('masquerades pod traffic to outside the cluster, with source ports above the node-port range', () => {
@@ -20,6 +20,17 @@ describe("Weir's own netfilter rules", () => {
   });
 });
 
+describe('where the FORWARD accept sits', () => {
+  it("goes after the administrator's rules, before a closing DROP or REJECT", () => {
+    expect(jumpPosition('-P FORWARD DROP\n')).toBe('append');
+    expect(jumpPosition('-P FORWARD DROP\n-A FORWARD -j DOCKER-USER\n-A FORWARD -s 10.0.0.0/8 -j DROP\n')).toBe('append');
+    expect(jumpPosition('-P FORWARD ACCEPT\n-A FORWARD -s 10.0.0.0/8 -j DROP\n-A FORWARD -j REJECT --reject-with icmp-host-prohibited\n-A FORWARD -j LOG\n')).toBe(2);
+    expect(jumpPosition('-P FORWARD DROP\n-A FORWARD -j DROP\n')).toBe(1);
+    // A DROP of some traffic is the administrator's rule, not a catch-all.
+    expect(jumpPosition('-P FORWARD DROP\n-A FORWARD -i eth1 -j DROP\n')).toBe('append');
+  });
+});
+
 describe('NodeRules when iptables cannot be asked', () => {
   /** A namespace whose iptables answers from `forward` (a string, or an error to throw). */
   const fakeCmd = (state: { forward: string | Error; calls: string[] }) =>
@@ -30,11 +41,21 @@ describe('NodeRules when iptables cannot be asked', () => {
           if (state.forward instanceof Error) throw state.forward;
           return state.forward;
         }
+        // `-C`: the jump is not there yet.
+        if (cmd === 'iptables' && args.includes('-C')) throw new CommandError(`iptables ${args.join(' ')}`, 'Bad rule (does a matching rule exist in that chain?)');
         return '';
       },
       nftTables: async () => [],
     }) as unknown as NetnsCommands;
   const want = { masquerade: false, podCidrs: ['10.244.1.0/24'], cluster: [], nodePortMax: 32767 };
+
+  it('accepts pod traffic under an ACCEPT policy when a closing REJECT would end it, jumping in before that rule', async () => {
+    const state = { forward: '-P FORWARD ACCEPT\n-A FORWARD -j REJECT --reject-with icmp-host-prohibited\n' as string | Error, calls: [] as string[] };
+    expect(await new NodeRules(fakeCmd(state)).sync(want)).toMatchObject({ forwardAccept: true, problems: [] });
+    expect(state.calls.filter((c) => c.includes(' -I ') || c.includes(' -A FORWARD'))).toEqual([expect.stringMatching(/^iptables -w 5 -I FORWARD 1 -m comment/)]);
+    state.forward = '-P FORWARD ACCEPT\n';
+    expect(await new NodeRules(fakeCmd(state)).sync(want)).toMatchObject({ forwardAccept: false });
+  });
 
   it('keeps the FORWARD accept it has and says why, instead of reading a failed listing as "no DROP policy"', async () => {
     const state = { forward: '-P FORWARD DROP\n' as string | Error, calls: [] as string[] };

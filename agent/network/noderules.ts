@@ -4,7 +4,8 @@
 //   reply never lands on a NodePort frontend in the NIC program;
 // - an ACCEPT of forwarded pod traffic when the host's FORWARD policy is DROP (Docker sets it),
 //   in the iptables chain WEIR-FORWARD: a DROP policy is iptables', and an nftables accept in
-//   another table cannot overrule it, so the jump must sit in the FORWARD chain itself.
+//   another table cannot overrule it, so the jump must sit in the FORWARD chain itself; it goes
+//   after the administrator's rules there and before a closing catch-all (jumpPosition).
 // Nothing else is touched; `weir agent --uninstall` removes both.
 import { absentAs, CommandError, isMissingCommand, type NetnsCommands } from './ipcmd.js';
 
@@ -52,6 +53,21 @@ export function renderMasqueradeTable(want: NodeRulesWant): string {
   ].join('\n');
 }
 
+/** A rule that ends the chain for every packet: a firewall's closing `-j DROP` or `-j REJECT`. */
+const CATCH_ALL = /^-A FORWARD -j (DROP|REJECT( --reject-with \S+)?)$/;
+
+/**
+ * Where the jump to WEIR-FORWARD goes in FORWARD (`iptables -S FORWARD`): after the rules already
+ * there, so an administrator's own DROP or REJECT of some pod traffic still wins, but before a
+ * closing catch-all (firewalld's and many hosts' `-j REJECT`), which would otherwise refuse all
+ * of it. A 1-based position for `iptables -I`, or 'append'.
+ */
+export function jumpPosition(forward: string): number | 'append' {
+  const rules = forward.split('\n').filter((l) => l.startsWith('-A FORWARD '));
+  const i = rules.findIndex((l) => CATCH_ALL.test(l));
+  return i < 0 ? 'append' : i + 1;
+}
+
 /** WEIR-FORWARD's contents, for `iptables-restore --noflush` (declaring the chain empties it). */
 export function renderForwardChain(podCidrs: readonly string[]): string {
   return ['*filter', `:${FORWARD_CHAIN} - [0:0]`, ...podCidrs.flatMap((c) => [`-A ${FORWARD_CHAIN} -s ${c} -j ACCEPT`, `-A ${FORWARD_CHAIN} -d ${c} -j ACCEPT`]), 'COMMIT', ''].join('\n');
@@ -96,11 +112,17 @@ export class NodeRules {
         // why (the catch below).
         const noFilterTable = (err: unknown) => isMissingCommand(err) || (err instanceof CommandError && NO_FILTER_TABLE.test(err.stderr));
         const forward = await this.cmd.exec('iptables', ['-w', '5', '-S', 'FORWARD']).catch(absentAs(noFilterTable, ''));
-        const policyDrop = /^-P FORWARD DROP$/m.test(forward);
-        if (policyDrop && want.podCidrs.length) {
+        // Forwarded pod traffic needs an accept when FORWARD would end it: a DROP policy, or a
+        // closing catch-all before the policy is reached.
+        const refusesByDefault = /^-P FORWARD DROP$/m.test(forward) || jumpPosition(forward) !== 'append';
+        if (refusesByDefault && want.podCidrs.length) {
           await this.cmd.exec('iptables-restore', ['-w', '5', '--noflush'], renderForwardChain(want.podCidrs));
           const jumped = await this.cmd.exec('iptables', ['-w', '5', '-C', ...JUMP]).then(() => true, () => false);
-          if (!jumped) await this.cmd.exec('iptables', ['-w', '5', '-I', ...JUMP]);
+          if (!jumped) {
+            const at = jumpPosition(forward);
+            const [chain, ...rule] = JUMP;
+            await this.cmd.exec('iptables', ['-w', '5', ...(at === 'append' ? ['-A', chain] : ['-I', chain, String(at)]), ...rule]);
+          }
           this.forwardAccept = true;
         } else {
           await removeForwardAccept(this.cmd);
