@@ -41,8 +41,8 @@ describe('NodeRules when iptables cannot be asked', () => {
           if (state.forward instanceof Error) throw state.forward;
           return state.forward;
         }
-        // `-C`: the jump is not there yet.
-        if (cmd === 'iptables' && args.includes('-C')) throw new CommandError(`iptables ${args.join(' ')}`, 'Bad rule (does a matching rule exist in that chain?)');
+        // `-C` and `-D`: the jump is not there (yet, or any more).
+        if (cmd === 'iptables' && (args.includes('-C') || args.includes('-D'))) throw new CommandError(`iptables ${args.join(' ')}`, 'Bad rule (does a matching rule exist in that chain?)');
         return '';
       },
       nftTables: async () => [],
