@@ -13,6 +13,7 @@ describe('renderServiceTable', () => {
     fe({ address: '10.96.0.12', backends: [] }),
     fe({ address: '10.96.0.13', flags: ServiceFlags.ClusterIp | ServiceFlags.LocalOnly, backends: [] }),
     fe({ address: '10.96.0.14', flags: ServiceFlags.ClusterIp | ServiceFlags.Affinity, affinityTimeoutS: 30, backends: [{ address: '10.244.1.2', port: 8080 }, { address: '10.244.2.2', port: 8080 }] }),
+    fe({ address: '203.0.113.7', flags: ServiceFlags.External | ServiceFlags.SourceRanges, sourceRanges: ['198.51.100.0/24', '10.244.1.0/24'], backends: [{ address: '10.244.2.2', port: 8080 }] }),
   ]);
 
   it('replaces the whole table in one transaction', () => {
@@ -35,6 +36,11 @@ describe('renderServiceTable', () => {
   it('rejects a frontend without endpoints, and drops one of Local policy', () => {
     expect(text).toContain('10.96.0.12 . tcp . 80 : goto refuse');
     expect(text).toContain('10.96.0.13 . tcp . 80 : drop');
+  });
+
+  it("drops a load-balancer address's clients outside loadBalancerSourceRanges before translating", () => {
+    expect(text).toMatch(/chain fe_7 \{\n {4}ip saddr != \{ 198\.51\.100\.0\/24, 10\.244\.1\.0\/24 \} drop\n {4}meta l4proto tcp ct mark set/);
+    expect(text.match(/ip saddr != /g)).toHaveLength(1);
   });
 
   it('keeps ClientIP affinity in a timed set per backend', () => {

@@ -31,6 +31,9 @@ export function renderServiceTable(frontends: readonly Frontend[]): string {
       return;
     }
     nat.push(`${key} : goto fe_${i}`);
+    // loadBalancerSourceRanges, as tc_nic judges them on the NIC: a client outside every range is
+    // dropped before any translation (here: pods and the node itself, which the NIC never sees).
+    const ranges = f.flags & ServiceFlags.SourceRanges && f.sourceRanges?.length ? `    ip saddr != { ${[...new Set(f.sourceRanges)].join(', ')} } drop\n` : '';
     const masq = f.flags & (ServiceFlags.NodePort | ServiceFlags.External) && !(f.flags & ServiceFlags.LocalOnly) ? `ct mark set ct mark | 0x${MASQUERADE_CT_MARK.toString(16)} ` : '';
     const to = (b: { address: string; port: number }) => `${b.address}:${b.port}`;
     if (f.flags & ServiceFlags.Affinity) {
@@ -42,11 +45,11 @@ export function renderServiceTable(frontends: readonly Frontend[]): string {
         body.push(`    ip saddr @aff_${i}_${j} goto be_${i}_${j}`);
       });
       const pick = f.backends.length === 1 ? 'goto be_' + i + '_0' : `numgen random mod ${f.backends.length} vmap { ${f.backends.map((_, j) => `${j} : goto be_${i}_${j}`).join(', ')} }`;
-      chains.push(`  chain fe_${i} {\n${body.join('\n')}\n    ${pick}\n  }`);
+      chains.push(`  chain fe_${i} {\n${ranges}${body.join('\n')}\n    ${pick}\n  }`);
       return;
     }
     const target = f.backends.length === 1 ? to(f.backends[0]) : `numgen random mod ${f.backends.length} map { ${f.backends.map((b, j) => `${j} : ${b.address} . ${b.port}`).join(', ')} }`;
-    chains.push(`  chain fe_${i} {\n    meta l4proto ${proto} ${masq}dnat ip to ${target}\n  }`);
+    chains.push(`  chain fe_${i} {\n${ranges}    meta l4proto ${proto} ${masq}dnat ip to ${target}\n  }`);
   });
   const map = (name: string, elements: string[]) =>
     `  map ${name} {\n    type ipv4_addr . inet_proto . inet_service : verdict\n${elements.length ? `    elements = {\n      ${elements.join(',\n      ')}\n    }\n` : ''}  }`;
