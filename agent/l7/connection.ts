@@ -56,6 +56,13 @@ interface Pending {
 /** The longest response head accepted from an upstream. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
 
+/**
+ * Requests one connection may have waiting for their answers. Past it the proxy stops reading the
+ * client until answers go out: each waiting request holds its head, so a client that pipelines
+ * without reading would otherwise grow the proxy's memory without bound.
+ */
+export const MAX_PIPELINED = 32;
+
 const localResponse = (status: number, body: string, close: boolean): string =>
   `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${close ? 'connection: close\r\n' : ''}\r\n${body}`;
 
@@ -96,7 +103,25 @@ export class ProxyConnection {
     client.on('end', () => this.onClientEnd());
     client.on('error', () => this.destroy());
     client.on('close', () => this.destroy());
-    client.on('drain', () => this.up?.resume());
+    client.on('drain', () => {
+      this.up?.resume();
+      this.settleReading();
+    });
+  }
+
+  /**
+   * Reads from the client only while what they cause can go somewhere: not while an upgrade's
+   * answer is awaited, nor while either socket's write buffer is full (the upstream's for requests
+   * forwarded, the client's own for answers, 403s included), nor with MAX_PIPELINED requests
+   * waiting. Each of those calls this again when it clears.
+   */
+  private settleReading(): void {
+    if (this.client.destroyed) return;
+    // A tunnel's two directions are independent: only the upstream's buffer holds the client back.
+    const upFull = this.up?.writableNeedDrain === true;
+    const hold = this.mode === 'tunnel' ? upFull : this.mode === 'await-upgrade' || upFull || this.client.writableNeedDrain || this.queue.length >= MAX_PIPELINED;
+    if (hold) this.client.pause();
+    else this.client.resume();
   }
 
   private destroy(): void {
@@ -182,6 +207,7 @@ export class ProxyConnection {
     const hasBody = head.framing.kind !== 'none';
     const p: Pending = { req, start: process.hrtime.bigint(), upgrade: head.upgrade, last: !head.keepAlive, started: false };
     this.queue.push(p);
+    if (this.queue.length >= MAX_PIPELINED) this.client.pause();
     // After a 101 the bytes are another protocol's, which no rule reads: only WebSocket, whose
     // messages are the application's own, may follow a judged request. h2c would carry HTTP/2
     // streams with any path past the rules.
@@ -214,21 +240,23 @@ export class ProxyConnection {
     up.on('end', () => this.onUpstreamGone(up));
     up.on('close', () => this.onUpstreamGone(up));
     up.on('error', (err: NodeJS.ErrnoException) => this.onUpstreamError(up, err));
-    up.on('drain', () => {
-      if (this.mode !== 'await-upgrade') this.client.resume();
-    });
+    up.on('drain', () => this.settleReading());
     return up;
   }
 
   private toUpstream(b: Buffer): void {
     const up = this.up;
     if (!up || up.destroyed) return;
-    if (!up.write(b)) this.client.pause();
+    up.write(b);
+    this.settleReading();
   }
 
   private toClient(b: Buffer | string): void {
     if (this.client.destroyed) return;
-    if (!this.client.write(b)) this.up?.pause();
+    if (!this.client.write(b)) {
+      this.up?.pause();
+      if (this.mode !== 'tunnel') this.client.pause();
+    }
   }
 
   private onClientEnd(): void {
@@ -353,6 +381,7 @@ export class ProxyConnection {
       this.toClient(localResponse(status, body, p.last));
       this.answered(p, verdict, status);
     }
+    this.settleReading();
     this.maybeFinish();
   }
 
@@ -369,7 +398,7 @@ export class ProxyConnection {
     this.mode = this.clientEnded ? 'closing' : 'http';
     const held = this.held;
     this.held = [];
-    this.client.resume();
+    this.settleReading();
     for (const b of held) this.onClientData(b);
   }
 
@@ -380,7 +409,7 @@ export class ProxyConnection {
     for (const b of this.held) this.toUpstream(b);
     this.held = [];
     if (this.clientEnded) this.up?.end();
-    this.client.resume();
+    this.settleReading();
   }
 
   private dropUpstream(): void {
@@ -429,7 +458,7 @@ export class ProxyConnection {
       if (last) last.last = true;
       this.mode = 'closing';
       this.held = [];
-      this.client.resume();
+      this.settleReading();
     }
     this.client.cork();
     this.flushLocal();

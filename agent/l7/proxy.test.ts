@@ -253,6 +253,48 @@ describe('the L7 proxy', () => {
     await capped.close();
   });
 
+  it('caps the connections of one client address, leaving room for others', async () => {
+    const reg = new Registry();
+    // The flow's source stands in for the pod: two "pods" share loopback, told apart by the second
+    // bit of the client's port (Linux gives connect() odd ports, so the first bit is always set).
+    const podOfPort = (port: number) => ((port >> 1) % 2 ? '10.244.1.7' : '10.244.1.8');
+    /** A client socket's "pod": its own (local) port's parity, as the proxy sees it remotely. */
+    const podOf = (s: Socket) => podOfPort(s.localPort!);
+    const capped = new L7Proxy({ flowOf: (sk) => ({ direction: 'ingress', subject: 1, peer: 2, src: { address: podOfPort(sk.remotePort!), port: sk.remotePort! }, dst: { address: '127.0.0.1', port: upstreamPort } }), rulesOf: () => rules }, pino({ level: 'silent' }), proxyMetrics(reg), { maxConnectionsPerSource: 2 });
+    const port = await capped.listen(0, '127.0.0.1');
+    const open: Socket[] = [];
+    const closed: string[] = [];
+    // Connect until both addresses hold two and one has had a connection refused.
+    const holds = (a: string) => open.filter((s) => podOf(s) === a).length;
+    for (let i = 0; i < 60 && !(closed.length > 0 && holds('10.244.1.7') >= 2 && holds('10.244.1.8') >= 2); i++) {
+      const s = connect(port, '127.0.0.1');
+      await new Promise((r) => s.once('connect', r));
+      const fate = await Promise.race([new Promise((r) => s.once('close', () => r('closed'))), new Promise((r) => setTimeout(() => r('open'), 100))]);
+      if (fate === 'closed') closed.push(podOf(s));
+      else open.push(s);
+    }
+    // Each address holds at most two; a refused one was over its own cap, not the node's.
+    expect([holds('10.244.1.7'), holds('10.244.1.8')]).toEqual([2, 2]);
+    expect(closed.length).toBeGreaterThan(0);
+    expect(Number((await reg.getSingleMetricAsString('weir_l7_connections_refused_total')).split('\n').find((l) => l.includes('reason="source_cap"'))?.split(' ').pop())).toBe(closed.length);
+    // Closing one frees its address's place.
+    const victim = open.find((s) => podOf(s) === closed[0])!;
+    victim.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    let again: Socket | undefined;
+    for (let i = 0; i < 40 && !again; i++) {
+      const s = connect(port, '127.0.0.1');
+      await new Promise((r) => s.once('connect', r));
+      if (podOf(s) === closed[0]) again = s;
+      else s.destroy();
+    }
+    expect(again).toBeDefined();
+    const fate = await Promise.race([new Promise((r) => again!.once('close', () => r('closed'))), new Promise((r) => setTimeout(() => r('open'), 200))]);
+    expect(fate).toBe('open');
+    for (const s of [...open, again!]) s.destroy();
+    await capped.close();
+  });
+
   it('answers 502 when the original destination refuses', async () => {
     const dead = createServer();
     await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
@@ -326,4 +368,36 @@ describe('the L7 proxy', () => {
     c.s.destroy();
     await both.close();
   });
+
+  it('stops reading a client that pipelines denied requests and never reads the 403s', async () => {
+    const s = connect(proxyPort, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    s.pause();
+    // 33 bytes of request for each 100 bytes of 403: the cheapest way to make the proxy write.
+    const batch = Buffer.from('GET /admin HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(2000));
+    const backlog = async () => (await registry.getSingleMetric('weir_l7_client_backlog_bytes')!.get()).values[0]?.value ?? 0;
+    let most = 0;
+    const sampler = setInterval(() => void backlog().then((b) => (most = Math.max(most, b))), 20);
+    const offered = 32 * 1024 * 1024;
+    let accepted = 0;
+    try {
+      while (accepted < offered) {
+        accepted += batch.length;
+        if (s.write(batch)) continue;
+        // The proxy is in this process and judges every request: give it time to catch up.
+        const drained = await Promise.race([new Promise<boolean>((r) => s.once('drain', () => r(true))), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+        if (!drained) break;
+      }
+      most = Math.max(most, await backlog());
+    } finally {
+      clearInterval(sampler);
+      s.destroy();
+    }
+    // The 403s wait in the kernel's socket buffers, not in the proxy: it holds at most what one
+    // read of requests produced (64 KiB of requests, about 200 KB of answers) and then stops
+    // reading. Before, it read all it was sent and held every answer it could not send.
+    console.log(`denied requests pipelined by a client that never reads: ${(accepted / 1048576).toFixed(1)} MiB taken, at most ${(most / 1024).toFixed(0)} KiB held by the proxy`);
+    expect(most).toBeLessThan(1024 * 1024);
+    expect(accepted).toBeLessThan(offered);
+  }, 60_000);
 });

@@ -7,7 +7,7 @@
 // and framing, which is what keeps the proxy's cost near a plain relay's (bench/l7.ts).
 import { createServer, Socket, type Server } from 'node:net';
 import { setTransparent, transparentTcpSocket } from 'libbpfjs';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import { firstMatch, type CompiledHttpRule } from '../../common/l7/rules.js';
 import { ProxyConnection, type RequestInfo, type Verdict } from './connection.js';
@@ -48,6 +48,11 @@ export interface ProxyLimits {
   /** Connections held at once; more are shed (closed at accept, counted). */
   maxConnections: number;
   /**
+   * Connections held at once for one client address: one pod cannot take the node's whole
+   * maxConnections from every other pod the proxy serves. More are closed at accept, counted.
+   */
+  maxConnectionsPerSource: number;
+  /**
    * Transparent sockets (IP_TRANSPARENT): the listener takes connections for addresses that are
    * not the node's (what the datapath hands it), and upstream connections leave from the
    * client's address. Needs CAP_NET_ADMIN; off for tests on loopback.
@@ -55,15 +60,28 @@ export interface ProxyLimits {
   transparent: boolean;
 }
 
-export const DEFAULT_LIMITS: ProxyLimits = { maxHeaderBytes: 16 * 1024, headersTimeoutMs: 10_000, idleTimeoutMs: 300_000, maxConnections: 10_000, transparent: false };
+export const DEFAULT_LIMITS: ProxyLimits = { maxHeaderBytes: 16 * 1024, headersTimeoutMs: 10_000, idleTimeoutMs: 300_000, maxConnections: 10_000, maxConnectionsPerSource: 1_000, transparent: false };
 
 export interface ProxyMetrics {
   requests: Counter<'direction' | 'verdict'>;
   latency: Histogram<'direction' | 'verdict'>;
   shed: Counter<'reason'>;
+  /** Client sockets whose unsent bytes weir_l7_client_backlog_bytes sums at each scrape. */
+  clientSockets: Set<ReadonlySet<Socket>>;
 }
 
 export function proxyMetrics(registry: Registry): ProxyMetrics {
+  const clientSockets = new Set<ReadonlySet<Socket>>();
+  new Gauge({
+    name: 'weir_l7_client_backlog_bytes',
+    help: 'Bytes the L7 proxy holds for clients that do not read their answers (socket write buffers in the proxy process).',
+    registers: [registry],
+    collect() {
+      let bytes = 0;
+      for (const set of clientSockets) for (const s of set) bytes += s.writableLength;
+      this.set(bytes);
+    },
+  });
   return {
     requests: new Counter({
       name: 'weir_l7_requests_total',
@@ -80,10 +98,11 @@ export function proxyMetrics(registry: Registry): ProxyMetrics {
     }),
     shed: new Counter({
       name: 'weir_l7_connections_refused_total',
-      help: 'Connections the L7 proxy closed without serving: over the connection cap (shed), or not a flow the datapath redirected (unknown).',
+      help: "Connections the L7 proxy closed without serving: over the node's connection cap (shed), over one client address's (source_cap), or not a flow the datapath redirected (unknown).",
       labelNames: ['reason'],
       registers: [registry],
     }),
+    clientSockets,
   };
 }
 
@@ -91,6 +110,8 @@ export class L7Proxy {
   private readonly server: Server;
   private readonly limits: ProxyLimits;
   private readonly connections = new Set<Socket>();
+  /** Open connections by the client's address (the flow's source, not the redirect's). */
+  private readonly perSource = new Map<string, number>();
 
   constructor(
     private readonly source: FlowSource,
@@ -103,6 +124,7 @@ export class L7Proxy {
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onConnection(socket));
     this.server.maxConnections = this.limits.maxConnections;
     this.server.on('drop', () => this.metrics.shed.inc({ reason: 'shed' }));
+    this.metrics.clientSockets.add(this.connections);
   }
 
   listen(port: number, host = '0.0.0.0'): Promise<number> {
@@ -122,6 +144,7 @@ export class L7Proxy {
   }
 
   async close(): Promise<void> {
+    this.metrics.clientSockets.delete(this.connections);
     for (const s of this.connections) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -134,8 +157,20 @@ export class L7Proxy {
       socket.destroy();
       return;
     }
+    const held = this.perSource.get(flow.src.address) ?? 0;
+    if (held >= this.limits.maxConnectionsPerSource) {
+      this.metrics.shed.inc({ reason: 'source_cap' });
+      socket.destroy();
+      return;
+    }
+    this.perSource.set(flow.src.address, held + 1);
     this.connections.add(socket);
-    socket.once('close', () => this.connections.delete(socket));
+    socket.once('close', () => {
+      this.connections.delete(socket);
+      const n = (this.perSource.get(flow.src.address) ?? 1) - 1;
+      if (n > 0) this.perSource.set(flow.src.address, n);
+      else this.perSource.delete(flow.src.address);
+    });
     const requests = {
       allowed: this.metrics.requests.labels(flow.direction, 'allowed'),
       denied: this.metrics.requests.labels(flow.direction, 'denied'),
