@@ -40,7 +40,7 @@ describe('the flows the proxy judges', () => {
     const f = flows.flowOf(sock('10.244.1.3', '203.0.113.1', 9005))!;
     expect(f).toMatchObject({ direction: 'egress', subject: CLIENT, peer: 2 });
     // The rule that does not compile is left out; the other stays.
-    expect(flows.rulesOf(f).map((r) => String(r.path))).toEqual(['/^(?:\\/api\\/.*)$/u']);
+    expect(flows.rulesOf(f).map((r) => r.path?.source)).toEqual(['/api/.*']);
     expect(flows.upstreamSource(f)).toBe('10.244.1.3');
   });
 

@@ -33,4 +33,15 @@ describe('HTTP rules', () => {
     expect(() => compileHttpRule({ path: '/api/(' })).toThrow(RuleError);
     expect(() => compileHttpRule({ host: '[' })).toThrow(/host "\[" is not a valid regular expression/);
   });
+
+  it('runs in linear time: a nested quantifier on a 16 KiB path answers at once, and what only backtracking can run is refused', () => {
+    const evil = compileHttpRule({ path: '(/a+)+$' });
+    const path = `/${'a'.repeat(16 * 1024)}!`;
+    // A backtracking engine takes seconds at 29 bytes and doubles with each byte more: this
+    // would not end within the test's limit. A linear one answers.
+    expect(matches(evil, req({ path }))).toBe(false);
+    expect(matches(evil, req({ path: '/aaa/aa' }))).toBe(true);
+    expect(() => compileHttpRule({ path: '/(a)/\\1' })).toThrow(/not a valid regular expression \(RE2 syntax\)/);
+    expect(() => compileHttpRule({ path: '/(?!admin).*' })).toThrow(RuleError);
+  });
 });
