@@ -154,9 +154,16 @@ int sk_msg_fastpath(struct sk_msg_md *msg)
 			return SK_DROP;
 		}
 		/*
-		 * A proxy verdict takes effect for new connections only, as on the TC path (an L7
-		 * proxy cannot join a byte stream in the middle): this flow stays allowed at L4.
+		 * HTTP rules now apply to a flow allowed at L4, and an L7 proxy cannot join a byte
+		 * stream in the middle: every send on it fails from now on (EACCES), either side, so
+		 * no byte crosses unjudged, and the client reconnects, through the proxy. The
+		 * generation stays old, so each send is judged again. (tc_endpoint.c does the same
+		 * for flows whose payload takes the stack.)
 		 */
+		if (v.verdict == VERDICT_REDIRECT) {
+			metrics_account(DROP_L7_REJUDGED, METRICS_DIR_EGRESS, msg->size);
+			return SK_DROP;
+		}
 		out->policy_gen = cfg->policy_gen;
 		in->policy_gen = cfg->policy_gen;
 	}

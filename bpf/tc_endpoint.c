@@ -114,6 +114,19 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 				ct_delete(&key);
 				return tc_drop(skb, deny_reason(r.verdict), mdir);
 			}
+			/*
+			 * HTTP rules now apply to a flow that was allowed at L4: its requests so far were
+			 * never judged, and a connection cannot move into the proxy mid-stream. It is
+			 * forgotten: the client's next segment is a new flow, handed to the proxy, whose
+			 * stack answers a segment of no connection it knows with a reset; the client
+			 * reconnects, through the proxy. The server's segments meanwhile are dropped.
+			 */
+			if (r.verdict == VERDICT_REDIRECT && !(e->flags & (CT_F_PROXY | CT_F_FROM_PROXY))) {
+				ct_delete(&key);
+				if (reply)
+					return tc_drop(skb, DROP_L7_REJUDGED, mdir);
+				goto new_flow;
+			}
 			e->policy_gen = cfg->policy_gen;
 		}
 		ct_account(e, p->proto, p->tcp_flags, reply, cfg);
@@ -136,6 +149,7 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 		return proxy_handoff(skb, 0);
 
 	/* A new flow. */
+new_flow:
 	if (cfg->flags & CFG_DRAIN)
 		return tc_drop(skb, DROP_DRAINING, mdir);
 	__u32 remote_identity = remote_identity_of(skb, dir, remote_addr);

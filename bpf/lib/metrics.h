@@ -42,6 +42,7 @@ enum metrics_reason {
 	DROP_NO_TUNNEL = 144,        /* routed into the overlay with no node hosting its destination */
 	DROP_TUNNEL_SOURCE = 145,    /* VXLAN from an address that is not a node's */
 	DROP_SOURCE_RANGE = 146,     /* a load-balancer address's client outside its loadBalancerSourceRanges */
+	DROP_L7_REJUDGED = 147,      /* a flow allowed at L4 that policy now hands to the L7 proxy: cut */
 };
 WEIR_BTF_ENUM(metrics_reason);
 

@@ -32,6 +32,8 @@ export const Reason = {
   NoTunnel: 144,
   TunnelSource: 145,
   SourceRange: 146,
+  /** A flow allowed at L4 that policy now hands to the L7 proxy: it cannot move mid-stream, so it ends. */
+  L7Rejudged: 147,
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

@@ -4,6 +4,7 @@ import { TcAction } from 'libbpfjs';
 import { collectConntrack, monotonicSeconds } from '../../agent/conntrack/gc.js';
 import { DEFAULT_CONFIG } from '../../common/maps/config.js';
 import { CtFlags, CtPath, CtScope, type Ct4Key } from '../../common/maps/conntrack.js';
+import { Direction, Reason } from '../../common/maps/metrics.js';
 import { PolicyDir } from '../../common/maps/policy.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { TestDatapath } from '../harness/datapath.js';
@@ -86,6 +87,34 @@ describePrivileged('tc_endpoint.o: conntrack', () => {
     t.config({ policyGen: 2 });
     expect((await back({ flags: Flags.SYN | Flags.ACK })).retval).toBe(TcAction.Ok);
     expect(t.ctTcp.get(egressKey)?.policyGen).toBe(2);
+  });
+
+  it('ends a flow allowed at L4 once policy hands its port to the L7 proxy: the client moves to the proxy, the server is cut off', async () => {
+    await out({ flags: Flags.SYN });
+    await back({ flags: Flags.SYN | Flags.ACK });
+    await out({ flags: Flags.ACK | Flags.PSH, payload: Buffer.from('GET /admin HTTP/1.1\r\n\r\n') });
+    expect(t.ctTcp.get(egressKey)?.flags ?? 0).toBe(CtFlags.SeenReply);
+    // HTTP rules on the same peer and port: the verdict becomes a redirect.
+    t.policy(300, PolicyDir.Egress, [{ peer: 400, port: 443, protocol: TCP, verdict: 'redirect', proxyPort: 15001 }]);
+    t.config({ policyGen: 2 });
+    // The server's next segment: the flow is no longer the one allowed; dropped and forgotten.
+    expect((await back({ flags: Flags.ACK | Flags.PSH, payload: Buffer.from('HTTP/1.1 200 OK\r\n') })).retval).toBe(TcAction.Shot);
+    expect(t.counter(Reason.L7Rejudged, Direction.Ingress)).toBe(1n);
+    expect(t.ctTcp.get(egressKey)).toBeUndefined();
+    // The client's next segment is a new flow to the proxy (whose stack resets it), never the server.
+    const r = await out({ flags: Flags.ACK | Flags.PSH, payload: Buffer.from('GET /admin HTTP/1.1\r\n\r\n') });
+    expect(r.retval).toBe(TcAction.Redirect);
+    expect(t.ctTcp.get(egressKey)).toMatchObject({ proxyPort: 15001, policyGen: 2 });
+    expect(t.ctTcp.get(egressKey)!.flags & CtFlags.Proxy).toBe(CtFlags.Proxy);
+  });
+
+  it('keeps a proxied flow with the proxy when policy changes and still redirects it', async () => {
+    t.policy(300, PolicyDir.Egress, [{ peer: 400, port: 443, protocol: TCP, verdict: 'redirect', proxyPort: 15001 }]);
+    expect((await out({ flags: Flags.SYN })).retval).toBe(TcAction.Redirect);
+    t.config({ policyGen: 2 });
+    expect((await out({ flags: Flags.ACK })).retval).toBe(TcAction.Redirect);
+    expect(t.ctTcp.get(egressKey)?.policyGen).toBe(2);
+    expect(t.counter(Reason.L7Rejudged, Direction.Egress)).toBe(0n);
   });
 
   it('marks each direction whose payload went through the stack, and only that one (no sk_msg redirect later)', async () => {

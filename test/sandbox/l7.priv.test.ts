@@ -144,6 +144,33 @@ describePrivileged('L7 policy through the node proxy', () => {
     await applyPolicy(webRules(['/public/.*', '/ws']));
   }, 60_000);
 
+  it('ends a keep-alive connection allowed at L4 when HTTP rules come to apply to it: the client reconnects through the proxy', async () => {
+    const plainPolicy = (http?: Array<{ method: string; path: string }>) =>
+      policy('plain-l7', {
+        endpointSelector: { matchLabels: { app: 'plain' } },
+        ingress: [{ fromEndpoints: [{ matchLabels: { app: 'stranger' } }], toPorts: [{ ports: [{ port: 8080, protocol: 'TCP' }], ...(http ? { rules: { http } } : {}) }] }],
+      });
+    try {
+      // Enforced at L4 first, so the connection below is tracked as allowed without the proxy.
+      await applyPolicy(plainPolicy());
+      await eventually('plain enforced at L4', async () => ((await sb.programmed(n1)).spec.endpoints.find((e) => e.name === 'plain')?.policyEnforced ? true : undefined), 30_000, 250);
+      const poll = sb.run<{ statuses: Array<number | string>; connections: number }>(pod('stranger'), ['http-poll', pod('plain').ip, '8080', '/admin', '15000', '200'], 40_000);
+      await new Promise((r) => setTimeout(r, 2500));
+      await applyPolicy(plainPolicy([{ method: 'GET', path: '/public/.*' }]));
+      const r = await poll;
+      const changed = r.statuses.findIndex((s) => s !== 200);
+      expect(changed).toBeGreaterThan(0);
+      // Not one request is answered by the server past the rules once they apply: the old
+      // connection ends (reset), and every request after it is judged by the proxy.
+      expect(r.statuses.slice(changed).filter((s) => s === 200)).toEqual([]);
+      expect(r.statuses.at(-1)).toBe(403);
+      expect(r.connections).toBeGreaterThanOrEqual(2);
+    } finally {
+      await sb.custom.deleteNamespacedCustomObject({ ...gvr(NetworkPolicyResource), namespace: 'default', name: 'plain-l7' });
+      await eventually('plain open again', async () => ((await sb.programmed(n1)).spec.endpoints.find((e) => e.name === 'plain')?.policyEnforced ? undefined : true), 30_000, 250);
+    }
+  }, 90_000);
+
   it('carries an Upgrade (WebSocket) and a 100 MiB streamed body', async () => {
     await eventually('the rules are back', async () => statuses(await seq('client', pod('web').ip, 'GET /public/z'))[0] === 200, 30_000, 500);
     expect(await sb.run(pod('client'), ['http-upgrade', pod('web-2').ip, '8080', '/ws'])).toEqual({ status: 101, echoed: 'ping-through-the-proxy' });
