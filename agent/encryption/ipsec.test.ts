@@ -1,5 +1,6 @@
 import type { NodeEncryption } from '../../api/v1alpha1/index.js';
 import { keyFingerprint, pairKey, parseIpsecSecret, spiOf } from '../../common/encryption/ipsec-keys.js';
+import { plan } from './xfrm.js';
 import { ipsecPlan, usableKeys } from './ipsec.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -20,8 +21,8 @@ describe('the IPsec plan of a node', () => {
     const p = ipsecPlan(local, spec(), usableKeys(spec(), [k1]), []);
     expect(p.installed).toEqual([1]);
     expect(p.states).toEqual([
-      { src: local.address, dst: '192.168.77.12', spi: spiOf(1, 1), mark: { value: 0x1e00, mask: 0xff00 }, key: pairKey(k1, { name: 'n1', bootID: 'boot-1' }, { name: 'n2', bootID: 'boot-2' }), icvBits: 128 },
-      { src: '192.168.77.12', dst: local.address, spi: spiOf(2, 1), key: pairKey(k1, { name: 'n2', bootID: 'boot-2' }, { name: 'n1', bootID: 'boot-1' }), icvBits: 128 },
+      { src: local.address, dst: '192.168.77.12', spi: spiOf(1, 1), mark: { value: 0x1e00, mask: 0xff00 }, esn: true, key: pairKey(k1, { name: 'n1', bootID: 'boot-1' }, { name: 'n2', bootID: 'boot-2' }), icvBits: 128 },
+      { src: '192.168.77.12', dst: local.address, spi: spiOf(2, 1), esn: true, key: pairKey(k1, { name: 'n2', bootID: 'boot-2' }, { name: 'n1', bootID: 'boot-1' }), icvBits: 128 },
     ]);
     expect(p.policies.map((x) => `${x.dir} ${x.src} ${x.dst} ${x.block ? 'block' : x.tmpl!.level}`)).toEqual([
       'out 0.0.0.0/0 10.244.2.0/24 required',
@@ -44,12 +45,25 @@ describe('the IPsec plan of a node', () => {
     const p = ipsecPlan(local, both, keys, existing);
     expect(p.installed).toEqual([1, 2]);
     // Kept as it is: no key to (re)make it with.
-    expect(p.states.filter((s) => s.spi === spiOf(1, 1))).toEqual([{ ...existing[0], mark: { value: 0x1e00, mask: 0xff00 } }]);
+    expect(p.states.filter((s) => s.spi === spiOf(1, 1))).toEqual([{ ...existing[0], mark: { value: 0x1e00, mask: 0xff00 }, esn: true }]);
     // A new peer: key 1's states cannot be made for it.
     const more = { ...both, peers: [...both.peers, { name: 'n3', nodeId: 3, address: '192.168.77.13', podCIDRs: ['10.244.3.0/24'] }] };
     const q = ipsecPlan(local, more, keys, existing);
     expect(q.installed).toEqual([2]);
     expect(q.problems).toEqual([expect.stringMatching(/IPsec key 1 is not in the Secret/)]);
+  });
+
+  it('replaces the states of a peer that rebooted: its new boot id makes new pair keys, under the same SPIs', () => {
+    const before = ipsecPlan(local, spec(), usableKeys(spec(), [k1]), []);
+    const rebooted = spec();
+    rebooted.peers = rebooted.peers.map((p) => ({ ...p, bootID: 'boot-2-again' }));
+    const after = ipsecPlan(local, rebooted, usableKeys(rebooted, [k1]), before.states);
+    const lines = plan({ states: before.states, policies: before.policies }, after);
+    // Both directions with the peer, swapped in place, new keys; nothing else touched.
+    expect(lines).toEqual([
+      expect.stringMatching(new RegExp(`^xfrm state update src ${local.address} dst 192\\.168\\.77\\.12 proto esp spi 0x1011 .* flag esn mark 0x1e00 mask 0xff00 aead rfc4106\\(gcm\\(aes\\)\\) 0x${pairKey(k1, { name: 'n1', bootID: 'boot-1' }, { name: 'n2', bootID: 'boot-2-again' }).toString('hex')} 128$`)),
+      expect.stringMatching(/^xfrm state update src 192\.168\.77\.12 dst .* spi 0x1021 /),
+    ]);
   });
 
   it('uses only keys whose fingerprint matches what the operator rolled out', () => {

@@ -58,8 +58,11 @@ export function ipsecPlan(local: LocalNode, spec: NodeEncryption, keys: Readonly
     for (const peer of spec.peers) {
       const them = { name: peer.name, bootID: peer.bootID };
       const mark = { value: encryptMarkOf(id), mask: EncryptMark.GenMask };
-      const out: XfrmState = { src: local.address, dst: peer.address, spi: spiOf(spec.nodeId, id), mark };
-      const inn: XfrmState = { src: peer.address, dst: local.address, spi: spiOf(peer.nodeId, id) };
+      // ESN: 2^64 packets per state, where 32-bit sequence numbers stop a direction after 2^32 - 1
+      // (about 72 minutes at 1 Mpps). States an earlier agent made without it keep their key and
+      // settings until the next rotation or reboot replaces them, so both ends always agree.
+      const out: XfrmState = { src: local.address, dst: peer.address, spi: spiOf(spec.nodeId, id), mark, esn: true };
+      const inn: XfrmState = { src: peer.address, dst: local.address, spi: spiOf(peer.nodeId, id), esn: true };
       for (const [s, k] of [[out, key && pairKey(key, me, them)], [inn, key && pairKey(key, them, me)]] as const) {
         const st = k ? { ...s, key: k, icvBits: key!.icvBits } : have.has(stateKey(s)) ? s : undefined;
         if (!st) complete = false;

@@ -55,10 +55,27 @@ src 0.0.0.0/0 dst 0.0.0.0/0
 
 describe('ip xfrm output', () => {
   it("reads Weir's states with their marks and counters, and leaves others' alone", () => {
+    const key = Buffer.from('0102030405060708090a0b0c0d0e0f1011121314', 'hex');
     expect(parseStates(STATES)).toEqual([
-      { src: '192.168.77.12', dst: '192.168.77.11', spi: 0x1021, packets: 42, failed: 3 },
-      { src: '192.168.77.11', dst: '192.168.77.12', spi: 0x1011, mark: { value: 0x1e00, mask: 0xff00 }, packets: 7, failed: 0 },
+      { src: '192.168.77.12', dst: '192.168.77.11', spi: 0x1021, key, icvBits: 128, packets: 42, failed: 3 },
+      { src: '192.168.77.11', dst: '192.168.77.12', spi: 0x1011, mark: { value: 0x1e00, mask: 0xff00 }, key, icvBits: 128, packets: 7, failed: 0 },
     ]);
+  });
+
+  it('reads extended sequence numbers from the flag line, by name or by bit', () => {
+    const esn = (flagLine: string) =>
+      parseStates(`src 192.168.77.12 dst 192.168.77.11
+	proto esp spi 0x00001021(4129) reqid 22341(0x00005745) mode tunnel
+	${flagLine}
+	aead rfc4106(gcm(aes)) 0x0102030405060708090a0b0c0d0e0f1011121314 (160 bits) 128
+	anti-replay esn context:
+	 seq-hi 0x0, seq 0x2a, oseq-hi 0x0, oseq 0x0
+	 replay_window 128, bitmap-length 4
+	 ffffffff 00000000 00000000 00000000
+`)[0]?.esn;
+    expect(esn('replay-window 0 seq 0x00000000 flag esn (0x00000080)')).toBe(true);
+    expect(esn('replay-window 0 seq 0x00000000 flag 80 (0x00000080)')).toBe(true);
+    expect(esn('replay-window 128 seq 0x00000000 flag  (0x00000000)')).toBeUndefined();
   });
 
   it("reads Weir's policies (its reqid, or its block mark), not others' nor socket policies", () => {
@@ -86,6 +103,16 @@ describe('the plan from what is to what should be', () => {
       'xfrm policy delete dir fwd src 10.0.0.0/24 dst 10.2.0.0/24',
       'xfrm state delete src a dst b proto esp spi 0x1012 mark 0x2e00 mask 0xff00',
     ]);
+  });
+
+  it('replaces a state whose listed key differs from the one it should have (a peer rebooted), and keeps one whose key is right', () => {
+    const other = Buffer.alloc(20, 2);
+    const want = { ...st(0x1011), key: other, esn: true };
+    expect(plan({ states: [{ ...st(0x1011), key }], policies: [] }, { states: [want], policies: [] })).toEqual([
+      `xfrm state update src a dst b proto esp spi 0x1011 reqid ${WEIR_REQID} mode tunnel replay-window 128 flag esn aead rfc4106(gcm(aes)) 0x${other.toString('hex')} 128`,
+    ]);
+    // The right key without ESN (an earlier agent's state): its sequence numbers run on.
+    expect(plan({ states: [{ ...st(0x1011), key: other }], policies: [] }, { states: [want], policies: [] })).toEqual([]);
   });
 
   it('updates a policy whose template changed, and does nothing when all is in place', () => {

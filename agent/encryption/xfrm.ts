@@ -16,9 +16,11 @@ export interface XfrmState {
   dst: string;
   spi: number;
   mark?: Mark;
-  /** Absent in what was listed without keys; never compared (see diffStates). */
+  /** As listed (`ip xfrm state` prints it); a listed state whose key differs is replaced (see plan). */
   key?: Buffer;
   icvBits?: number;
+  /** 64-bit extended sequence numbers (RFC 4304): the state never runs out of them. */
+  esn?: boolean;
   /** From `ip -s`: packets through the state. */
   packets?: number;
   /** Integrity failures (a wrong key), from `ip -s` stats. */
@@ -68,6 +70,15 @@ export function parseStates(text: string): XfrmState[] {
     const s: XfrmState = { src, dst, spi: Number(m[1]) };
     const mark = rec.map(parseMark).find((x) => x !== undefined);
     if (mark) s.mark = mark;
+    const aead = rec.map((l) => /^aead \S+ 0x([0-9a-f]+)(?: \(\d+ bits\))? (\d+)$/.exec(l)).find((x) => x);
+    if (aead) {
+      s.key = Buffer.from(aead[1], 'hex');
+      s.icvBits = Number(aead[2]);
+    }
+    // "flag esn (0x00000080)"; iproute2 versions without the name print the bit alone.
+    const flags = rec.find((l) => l.startsWith('replay-window ') && l.includes(' flag '));
+    const bits = flags && /\((0x[0-9a-f]+)\)/.exec(flags);
+    if (flags && (/ flag .*\besn\b/.test(flags) || (bits && (Number(bits[1]) & XFRM_STATE_ESN) !== 0))) s.esn = true;
     const cur = rec.findIndex((l) => l.startsWith('lifetime current:'));
     const pk = cur >= 0 ? /\((?:bytes)\),\s*(\d+)\(packets\)/.exec(rec[cur + 1] ?? '') : null;
     if (pk) s.packets = Number(pk[1]);
@@ -106,9 +117,13 @@ export function parsePolicies(text: string): XfrmPolicy[] {
   return out;
 }
 
-export function addStateLine(s: XfrmState): string {
+/** XFRM_STATE_ESN in include/uapi/linux/xfrm.h. */
+const XFRM_STATE_ESN = 128;
+
+/** `add` a new state, or `update` one that exists (the kernel swaps it in one step, replay state new). */
+export function addStateLine(s: XfrmState, verb: 'add' | 'update' = 'add'): string {
   if (!s.key) throw new Error(`state ${stateKey(s)} has no key`);
-  return `xfrm state add src ${s.src} dst ${s.dst} proto esp spi ${hex(s.spi)} reqid ${WEIR_REQID} mode tunnel replay-window 128${markText(s.mark)} aead rfc4106(gcm(aes)) 0x${s.key.toString('hex')} ${s.icvBits ?? 128}`;
+  return `xfrm state ${verb} src ${s.src} dst ${s.dst} proto esp spi ${hex(s.spi)} reqid ${WEIR_REQID} mode tunnel replay-window 128${s.esn ? ' flag esn' : ''}${markText(s.mark)} aead rfc4106(gcm(aes)) 0x${s.key.toString('hex')} ${s.icvBits ?? 128}`;
 }
 
 /** A state with a mark is found by it too: the delete names it. */
@@ -128,17 +143,24 @@ const samePolicy = (a: XfrmPolicy, b: XfrmPolicy) =>
 
 /**
  * The `ip` lines from what is to what should be, in the order that never leaves a packet without
- * its state: states added, policies set, stale policies removed, stale states removed. A state
- * that exists is never replaced: its sequence numbers run on under its key (a replaced state
- * would restart them under the same key, repeating AES-GCM nonces).
+ * its state: states added or replaced, policies set, stale policies removed, stale states removed.
+ * A state that exists with the key it should have is never replaced: its sequence numbers run on
+ * under its key (a replaced state would restart them under the same key, repeating AES-GCM
+ * nonces). One whose key differs is replaced: a peer rebooted (pair keys are bound to both boot
+ * ids), and the old key can no longer talk to it; the new key starts its own nonces.
  */
 export function plan(current: { states: XfrmState[]; policies: XfrmPolicy[] }, desired: { states: XfrmState[]; policies: XfrmPolicy[] }): string[] {
-  const haveStates = new Set(current.states.map(stateKey));
+  const haveStates = new Map(current.states.map((s) => [stateKey(s), s]));
   const wantStates = new Set(desired.states.map(stateKey));
+  const stale = (want: XfrmState) => {
+    const have = haveStates.get(stateKey(want));
+    return !!have?.key && !!want.key && !have.key.equals(want.key);
+  };
   const havePolicies = new Map(current.policies.map((p) => [policyKey(p), p]));
   const wantPolicies = new Set(desired.policies.map(policyKey));
   return [
-    ...desired.states.filter((s) => !haveStates.has(stateKey(s))).map(addStateLine),
+    ...desired.states.filter((s) => !haveStates.has(stateKey(s))).map((s) => addStateLine(s)),
+    ...desired.states.filter(stale).map((s) => addStateLine(s, 'update')),
     ...desired.policies.filter((p) => { const h = havePolicies.get(policyKey(p)); return !h || !samePolicy(h, p); }).map(updatePolicyLine),
     ...current.policies.filter((p) => !wantPolicies.has(policyKey(p))).map(deletePolicyLine),
     ...current.states.filter((s) => !wantStates.has(stateKey(s))).map(deleteStateLine),

@@ -3,6 +3,7 @@
 // nodes, pods on each, the real operator and agents, and the underlay (the nodes' LAN bridge) captured with tcpdump: what crosses it is ESP or WireGuard, never a pod's
 // bytes. Then a key that does not match drops and is counted, a key rotation under live streams
 // loses nothing, and the same cluster moves to WireGuard.
+import { randomUUID } from 'node:crypto';
 import { Capture } from '../harness/capture.js';
 import { TestCluster } from '../harness/cluster.js';
 import { describePrivileged } from '../harness/privileged.js';
@@ -153,6 +154,26 @@ describePrivileged('encryption between nodes on a kernel with ESP and WireGuard'
     const c = await capturedExchange();
     noClearPodTraffic(c);
   }, 300_000);
+
+  it('IPsec: a node that reboots (a new boot id, its xfrm state gone) talks with its peer again within seconds, both ends on new keys with 64-bit sequence numbers', async () => {
+    const states = (n: SandboxNode) => sb.lab.exec(n.ns, 'ip', ['xfrm', 'state', 'list']);
+    const keysOf = (text: string): string[] => [...(text.match(/aead \S+ 0x[0-9a-f]+/g) ?? [])].sort();
+    const before = keysOf(states(n1));
+    expect(before).toHaveLength(2);
+    // A reboot as the cluster sees it: the kernel's states gone, a new boot id in the Node's status.
+    sb.lab.exec(n2.ns, 'ip', ['xfrm', 'state', 'flush']);
+    await sb.core.patchNodeStatus({ name: n2.name, body: { status: { nodeInfo: { bootID: randomUUID() } } } }, merge);
+    await eventually('n1 reaches n2 again', async () => (await tryTcp('client', pod('server').ip, 8080, 2000)) === 'connected', 60_000, 500);
+    await eventually('n2 reaches n1 again', async () => (await tryTcp('server-b', pod('client-b').ip, 8081, 2000)) === 'connected', 60_000, 500);
+    // The surviving node replaced both states with the pair in place: new keys, same SPIs, ESN.
+    const after = states(n1);
+    expect(keysOf(after)).toHaveLength(2);
+    expect(keysOf(after).filter((k) => before.includes(k))).toEqual([]);
+    expect(after.match(/flag esn/g)).toHaveLength(2);
+    const c = await capturedExchange();
+    expect(c.stream.remoteDigest).toBe(c.stream.localDigest);
+    noClearPodTraffic(c);
+  }, 240_000);
 
   it('WireGuard: the same cluster moves to one WireGuard device per node; the underlay sees only its UDP', async () => {
     await sb.custom.patchClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default', body: { spec: { features: { encryption: { mode: 'wireguard' } } } } }, merge);
