@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EncryptionPeer } from '../../api/v1alpha1/index.js';
 import { EncryptMark } from '../../common/maps/config.js';
-import { absentAs, isMissingTable, type NetnsCommands } from '../network/ipcmd.js';
+import { absentAs, isMissingDevice, isMissingTable, type NetnsCommands } from '../network/ipcmd.js';
 
 export const WG_DEVICE = 'weir_wg0';
 /** Cilium's port for the same purpose, so firewall rules written for it carry over. */
@@ -98,9 +98,13 @@ export class WireguardDevice {
     }
   }
 
-  /** Packets through the device: sent is encrypted, received decrypted. */
+  /**
+   * Packets through the device: sent is encrypted, received decrypted; undefined while there is no
+   * device. A read that fails otherwise throws (the scrape counts it), never reads as zero.
+   */
   async counters(): Promise<{ encrypted: number; decrypted: number; errors: number } | undefined> {
-    const out = JSON.parse((await this.cmd.ip(['-s', '-j', 'link', 'show', 'dev', WG_DEVICE]).catch(() => '')) || '[]') as Array<{ stats64?: { rx: { packets: number; errors: number }; tx: { packets: number; errors: number } } }>;
+    const text = await this.cmd.ip(['-s', '-j', 'link', 'show', 'dev', WG_DEVICE]).catch(absentAs(isMissingDevice, ''));
+    const out = JSON.parse(text || '[]') as Array<{ stats64?: { rx: { packets: number; errors: number }; tx: { packets: number; errors: number } } }>;
     const s = out[0]?.stats64;
     return s ? { encrypted: s.tx.packets, decrypted: s.rx.packets, errors: s.rx.errors + s.tx.errors } : undefined;
   }

@@ -24,6 +24,9 @@ export const isMissingCommand = (err: unknown): boolean => (err as NodeJS.ErrnoE
 /** A routing table that was never filled does not exist yet: listing or flushing it finds nothing, which is not a failure. */
 export const isMissingTable = (err: unknown): boolean => err instanceof CommandError && /FIB table does not exist/.test(err.stderr);
 
+/** A link that is not there (`Device "x" does not exist.`): listing it finds nothing, which is not a failure. */
+export const isMissingDevice = (err: unknown): boolean => err instanceof CommandError && /Device ".*" does not exist|Cannot find device/.test(err.stderr);
+
 /**
  * A `.catch` that reads a failure `absent` recognises (a table never made, a command not
  * installed) as the answer `value`, and rethrows any other: "could not look" is never "nothing there".
