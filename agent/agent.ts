@@ -9,6 +9,7 @@ import {
 } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import type { Registry } from 'prom-client';
+import { hostPort } from '../common/config.js';
 import { condition, type Condition } from '../common/conditions.js';
 import { ResilientInformer } from '../common/informer.js';
 import { ClusterCaches } from '../common/caches.js';
@@ -87,6 +88,8 @@ export interface AgentOptions {
   cni?: { socket: string; stateDir: string; confDir?: string };
   /** Socket hooks treated as missing (the fallback tried on a kernel that has them). */
   unavailableHooks?: readonly SocketHook[];
+  /** The host the agent's own /metrics listens on; the L7 proxy's /metrics takes the same. Default: all. */
+  metricsHost?: string;
 }
 
 export interface AgentParts {
@@ -548,7 +551,7 @@ export class Agent {
       return 0n;
     }
     this.proxy ??= new ProxySupervisor(
-      { netns: this.opts.netns, cgroup: proxyCgroupFor(this.opts.cgroupPath), pinRoot: this.opts.pinRoot, port: features.l7Proxy.port, metricsAddress: `0.0.0.0:${L7_METRICS_PORT}`, cli: process.argv[1] ?? 'weir' },
+      { netns: this.opts.netns, cgroup: proxyCgroupFor(this.opts.cgroupPath), pinRoot: this.opts.pinRoot, port: features.l7Proxy.port, metricsAddress: `${hostPort(this.opts.metricsHost ?? '0.0.0.0', L7_METRICS_PORT)}`, cli: process.argv[1] ?? 'weir' },
       this.log,
       () => this.controller.enqueue(KEY),
     );

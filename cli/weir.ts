@@ -24,7 +24,7 @@ import { formatPlan, planFromCluster, planFromDescription, readDescription } fro
 import { statusReport } from './status.js';
 import { untilAborted } from '../common/abort.js';
 import { cgroup2Root } from '../common/cgroup.js';
-import { ConfigError, loadAgentConfig, loadOperatorConfig } from '../common/config.js';
+import { ConfigError, loadAgentConfig, loadOperatorConfig, splitHostPort } from '../common/config.js';
 import { startHttpEndpoint } from '../common/http.js';
 import { loadKubeConfig } from '../common/kube.js';
 import { createLogger } from '../common/log.js';
@@ -180,6 +180,7 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
     conntrackGcMs: cfg.conntrackGcSeconds * 1000,
     cni: { socket: cfg.cniSocket, stateDir: cfg.cniStateDir, confDir: cfg.cniConfDir },
     unavailableHooks: cfg.unavailableHooks,
+    metricsHost: splitHostPort(cfg.httpAddress).host,
   };
   if (opts.uninstall) {
     const removed = new KernelDatapath({ pinRoot: agentOpts.pinRoot, objectDir: agentOpts.objectDir, netns: agentOpts.netns, tcAttach: agentOpts.tcAttach }).uninstall();

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, configFromEnv, loadAgentConfig, loadOperatorConfig, mergeConfig, splitHostPort } from './config.js';
+import { ConfigError, configFromEnv, loadAgentConfig, loadOperatorConfig, hostPort, mergeConfig, splitHostPort } from './config.js';
 
 const file = (content: string): string => {
   const p = join(mkdtempSync(join(tmpdir(), 'weir-cfg-')), 'config.yaml');
@@ -74,5 +74,11 @@ describe('config', () => {
     expect(splitHostPort('0.0.0.0:9962')).toEqual({ host: '0.0.0.0', port: 9962 });
     expect(splitHostPort('[::1]:80')).toEqual({ host: '::1', port: 80 });
     expect(splitHostPort(':9962')).toEqual({ host: '0.0.0.0', port: 9962 });
+    // As the chart composes it from the node's address, whatever its family.
+    expect(splitHostPort('fd00::1:9962')).toEqual({ host: 'fd00::1', port: 9962 });
+    expect(loadAgentConfig({ env: {}, flags: { nodeName: 'n1', httpAddress: 'fd00::1:9962' } }).httpAddress).toBe('fd00::1:9962');
+    expect(loadAgentConfig({ env: {}, flags: { nodeName: 'n1', httpAddress: '192.168.1.7:9962' } }).httpAddress).toBe('192.168.1.7:9962');
+    expect(hostPort('fd00::1', 9964)).toBe('[fd00::1]:9964');
+    expect(hostPort('192.168.1.7', 9964)).toBe('192.168.1.7:9964');
   });
 });

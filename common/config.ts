@@ -7,9 +7,11 @@ import { z } from 'zod';
 import { cgroup2Root } from './cgroup.js';
 
 const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+// An IPv6 host in brackets or not ("fd00::1:9962": the last :N is the port, as a port is always
+// given), so a chart can compose it from the node's address whatever its family.
 const listenAddress = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[0-9.]+|[a-zA-Z0-9.-]*):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9962');
+  .regex(/^(\[[0-9a-fA-F:]+\]|[0-9a-fA-F]*:[0-9a-fA-F:]*|[0-9.]+|[a-zA-Z0-9.-]*):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9962');
 
 const common = {
   logLevel: logLevel.default('info'),
@@ -183,7 +185,10 @@ export function loadAgentConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; 
   return load('agent', agentConfigSchema, opts);
 }
 
-/** Splits "host:port" (IPv6 in brackets) for server.listen. */
+/** "host:port" for a listen address, an IPv6 host in brackets. */
+export const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+/** Splits "host:port" (an IPv6 host in brackets or not: the last :N is the port) for server.listen. */
 export function splitHostPort(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(':');
   return { host: addr.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(addr.slice(i + 1)) };
