@@ -415,7 +415,19 @@ export class Agent {
       const plan = pass.services;
       const all = plan.frontends === 'none'
         ? []
-        : serviceFrontends(this.services.list(), this.slices.list(), { nodeAddresses: node.addrs, nodeName: this.opts.nodeName, sessionAffinity: features.serviceLB.sessionAffinity, nodePortRange: features.serviceLB.nodePortRange, mode: plan.frontends === 'all' ? 'replace' : 'coexist' }, problems);
+        : serviceFrontends(
+            this.services.list(),
+            this.slices.list(),
+            {
+              nodeAddresses: node.addrs,
+              nodeName: this.opts.nodeName,
+              sessionAffinity: features.serviceLB.sessionAffinity,
+              nodePortRange: features.serviceLB.nodePortRange,
+              mode: plan.frontends === 'all' ? 'replace' : 'coexist',
+              tunnel: { addresses: new Set([...node.addrs, ...this.nodes.list().flatMap(nodeAddresses)]), port: features.overlay.vxlanPort },
+            },
+            problems,
+          );
       const frontends = plan.frontends === 'all' && !plan.nftables ? withoutSctp(all, problems) : all;
       // The nftables fallback holds the frontends, or (not needed) is emptied if it exists.
       await this.network.syncServiceTable(plan.nftables ? frontends : null).catch((err: unknown) => {

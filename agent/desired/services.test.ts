@@ -135,6 +135,18 @@ describe('serviceFrontends', () => {
     expect(problems).toEqual(['service default/out node port 31080 is outside serviceLB.nodePortRange 30000-30999: not served']);
   });
 
+  it("never leads to a node's VXLAN port: that endpoint is left out and said, the others kept", () => {
+    const problems: string[] = [];
+    const fes = serviceFrontends(
+      [svc('tun', { type: 'NodePort', clusterIP: '10.96.0.20', ports: [{ name: 'u', port: 8472, protocol: 'UDP', nodePort: 30472 }] })],
+      [slice('tun', [{ name: 'u', port: 8472, protocol: 'UDP' }], [{ ip: '192.0.2.2' }, { ip: '10.244.1.5' }])],
+      { nodeAddresses: ['192.0.2.1'], sessionAffinity: false, tunnel: { addresses: new Set(['192.0.2.1', '192.0.2.2']), port: 8472 } },
+      problems,
+    );
+    expect(summary(fes)).toEqual(['10.96.0.20:8472 10.244.1.5', '192.0.2.1:30472 10.244.1.5']);
+    expect(problems).toEqual(["service default/tun endpoint 192.0.2.2:8472/UDP is a node's VXLAN port: left out (the tunnel would take a translated datagram as another node's)"]);
+  });
+
   it('skips headless and ExternalName services; keeps a service with no backends (to refuse)', () => {
     const fes = serviceFrontends(
       [svc('h', { clusterIP: 'None', ports: [{ port: 80 }] }), svc('e', { type: 'ExternalName', externalName: 'x.example', ports: [{ port: 80 }] }), svc('empty', { clusterIP: '10.96.0.12', ports: [{ port: 80 }] })],

@@ -33,6 +33,12 @@ export interface FrontendOptions {
   nodePortRange?: { min: number; max: number };
   /** coexist: ClusterIP frontends only, kube-proxy owns node ports and external addresses. */
   mode?: 'replace' | 'coexist';
+  /**
+   * Every node's addresses and the VXLAN port: no Service may lead there. A NodePort's SNAT gives a
+   * translated datagram a node's address as its source, which is what the tunnel trusts, so an
+   * outside client could hand the tunnel a packet with any identity in its VNI.
+   */
+  tunnel?: { addresses: ReadonlySet<string>; port: number };
 }
 
 interface SliceEndpoint {
@@ -101,7 +107,11 @@ export function serviceFrontends(services: readonly V1Service[], slices: readonl
     const externalLocal = spec.externalTrafficPolicy === 'Local' ? opts.nodeName ?? '' : undefined;
     for (const p of spec.ports) {
       const proto = PROTO[p.protocol ?? 'TCP'] ?? 6;
-      const eps = (endpoints.get(name)?.get(p.name ?? '') ?? []).filter((b) => b.proto === proto);
+      const tunnel = opts.tunnel;
+      const toTunnel = (b: SliceEndpoint) => !!tunnel && b.proto === 17 && b.port === tunnel.port && tunnel.addresses.has(b.address);
+      const all = (endpoints.get(name)?.get(p.name ?? '') ?? []).filter((b) => b.proto === proto);
+      const eps = all.filter((b) => !toTunnel(b));
+      for (const b of all.filter(toTunnel)) problems.push(`service ${name} endpoint ${b.address}:${b.port}/UDP is a node's VXLAN port: left out (the tunnel would take a translated datagram as another node's)`);
       const backendsOf = (localTo: string | undefined) =>
         chooseEndpoints(eps, localTo)
           .map(({ address, port }) => ({ address, port }))
