@@ -337,7 +337,7 @@ export class Agent {
     await this.nodeRules(pass, node);
     const encryption = await this.encrypt(pass, node);
     const proxyCgroup = await this.l7(pass);
-    this.syncConfig(pass, node, failed.policyChanged, encryption, proxyCgroup);
+    this.syncConfig(pass, node, failed.policyChanged, encryption, proxyCgroup, overlay);
     const attached = await this.attach(pass, node, overlay);
     await this.report(pass, attached, failed.maps);
     return this.nextPass(attached.missing.length > 0);
@@ -594,8 +594,11 @@ export class Agent {
     await this.netCmd.exec('sysctl', ['-qw', 'net.ipv4.ip_nonlocal_bind=1', 'net.ipv4.conf.lo.rp_filter=0', 'net.ipv4.ip_early_demux=0']);
   }
 
-  /** The node-wide datapath config: feature flags, the policy generation, the node's address, the encryption mark, the proxy's cgroup. */
-  private syncConfig(pass: Pass, node: NodeView, policyChanged: boolean, encryption: EncryptionOutcome, proxyCgroupId: bigint): void {
+  /**
+   * The node-wide datapath config: feature flags, the policy generation, the node's address, the
+   * encryption mark, the proxy's cgroup, the tunnel device (the only one whose identity mark counts).
+   */
+  private syncConfig(pass: Pass, node: NodeView, policyChanged: boolean, encryption: EncryptionOutcome, proxyCgroupId: bigint, tunnelIfindex = 0): void {
     const { features } = pass;
     const cfg = this.kernel.readConfig();
     const flags =
@@ -606,8 +609,8 @@ export class Agent {
     const encryptMark = encryption.mark;
     const policyGen = ((cfg?.policyGen ?? 0) + (policyChanged || !cfg || cfg.ctTcpEstablishedS === 0 || (cfg.flags & ConfigFlags.PolicyAudit) !== (flags & ConfigFlags.PolicyAudit) ? 1 : 0)) >>> 0;
     const nodeIp4 = node.addrs[0] ?? '0.0.0.0';
-    if (!cfg || cfg.flags !== flags || cfg.policyGen !== policyGen || cfg.nodeIp4 !== nodeIp4 || cfg.encryptMark !== encryptMark || cfg.proxyCgroupId !== proxyCgroupId || cfg.ctTcpEstablishedS === 0)
-      this.kernel.writeConfig({ ...DEFAULT_CONFIG, flags, policyGen, nodeIp4, encryptMark, proxyCgroupId });
+    if (!cfg || cfg.flags !== flags || cfg.policyGen !== policyGen || cfg.nodeIp4 !== nodeIp4 || cfg.encryptMark !== encryptMark || cfg.proxyCgroupId !== proxyCgroupId || cfg.tunnelIfindex !== tunnelIfindex || cfg.ctTcpEstablishedS === 0)
+      this.kernel.writeConfig({ ...DEFAULT_CONFIG, flags, policyGen, nodeIp4, encryptMark, proxyCgroupId, tunnelIfindex });
   }
 
   /** Every program where it belongs: pod interfaces, node interfaces, the cgroup, the sockhash. */

@@ -65,9 +65,10 @@ static __always_inline int icmp_error_related(const struct pkt4 *p)
 }
 
 /* The remote side's identity; on ingress, the tunnel it came through may have said (lib/overlay.h). */
-static __always_inline __u32 remote_identity_of(const struct __sk_buff *skb, __u8 dir, __u32 remote_addr)
+static __always_inline __u32 remote_identity_of(const struct __sk_buff *skb, const struct datapath_config *cfg, __u8 dir,
+						__u32 remote_addr)
 {
-	return dir == POLICY_EGRESS ? identity_of4(remote_addr) : source_identity(skb, remote_addr);
+	return dir == POLICY_EGRESS ? identity_of4(remote_addr) : source_identity(skb, cfg, remote_addr);
 }
 
 /*
@@ -107,7 +108,7 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 		if (e->policy_gen != cfg->policy_gen) {
 			/* Policy changed since the flow was allowed: judge it once more, as first opened. */
 			__u8 flow_dir = reply ? (dir == POLICY_EGRESS ? POLICY_INGRESS : POLICY_EGRESS) : dir;
-			struct policy_result r = endpoint_verdict(ep, flow_dir, remote_identity_of(skb, dir, remote_addr), p->proto,
+			struct policy_result r = endpoint_verdict(ep, flow_dir, remote_identity_of(skb, cfg, dir, remote_addr), p->proto,
 								  key.dport);
 
 			if (policy_drops(&r, cfg, mdir, skb->len)) {
@@ -152,7 +153,7 @@ static __always_inline int endpoint_enforce(struct __sk_buff *skb, const struct 
 new_flow:
 	if (cfg->flags & CFG_DRAIN)
 		return tc_drop(skb, DROP_DRAINING, mdir);
-	__u32 remote_identity = remote_identity_of(skb, dir, remote_addr);
+	__u32 remote_identity = remote_identity_of(skb, cfg, dir, remote_addr);
 	struct policy_result r = endpoint_verdict(ep, dir, remote_identity, p->proto, p->dport);
 
 	if (policy_drops(&r, cfg, mdir, skb->len))

@@ -1,7 +1,8 @@
 // The kernel backend's map sync against real maps: a map too small for its desired contents is
 // reported by name while every other map is still synced, and what a map no longer wants leaves
 // before what it now wants arrives, so a replacement fits in a full map.
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import { BpfMap } from 'libbpfjs';
 import { join } from 'node:path';
 import { describePrivileged } from '../../test/harness/privileged.js';
 import { repoRoot } from '../../sandbox/paths.js';
@@ -9,6 +10,8 @@ import { SIZING_NAMES as MAP_NAMES } from '../../common/maps/catalogue.js';
 import { KernelDatapath, type DesiredMaps } from './kernel.js';
 import { policyEntries, PolicyDir } from '../../common/maps/policy.js';
 import { cidrKey } from '../../common/maps/ipcache.js';
+import { configMap, DEFAULT_CONFIG } from '../../common/maps/config.js';
+import { MapType } from '../../common/maps/spec.js';
 
 const POLICY_MAX = 16;
 
@@ -56,5 +59,29 @@ describePrivileged('kernel map sync with a full map', () => {
     const c = counts.find((x) => x.map === 'weir_policy');
     expect(c).toMatchObject({ added: POLICY_MAX, deleted: POLICY_MAX });
     expect(c?.error).toBeUndefined();
+  });
+});
+
+describePrivileged('an upgrade that changed the config struct', () => {
+  const pinRoot = `/sys/fs/bpf/wku-${process.pid}`;
+  afterAll(() => rmSync(pinRoot, { recursive: true, force: true }));
+
+  it('makes weir_config anew when the pinned one has another value size, and loads', async () => {
+    mkdirSync(pinRoot, { recursive: true });
+    // What an earlier agent pinned: struct datapath_config before tunnel_ifindex (40 bytes).
+    const old = BpfMap.create({ type: MapType.Array, keySize: 4, valueSize: 40, maxEntries: 1, name: 'weir_config' });
+    old.pin(join(pinRoot, 'weir_config'));
+    old.close();
+    const k = new KernelDatapath({ pinRoot, objectDir: join(repoRoot, 'build', 'bpf'), netns: null });
+    try {
+      await k.ensureLoaded(new Map(MAP_NAMES.map((n) => [n, 1024])));
+      const now = BpfMap.openPinned(join(pinRoot, 'weir_config'));
+      expect(now.valueSize).toBe(configMap.value.size);
+      now.close();
+      k.writeConfig({ ...DEFAULT_CONFIG, tunnelIfindex: 7 });
+      expect(k.readConfig()?.tunnelIfindex).toBe(7);
+    } finally {
+      k.close();
+    }
   });
 });

@@ -139,10 +139,28 @@ export class KernelDatapath implements DatapathBackend {
       const recovered = await recoverResize({ pinRoot: this.opts.pinRoot, objectDir: this.opts.objectDir, sizes, links: this.links, log });
       if (recovered) this.recovered = recovered;
     }
+    this.dropReshapedConfig(log);
     const pending = this.pendingChanges(sizes);
     this.dp = await LoadedDatapath.load({ objectDir: this.opts.objectDir, pinRoot: this.opts.pinRoot, sizes, pinnedSizes: new Map(pending.map((p) => [p.map, p.pinned])) });
     this.resizePending = pending;
     return this.dp;
+  }
+
+  /**
+   * weir_config pinned by an agent whose struct datapath_config was another size (an upgrade that
+   * added a field): libbpf would refuse to reuse it and nothing would load. It holds nothing the
+   * agent does not write whole on every pass, so it is unpinned and made anew; the programs still
+   * attached keep reading the old one until the new ones replace them.
+   */
+  private dropReshapedConfig(log?: Logger): void {
+    const path = join(this.opts.pinRoot, configMap.name);
+    if (!existsSync(path)) return;
+    const pinned = BpfMap.openPinned(path);
+    const size = pinned.valueSize;
+    pinned.close();
+    if (size === configMap.value.size) return;
+    log?.warn({ map: configMap.name, pinnedValueSize: size, valueSize: configMap.value.size }, 'pinned config map has another layout (an upgrade): made anew');
+    rmSync(path);
   }
 
   /** Pinned maps whose size differs from what `sizes` asks: they wait for the resize gate. */

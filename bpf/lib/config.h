@@ -52,6 +52,12 @@ struct datapath_config {
 	 * handed to the proxy again. 0: no proxy.
 	 */
 	__u64 proxy_cgroup_id;
+	/*
+	 * The VXLAN device's index: an identity mark (lib/overlay.h) is believed only on a packet
+	 * that came in through it. 0: no tunnel, no mark is believed.
+	 */
+	__u32 tunnel_ifindex;
+	__u32 reserved;
 };
 
 struct {

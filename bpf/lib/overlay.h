@@ -9,6 +9,7 @@
 #define WEIR_OVERLAY_H
 
 #include "common.h"
+#include "config.h"
 #include "ipcache.h"
 
 /*
@@ -32,14 +33,15 @@ static __always_inline __u32 identity_mark(__u32 identity)
 
 /*
  * The identity a tunnel gave the packet; 0 when it came by no tunnel (or one that gave none).
- * Never believed on a packet this node made itself (no ingress interface): any local process with
- * CAP_NET_ADMIN can set skb->mark (SO_MARK), a hostNetwork pod's included. A pod cannot: the mark
- * is cleared when its packet crosses into the node's namespace. (What a root process can do with
- * tc or netfilter on a device is beyond this: docs/security.md.)
+ * Believed only on a packet that came in through the tunnel device, whose ingress program alone
+ * sets it: not on one this node made itself (no ingress interface), where any local process with
+ * CAP_NET_ADMIN can set skb->mark (SO_MARK), a hostNetwork pod's included; nor on one another
+ * interface brought in, whatever a tc or netfilter rule there marked. A pod cannot set it: the
+ * mark is cleared when its packet crosses into the node's namespace.
  */
-static __always_inline __u32 mark_identity(const struct __sk_buff *skb)
+static __always_inline __u32 mark_identity(const struct __sk_buff *skb, const struct datapath_config *cfg)
 {
-	if (skb->ingress_ifindex == 0)
+	if (skb->ingress_ifindex == 0 || skb->ingress_ifindex != cfg->tunnel_ifindex)
 		return 0;
 	if ((skb->mark & MARK_MAGIC_IDENTITY_MASK) != MARK_MAGIC_IDENTITY)
 		return 0;
@@ -47,9 +49,9 @@ static __always_inline __u32 mark_identity(const struct __sk_buff *skb)
 }
 
 /* The source's identity on ingress: the tunnel's word when it gave one, else the ipcache's. */
-static __always_inline __u32 source_identity(const struct __sk_buff *skb, __u32 saddr)
+static __always_inline __u32 source_identity(const struct __sk_buff *skb, const struct datapath_config *cfg, __u32 saddr)
 {
-	__u32 id = mark_identity(skb);
+	__u32 id = mark_identity(skb, cfg);
 
 	return id ? id : identity_of4(saddr);
 }

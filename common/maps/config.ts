@@ -15,7 +15,7 @@ export const EncryptMark = { Magic: 0x0e00, MagicMask: 0x0f00, GenShift: 12, Gen
 export const encryptMarkOf = (generation: number): number => EncryptMark.Magic | ((generation & 0xf) << EncryptMark.GenShift);
 
 export const configKey = struct('__u32', 4, { index: u32(0) });
-export const datapathConfig = struct('datapath_config', 40, {
+export const datapathConfig = struct('datapath_config', 48, {
   flags: u32(0),
   policyGen: u32(4),
   ctTcpEstablishedS: u32(8, 'ct_tcp_established_s'),
@@ -25,6 +25,8 @@ export const datapathConfig = struct('datapath_config', 40, {
   nodeIp4: ip4(24, 'node_ip4'),
   encryptMark: u32(28, 'encrypt_mark'),
   proxyCgroupId: u64(32, 'proxy_cgroup_id'),
+  tunnelIfindex: u32(40, 'tunnel_ifindex'),
+  reserved: u32(44),
 });
 /** struct datapath_config: the node-wide settings the programs read (not the DatapathConfig CRD). */
 export type NodeSettings = ReturnType<typeof datapathConfig.decode>;
@@ -40,6 +42,8 @@ export const DEFAULT_CONFIG: NodeSettings = {
   nodeIp4: '0.0.0.0',
   encryptMark: 0,
   proxyCgroupId: 0n,
+  tunnelIfindex: 0,
+  reserved: 0,
 };
 
 export const configMap: MapSpec<{ index: number }, NodeSettings> = {

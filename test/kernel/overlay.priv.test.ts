@@ -32,6 +32,7 @@ describePrivileged('the VXLAN overlay: tc_to_overlay, and tc_to_endpoint trustin
 
   beforeEach(async () => {
     t = await TestDatapath.load(['tc_endpoint', 'tc_overlay']);
+    t.config({ tunnelIfindex: TUNNEL_IFINDEX });
     t.endpoint(A, 300, { enforce: true });
     t.ipcache(`${B}/32`, 400, { tunnel: REMOTE_NODE });
     t.ipcache('10.0.2.0/24', 2, { tunnel: REMOTE_NODE });
@@ -64,6 +65,14 @@ describePrivileged('the VXLAN overlay: tc_to_overlay, and tc_to_endpoint trustin
     expect(await run('tc_to_endpoint', { sport: 40010 }, identityMarkOf(400), 0)).toBe(TcAction.Shot);
     // The same mark on a packet that arrived through a device (the tunnel) is believed.
     expect(await run('tc_to_endpoint', { sport: 40011 }, identityMarkOf(400))).toBe(TcAction.Ok);
+  });
+
+  it('believes an identity mark only on a packet that came in through the tunnel device, not another interface', async () => {
+    // The forgery: a tc or netfilter rule on another interface (eth0, a second NIC) marks what it brings in.
+    expect(await run('tc_to_endpoint', { sport: 40020 }, identityMarkOf(400), TUNNEL_IFINDEX + 1)).toBe(TcAction.Shot);
+    // With no tunnel on the node (native mode), no mark is believed at all.
+    t.config({ tunnelIfindex: 0 });
+    expect(await run('tc_to_endpoint', { sport: 40021 }, identityMarkOf(400))).toBe(TcAction.Shot);
   });
 
   it('carries identities above 16 bits', async () => {
