@@ -58,6 +58,8 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     private readonly encryption: EncryptionPlanner,
   ) {}
 
+  /** Each node as its peers see it (addresses, pod CIDRs, boot id), to tell them when it changes. */
+  private readonly peerFaces = new Map<string, string>();
   /** Each node's last reported encryption, to tell its peers when it changes. */
   private readonly encryptionReports = new Map<string, string>();
 
@@ -65,7 +67,17 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     this.queues = q;
     const c = this.c;
     const allNodes = (): void => c.nodes.list().forEach((n) => q.nodes(n.metadata!.name!));
-    c.nodes.onEvent((_e, n) => q.nodes(n.metadata!.name!));
+    // What a node is to its peers (addresses, pod CIDRs, boot id: their tunnels and pair keys) is
+    // every node's input: a change there recomputes all of them, not the node alone. A rebooted
+    // node's new boot id must reach its peers, or they keep keys it no longer has.
+    c.nodes.onEvent((e, n) => {
+      const name = n.metadata!.name!;
+      const face = e === 'delete' ? '' : JSON.stringify([n.status?.addresses ?? [], n.spec?.podCIDRs ?? n.spec?.podCIDR ?? null, n.status?.nodeInfo?.bootID ?? null]);
+      if (this.peerFaces.get(name) !== face) {
+        this.peerFaces.set(name, face);
+        allNodes();
+      } else q.nodes(name);
+    });
     c.pods.onEvent((_e, p) => {
       if (c.podsInPolicy.get()) allNodes();
       else if (p.spec?.nodeName) q.nodes(p.spec.nodeName);

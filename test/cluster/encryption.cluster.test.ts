@@ -77,6 +77,16 @@ describe('operator: encryption', () => {
     expect(JSON.stringify(ds)).not.toContain('aaaaaaaa');
   }, 60_000);
 
+  it("carries a rebooted node's new boot id to its peers' specs, whose pair keys depend on it", async () => {
+    await core.patchNodeStatus({ name: 'node-b', body: { status: { nodeInfo: { bootID: 'boot-node-b-2' } } } }, merge);
+    // The peers, not only node-b: before, a Node change recomputed that node alone.
+    await eventually('node-a and node-c name node-b by its new boot id', async () => {
+      const d = await all();
+      return [d[0], d[2]].every((x) => x.spec?.encryption?.peers.find((p) => p.name === 'node-b')?.bootID === 'boot-node-b-2');
+    }, 30_000);
+    expect((await ndp('node-b')).spec?.encryption?.bootID).toBe('boot-node-b-2');
+  }, 60_000);
+
   it('rotates a new key in three phases, each on the nodes reports: install everywhere, switch one at a time, retire', async () => {
     for (const n of NODES) await report(n, { installedKeys: [1], sendingKey: 1 });
     await core.replaceNamespacedSecret({ ...SECRET, body: secret(key(2, 'bb')) });
