@@ -207,7 +207,7 @@ export class ProxyConnection {
     const hasBody = head.framing.kind !== 'none';
     const p: Pending = { req, start: process.hrtime.bigint(), upgrade: head.upgrade, last: !head.keepAlive, started: false };
     this.queue.push(p);
-    if (this.queue.length >= MAX_PIPELINED) this.client.pause();
+    this.settleReading();
     // After a 101 the bytes are another protocol's, which no rule reads: only WebSocket, whose
     // messages are the application's own, may follow a judged request. h2c would carry HTTP/2
     // streams with any path past the rules.
@@ -255,7 +255,7 @@ export class ProxyConnection {
     if (this.client.destroyed) return;
     if (!this.client.write(b)) {
       this.up?.pause();
-      if (this.mode !== 'tunnel') this.client.pause();
+      this.settleReading();
     }
   }
 

@@ -72,7 +72,13 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     // node's new boot id must reach its peers, or they keep keys it no longer has.
     c.nodes.onEvent((e, n) => {
       const name = n.metadata!.name!;
-      const face = e === 'delete' ? '' : JSON.stringify([n.status?.addresses ?? [], n.spec?.podCIDRs ?? n.spec?.podCIDR ?? null, n.status?.nodeInfo?.bootID ?? null]);
+      if (e === 'delete') {
+        // The node itself too: its NodeDatapath goes (the list no longer names it).
+        this.peerFaces.delete(name);
+        q.nodes(name);
+        return allNodes();
+      }
+      const face = JSON.stringify([n.status?.addresses ?? [], n.spec?.podCIDRs ?? n.spec?.podCIDR ?? null, n.status?.nodeInfo?.bootID ?? null]);
       if (this.peerFaces.get(name) !== face) {
         this.peerFaces.set(name, face);
         allNodes();
