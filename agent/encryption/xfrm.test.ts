@@ -109,7 +109,8 @@ describe('the plan from what is to what should be', () => {
     const other = Buffer.alloc(20, 2);
     const want = { ...st(0x1011), key: other, esn: true };
     expect(plan({ states: [{ ...st(0x1011), key }], policies: [] }, { states: [want], policies: [] })).toEqual([
-      `xfrm state update src a dst b proto esp spi 0x1011 reqid ${WEIR_REQID} mode tunnel replay-window 128 flag esn aead rfc4106(gcm(aes)) 0x${other.toString('hex')} 128`,
+      'xfrm state delete src a dst b proto esp spi 0x1011',
+      `xfrm state add src a dst b proto esp spi 0x1011 reqid ${WEIR_REQID} mode tunnel replay-window 128 flag esn aead rfc4106(gcm(aes)) 0x${other.toString('hex')} 128`,
     ]);
     // The right key without ESN (an earlier agent's state): its sequence numbers run on.
     expect(plan({ states: [{ ...st(0x1011), key: other }], policies: [] }, { states: [want], policies: [] })).toEqual([]);

@@ -120,10 +120,9 @@ export function parsePolicies(text: string): XfrmPolicy[] {
 /** XFRM_STATE_ESN in include/uapi/linux/xfrm.h. */
 const XFRM_STATE_ESN = 128;
 
-/** `add` a new state, or `update` one that exists (the kernel swaps it in one step, replay state new). */
-export function addStateLine(s: XfrmState, verb: 'add' | 'update' = 'add'): string {
+export function addStateLine(s: XfrmState): string {
   if (!s.key) throw new Error(`state ${stateKey(s)} has no key`);
-  return `xfrm state ${verb} src ${s.src} dst ${s.dst} proto esp spi ${hex(s.spi)} reqid ${WEIR_REQID} mode tunnel replay-window 128${s.esn ? ' flag esn' : ''}${markText(s.mark)} aead rfc4106(gcm(aes)) 0x${s.key.toString('hex')} ${s.icvBits ?? 128}`;
+  return `xfrm state add src ${s.src} dst ${s.dst} proto esp spi ${hex(s.spi)} reqid ${WEIR_REQID} mode tunnel replay-window 128${s.esn ? ' flag esn' : ''}${markText(s.mark)} aead rfc4106(gcm(aes)) 0x${s.key.toString('hex')} ${s.icvBits ?? 128}`;
 }
 
 /** A state with a mark is found by it too: the delete names it. */
@@ -147,7 +146,9 @@ const samePolicy = (a: XfrmPolicy, b: XfrmPolicy) =>
  * A state that exists with the key it should have is never replaced: its sequence numbers run on
  * under its key (a replaced state would restart them under the same key, repeating AES-GCM
  * nonces). One whose key differs is replaced: a peer rebooted (pair keys are bound to both boot
- * ids), and the old key can no longer talk to it; the new key starts its own nonces.
+ * ids), and the old key can no longer talk to it; the new key starts its own nonces. Replaced is
+ * deleted and added back to back: `ip xfrm state update` keeps a valid state's algorithms and
+ * keys (the kernel's xfrm_state_update copies only lifetimes, selector and encapsulation).
  */
 export function plan(current: { states: XfrmState[]; policies: XfrmPolicy[] }, desired: { states: XfrmState[]; policies: XfrmPolicy[] }): string[] {
   const haveStates = new Map(current.states.map((s) => [stateKey(s), s]));
@@ -160,7 +161,7 @@ export function plan(current: { states: XfrmState[]; policies: XfrmPolicy[] }, d
   const wantPolicies = new Set(desired.policies.map(policyKey));
   return [
     ...desired.states.filter((s) => !haveStates.has(stateKey(s))).map((s) => addStateLine(s)),
-    ...desired.states.filter(stale).map((s) => addStateLine(s, 'update')),
+    ...desired.states.filter(stale).flatMap((s) => [deleteStateLine(haveStates.get(stateKey(s))!), addStateLine(s)]),
     ...desired.policies.filter((p) => { const h = havePolicies.get(policyKey(p)); return !h || !samePolicy(h, p); }).map(updatePolicyLine),
     ...current.policies.filter((p) => !wantPolicies.has(policyKey(p))).map(deletePolicyLine),
     ...current.states.filter((s) => !wantStates.has(stateKey(s))).map(deleteStateLine),
