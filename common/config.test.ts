@@ -81,4 +81,28 @@ describe('config', () => {
     expect(hostPort('fd00::1', 9964)).toBe('[fd00::1]:9964');
     expect(hostPort('192.168.1.7', 9964)).toBe('192.168.1.7:9964');
   });
+
+  it('refuses a key that is no setting, naming where it came from: a typo in the file, a stray WEIR_ variable', () => {
+    const path = file('logLevel: warn\nleaderElecton:\n  enabled: false\n');
+    const refused = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as ConfigError).issues;
+      }
+      throw new Error('accepted');
+    };
+    expect(refused(() => loadOperatorConfig({ file: path, env: {} }))).toEqual([`leaderElecton: not a setting of the operator (in ${path})`]);
+    expect(refused(() => loadOperatorConfig({ env: { WEIR_LEADER_ELECTION__LEASE_DURATON_SECONDS: '30' } }))).toEqual([
+      'leaderElection.leaseDuratonSeconds: not a setting of the operator (WEIR_LEADER_ELECTION__LEASE_DURATON_SECONDS in the environment)',
+    ]);
+    // An agent's setting in the operator's environment does nothing there: said, not ignored.
+    expect(refused(() => loadOperatorConfig({ env: { WEIR_NODE_NAME: 'n1' } }))).toEqual(['nodeName: not a setting of the operator (WEIR_NODE_NAME in the environment)']);
+  });
+
+  it("leaves the harnesses' own WEIR_ variables alone", () => {
+    const env = { WEIR_TIME_SCALE: '5', WEIR_VM_GUEST: '1', WEIR_FAILPOINT: 'x', WEIR_SANDBOX_PREFIX: 'wsb', WEIR_BENCH_NODES: '10', WEIR_CACHE_DIR: '/tmp/c', WEIR_CGROUP2_ROOT: '/sys/fs/cgroup' };
+    expect(loadAgentConfig({ env: { ...env, WEIR_NODE_NAME: 'n1' } }).nodeName).toBe('n1');
+    expect(loadOperatorConfig({ env }).workers).toBe(4);
+  });
 });

@@ -21,11 +21,13 @@ const common = {
   httpAddress: listenAddress,
 };
 
-export const operatorConfigSchema = z.object({
+// Strict objects: a key that is no setting (a typo in the file, a stray WEIR_ variable) is refused
+// with its name, never dropped in silence.
+export const operatorConfigSchema = z.strictObject({
   ...common,
   httpAddress: listenAddress.default('0.0.0.0:9963'),
   leaderElection: z
-    .object({
+    .strictObject({
       enabled: z.boolean().default(true),
       namespace: z.string().min(1).default('kube-system'),
       leaseName: z.string().min(1).default('weir-operator'),
@@ -42,7 +44,7 @@ export const operatorConfigSchema = z.object({
   workers: z.number().int().min(1).max(64).default(4),
 });
 
-export const agentConfigSchema = z.object({
+export const agentConfigSchema = z.strictObject({
   ...common,
   httpAddress: listenAddress.default('0.0.0.0:9962'),
   /** This node's name, as in the Node object (the DaemonSet passes spec.nodeName). */
@@ -98,11 +100,20 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * WEIR_ variables that are not settings: the set-up's cache, the test and benchmark harnesses'
+ * (scaled waits, the VM guest, fault injection, the sandbox's and benchmarks' own knobs).
+ */
+const NOT_SETTINGS = /^WEIR_(CACHE_DIR|TIME_SCALE|VM_GUEST|FAILPOINT|CGROUP2_ROOT|SANDBOX_[A-Z0-9_]+|BENCH_[A-Z0-9_]+)$/;
+
+/** A setting's path as its environment variable: leaderElection.leaseName -> WEIR_LEADER_ELECTION__LEASE_NAME. */
+export const envName = (path: readonly PropertyKey[]): string => `WEIR_${path.map((seg) => String(seg).replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()).join('__')}`;
+
 /** WEIR_LOG_LEVEL -> logLevel, WEIR_LEADER_ELECTION__LEASE_NAME -> leaderElection.leaseName. */
 export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, raw] of Object.entries(env)) {
-    if (!k.startsWith('WEIR_') || raw === undefined || k === 'WEIR_CACHE_DIR') continue;
+    if (!k.startsWith('WEIR_') || raw === undefined || NOT_SETTINGS.test(k)) continue;
     const path = k
       .slice(5)
       .split('__')
@@ -126,6 +137,15 @@ function setPath(obj: Record<string, unknown>, path: string[], value: unknown): 
     cur = (cur[seg] = typeof next === 'object' && next !== null ? next : {}) as Record<string, unknown>;
   }
   cur[path[path.length - 1]] = value;
+}
+
+function hasPath(obj: Record<string, unknown>, path: readonly PropertyKey[]): boolean {
+  let cur: unknown = obj;
+  for (const seg of path) {
+    if (!isPlainObject(cur) || !(String(seg) in cur)) return false;
+    cur = cur[String(seg)];
+  }
+  return true;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -162,16 +182,21 @@ function load<S extends z.ZodType>(
   schema: S,
   opts: { file?: string; env?: NodeJS.ProcessEnv; flags?: Record<string, unknown> },
 ): z.infer<S> {
-  const merged = mergeConfig(
-    opts.file ? readConfigFile(opts.file) : undefined,
-    configFromEnv(opts.env ?? process.env),
-    opts.flags,
-  );
+  const fromEnv = configFromEnv(opts.env ?? process.env);
+  const merged = mergeConfig(opts.file ? readConfigFile(opts.file) : undefined, fromEnv, opts.flags);
   const r = schema.safeParse(merged);
   if (!r.success) {
     throw new ConfigError(
       component,
-      r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`),
+      r.error.issues.flatMap((i) => {
+        if (i.code !== 'unrecognized_keys') return [`${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`];
+        // Where the stray key came from: the environment names its variable, the file its key.
+        return i.keys.map((key) => {
+          const path = [...i.path, key];
+          const env = hasPath(fromEnv, path) ? `${envName(path)} in the environment` : undefined;
+          return `${path.join('.')}: not a setting of the ${component} (${env ?? (opts.file ? `in ${opts.file}` : 'given')})`;
+        });
+      }),
     );
   }
   return r.data;
