@@ -85,7 +85,9 @@ async function operator(opts: Record<string, unknown>): Promise<void> {
     leader.set(1);
     leadingNow = true;
     log.info({ identity }, 'leading: this replica writes NodeDatapath and Identity objects');
-    running = op.run(leading).then(
+    // A failpoint for the test of this path (test/cluster/leader.cluster.test.ts): the run fails at once.
+    const run = process.env.WEIR_FAILPOINT === 'operator-run' ? Promise.reject(new Error('failpoint operator-run')) : op.run(leading);
+    running = run.then(
       () => {
         if (!leading.aborted) {
           log.error('operator stopped while leading; releasing the lease');

@@ -1,9 +1,12 @@
 // Leader election against the real API server: one leader at a time, takeover after release
 // and after a crashed leader's lease runs out.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { LeaderElector } from '../../common/runtime/leader.js';
-import { useTestCluster } from '../harness/cluster.js';
+import { useTestCluster, type TestCluster } from '../harness/cluster.js';
+import { repoRoot } from '../harness/paths.js';
 import { eventually } from '../harness/wait.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -35,7 +38,9 @@ function candidate(api: CoordinationV1Api, identity: string, releaseOnCancel = t
 
 describe('lease leader election', () => {
   let api: CoordinationV1Api;
+  let cluster: TestCluster;
   useTestCluster(async (c) => {
+    cluster = c;
     api = c.kubeConfig().makeApiClient(CoordinationV1Api);
   });
   const running: Array<{ stop: AbortController; done: Promise<void> }> = [];
@@ -84,4 +89,19 @@ describe('lease leader election', () => {
     b.stop.abort();
     await b.done;
   }, 30_000);
+
+  it('an operator whose run fails while leading hands the lease back and exits non-zero, so a standby need not wait it out', async () => {
+    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'cli', 'weir.js'), 'operator', '--kubeconfig', cluster.kubeconfigPath, '--http-address', '127.0.0.1:0', '--log-level', 'error'], {
+      env: { ...process.env, WEIR_FAILPOINT: 'operator-run', WEIR_LEADER_ELECTION__NAMESPACE: 'default', WEIR_LEADER_ELECTION__LEASE_NAME: 'weir-failing' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect({ code, stderr: stderr.slice(0, 2000) }).toEqual({ code: 1, stderr: expect.any(String) });
+    const lease = await api.readNamespacedLease({ name: 'weir-failing', namespace: 'default' });
+    // It led (the lease was taken), then gave it back.
+    expect(lease.spec?.acquireTime).toBeDefined();
+    expect(lease.spec?.holderIdentity ?? '').toBe('');
+  }, 60_000);
 });
