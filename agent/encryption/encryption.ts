@@ -9,6 +9,7 @@ import type { Logger } from '../../common/log.js';
 import { encryptMarkOf } from '../../common/maps/config.js';
 import { SecretWatch } from '../../common/secretwatch.js';
 import { absentAs, CommandError, NetnsCommands } from '../network/ipcmd.js';
+import { EncryptionGuard, removeGuard } from './guard.js';
 import { ipsecPlan, usableKeys, type LocalNode } from './ipsec.js';
 import { parsePolicies, parseStates, plan, stateKey } from './xfrm.js';
 import { WireguardDevice } from './wireguard.js';
@@ -54,11 +55,12 @@ async function removeXfrm(cmd: NetnsCommands): Promise<number> {
   return current.states.length + current.policies.length;
 }
 
-/** Everything encryption set up in the node's namespace: xfrm entries, the WireGuard device, its rule and table. */
+/** Everything encryption set up in the node's namespace: xfrm entries, the WireGuard device, its rule and table, the netfilter guard. */
 export async function removeEncryption(netns: string | null): Promise<number> {
   const cmd = new NetnsCommands(netns);
   const n = await removeXfrm(cmd);
   await new WireguardDevice(cmd).remove();
+  await removeGuard(cmd);
   return n;
 }
 
@@ -66,12 +68,14 @@ export class NodeEncryptionSync {
   private readonly cmd: NetnsCommands;
   private readonly wg: WireguardDevice;
   private readonly secret: SecretWatch;
+  private readonly guard: EncryptionGuard;
   private last: { mode?: string; active: boolean; sendingKey?: number } = { active: false };
   private swept = false;
 
   constructor(netns: string | null, kc: KubeConfig, log: Logger, changed: () => void) {
     this.cmd = new NetnsCommands(netns);
     this.wg = new WireguardDevice(this.cmd);
+    this.guard = new EncryptionGuard(this.cmd);
     this.secret = new SecretWatch(kc, log, changed);
   }
 
@@ -84,14 +88,29 @@ export class NodeEncryptionSync {
     this.secret.want(spec?.mode === 'ipsec' ? spec.ipsec?.secret : undefined);
     if (!spec) {
       // Left by this process or an earlier one: looked for once, then after every turn-off.
-      if (this.last.mode || !this.swept) await this.removeAll();
+      if (this.last.mode || !this.swept) {
+        await this.removeAll();
+        this.guard.removed();
+      }
       this.swept = true;
       this.last = { active: false };
       return { mark: 0, required: false, problems: [] };
     }
     const out = spec.mode === 'ipsec' ? await this.ipsec(spec, local) : await this.wireguard(spec);
+    await this.guardTranslated(spec, local, out);
     this.last = { mode: spec.mode, active: out.status?.active ?? false, sendingKey: out.status?.sendingKey };
     return out;
+  }
+
+  /** Pod traffic to other nodes' pods that only netfilter sees as such (guard.ts): marked as the datapath marks, or refused. */
+  private async guardTranslated(spec: NodeEncryption, local: LocalNode, out: EncryptionOutcome): Promise<void> {
+    try {
+      await this.guard.sync({ localPods: local.podCIDRs, remotePods: spec.peers.flatMap((p) => p.podCIDRs), mark: out.mark, strict: spec.strict, mode: spec.mode });
+    } catch (err) {
+      const problem = `pod traffic translated to other nodes' pods (a ClusterIP served by netfilter, the L7 proxy's) is not ${spec.strict ? 'guarded' : 'marked'}: ${err instanceof Error ? err.message : String(err)}`;
+      out.problems.push(problem);
+      if (out.status) out.status = { ...out.status, message: [out.status.message, problem].filter(Boolean).join('; ') };
+    }
   }
 
   private inactive(spec: NodeEncryption, why: string, extra: Partial<NodeEncryptionStatus> = {}): EncryptionOutcome {
