@@ -476,15 +476,17 @@ export class Agent {
   }
 
   /**
-   * How this node reaches other nodes' pods: the overlay device (made in either mode, so this
-   * node accepts VXLAN from peers while a mode change rolls out) and Weir's routes to every peer's
-   * pod CIDR, native or into the tunnel. Returns the device's index for its programs.
+   * How this node reaches other nodes' pods: the overlay device (while the operator asks for it,
+   * so this node accepts VXLAN from peers while a mode change rolls out) and Weir's routes to
+   * every peer's pod CIDR, native or into the tunnel. Returns the device's index for its programs.
    */
   private async overlay(pass: Pass, node: NodeView): Promise<number | undefined> {
     const { features, problems } = pass;
     const nic = node.nics[0];
     const out = await this.network.syncOverlay({
       mode: features.overlay.mode,
+      // Absent: an operator from before the field, whose rollouts expect every node to listen.
+      receive: pass.spec.overlay?.receive ?? true,
       vxlanPort: features.overlay.vxlanPort,
       peers: peersOf(this.nodes.list(), this.opts.nodeName, problems),
       podCidrs: ownPodCidrs(this.nodes.get(this.opts.nodeName)),
@@ -506,6 +508,7 @@ export class Agent {
       mode: out.mode,
       routes: out.routes,
       ...(out.podMtu !== undefined ? { podMTU: out.podMtu } : {}),
+      receiving: out.receiving,
       ...(out.mode !== features.overlay.mode ? { message: `overlay mode ${features.overlay.mode} not in effect: ${out.problems.join('; ')}` } : {}),
     };
     return out.ifindex;

@@ -13,6 +13,8 @@ export interface NodeWrite {
   gate?: ResizeGate;
   /** The overlay mode written (the overlay rollout's, like the gate the resize rollout's). */
   overlay?: OverlayMode;
+  /** The tunnel device asked for (spec.overlay.receive). */
+  receive?: boolean;
 }
 
 export class NodeBook {
@@ -32,6 +34,8 @@ export class NodeBook {
   readonly rollout = new Map<string, { config: string; state: NodeState; reason?: string }>();
   /** When each node was first seen switching to the overlay mode it is given (for the node timeout). */
   readonly overlaySince = new Map<string, { mode: OverlayMode; at: number }>();
+  /** When each node was first seen asked for the tunnel device and not reporting it (for the node timeout). */
+  readonly receiveSince = new Map<string, number>();
   /** Our last NodeDatapath write per node. */
   readonly written = new LastWrites<NodeWrite>();
 
@@ -46,8 +50,20 @@ export class NodeBook {
     if (!cached?.spec) return undefined;
     const mine = this.written.ahead(node, cached.spec.revision);
     const spec = mine?.overlay ?? (cached.spec.features?.overlay?.mode === 'vxlan' ? 'vxlan' : 'none');
+    // Absent fields are from before them: an operator that always asked for the device, an agent that always made it.
+    const receive = mine ? mine.receive ?? true : cached.spec.overlay?.receive ?? true;
+    const receiving = cached.status?.overlay ? cached.status.overlay.receiving ?? true : false;
     const since = this.overlaySince.get(node);
-    return { spec, reported: cached.status?.overlay?.mode, programmed: cached.status?.observedRevision !== undefined, ...(since?.mode === spec ? { switchingSince: since.at } : {}) };
+    const receiveSince = this.receiveSince.get(node);
+    return {
+      spec,
+      receive,
+      reported: cached.status?.overlay?.mode,
+      receiving,
+      programmed: cached.status?.observedRevision !== undefined,
+      ...(since?.mode === spec ? { switchingSince: since.at } : {}),
+      ...(receiveSince !== undefined ? { receiveSince } : {}),
+    };
   }
 
   forget(node: string): void {
@@ -57,6 +73,7 @@ export class NodeBook {
     this.encryptionProblems.delete(node);
     this.rollout.delete(node);
     this.overlaySince.delete(node);
+    this.receiveSince.delete(node);
     this.written.forget(node);
   }
 }

@@ -164,7 +164,8 @@ export class MemoryNetwork implements NodeNetwork {
 
   async syncOverlay(want: OverlayWant): Promise<OverlayOutcome> {
     this.overlay = want;
-    return { ifindex: 99, mode: want.mode, podMtu: want.mode === 'vxlan' ? 1450 : 1500, routes: want.peers.reduce((n, p) => n + p.podCidrs.length, 0), problems: [] };
+    const receiving = want.receive || want.mode === 'vxlan';
+    return { ...(receiving ? { ifindex: 99 } : {}), mode: want.mode, receiving, podMtu: want.mode === 'vxlan' ? 1450 : 1500, routes: want.peers.reduce((n, p) => n + p.podCidrs.length, 0), problems: [] };
   }
 
   async syncNodeRules(want: NodeRulesWant): Promise<NodeRulesOutcome> {

@@ -1,7 +1,9 @@
-// The node's VXLAN device and its routes to other nodes' pods. The device exists in either mode,
-// so a node accepts what peers send it both ways while a mode change rolls out; the mode decides
-// only how this node sends (routes.ts). The device is collect-metadata ("external"): one for
-// every peer, the remote end and VNI set per packet by tc_to_overlay.
+// The node's VXLAN device and its routes to other nodes' pods. The device exists while the
+// operator asks for it (spec.overlay.receive: some node sends or may send through the tunnel), so
+// a node accepts what peers send it both ways while a mode change rolls out, and a native cluster
+// has no listener on the VXLAN port; the mode decides how this node sends (routes.ts). The device
+// is collect-metadata ("external"): one for every peer, the remote end and VNI set per packet by
+// tc_to_overlay.
 import { absentAs, CommandError, isMissingTable, NetnsCommands } from './ipcmd.js';
 import { OVERLAY_RULE_PREF, OVERLAY_TABLE, parseRoutes, plannedRoutes, routeChanges, WEIR_ROUTE_PROTO, type NextHop, type OverlayMode, type Peer, type Route } from './routes.js';
 
@@ -12,6 +14,8 @@ export const VXLAN_OVERHEAD = 50;
 export interface OverlayWant {
   /** How this node sends to other nodes' pods. */
   mode: OverlayMode;
+  /** Keep the device to accept tunnelled packets (always in VXLAN mode). */
+  receive: boolean;
   vxlanPort: number;
   peers: readonly Peer[];
   /** This node's address: the source of what it sends into the tunnel itself. */
@@ -30,6 +34,8 @@ export interface OverlayOutcome {
   routes: number;
   /** The MTU pods should have: the tunnel's in VXLAN mode, the underlay's natively. */
   podMtu?: number;
+  /** The device is up: tunnelled packets are accepted. */
+  receiving: boolean;
   /** Sysctls this pass set to 0 (reverse-path filtering), for the log. */
   changed?: string[];
   problems: string[];
@@ -136,16 +142,28 @@ export class NodeOverlay {
     let ifindex: number | undefined;
     let tunnelMtu: number | undefined;
     let changed: string[] = [];
-    try {
-      ({ ifindex, mtu: tunnelMtu, changed } = await this.ensureDevice(want.vxlanPort, want.underlayDev));
-    } catch (err) {
-      problems.push(`overlay device ${OVERLAY_DEVICE} not made: ${err instanceof Error ? err.message : String(err)}`);
+    if (want.receive || want.mode === 'vxlan') {
+      try {
+        ({ ifindex, mtu: tunnelMtu, changed } = await this.ensureDevice(want.vxlanPort, want.underlayDev));
+      } catch (err) {
+        problems.push(`overlay device ${OVERLAY_DEVICE} not made: ${err instanceof Error ? err.message : String(err)}`);
+      }
     }
     // Without the device, VXLAN routes would lead nowhere: native meanwhile, and the problem said.
     const mode = ifindex === undefined ? 'none' : want.mode;
+    // Natively, the routes go first: none may lead into a device about to go.
     const routes = await this.syncRoutes(mode, want.peers, want.nodeAddress, want.podCidrs);
-    const podMtu = tunnelMtu === undefined ? undefined : mode === 'vxlan' ? tunnelMtu : tunnelMtu + VXLAN_OVERHEAD;
-    return { ...(ifindex !== undefined ? { ifindex } : {}), ...(podMtu !== undefined ? { podMtu } : {}), ...(changed.length ? { changed } : {}), mode, routes: routes.routes, problems: [...problems, ...routes.problems] };
+    if (!want.receive && want.mode === 'none')
+      await this.removeDevice().catch((err: unknown) => problems.push(`overlay device ${OVERLAY_DEVICE} not removed (it accepts tunnelled packets): ${err instanceof Error ? err.message : String(err)}`));
+    const receiving = ifindex !== undefined || (!want.receive && (await this.link(OVERLAY_DEVICE)) !== undefined);
+    const underlayMtu = ifindex === undefined ? (want.underlayDev ? (await this.link(want.underlayDev))?.mtu : undefined) ?? 1500 : undefined;
+    const podMtu = tunnelMtu === undefined ? underlayMtu : mode === 'vxlan' ? tunnelMtu : tunnelMtu + VXLAN_OVERHEAD;
+    return { ...(ifindex !== undefined ? { ifindex } : {}), ...(podMtu !== undefined ? { podMtu } : {}), ...(changed.length ? { changed } : {}), mode, receiving, routes: routes.routes, problems: [...problems, ...routes.problems] };
+  }
+
+  /** The device, when there is one (its programs go with it). */
+  private async removeDevice(): Promise<void> {
+    if (await this.link(OVERLAY_DEVICE)) await this.cmd.ip(['link', 'del', OVERLAY_DEVICE]);
   }
 
   /** Every route and rule Weir made, and the device (uninstall). */
@@ -153,7 +171,7 @@ export class NodeOverlay {
     const have = await this.weirRoutes().catch(() => [] as Route[]);
     for (const r of have) await this.cmd.ip(['route', 'del', r.dst, ...tableArgs(r), 'proto', String(WEIR_ROUTE_PROTO)]).catch(() => undefined);
     await this.syncRules([]).catch(() => undefined);
-    if (await this.link(OVERLAY_DEVICE)) await this.cmd.ip(['link', 'del', OVERLAY_DEVICE]);
+    await this.removeDevice();
     return have.length;
   }
 }

@@ -127,6 +127,16 @@ export interface NodeDatapathSpec {
   l7Rules?: L7Rules[];
   resizeGate?: ResizeGate;
   encryption?: NodeEncryption;
+  overlay?: NodeOverlaySpec;
+}
+
+/** The node's side of the overlay beyond the mode it sends with (docs/overlay.md). */
+export interface NodeOverlaySpec {
+  /**
+   * Keep the VXLAN device, which accepts tunnelled packets on the VXLAN port: true while some node
+   * sends or may send through the tunnel. Absent (an operator before the field): true.
+   */
+  receive: boolean;
 }
 
 export type ResizePhase = 'Idle' | 'Draining' | 'Copying' | 'Switching' | 'Done' | 'Failed' | 'Refused';
@@ -173,6 +183,8 @@ export interface NodeOverlayStatus {
   routes: number;
   /** The MTU pods on this node should have (the tunnel's, in VXLAN mode). */
   podMTU?: number;
+  /** The VXLAN device is up: the node accepts tunnelled packets. Absent (an agent before the field): true. */
+  receiving?: boolean;
   message?: string;
 }
 
@@ -231,6 +243,7 @@ export interface ResolvedNodeDatapathSpec {
   l7Rules: L7Rules[];
   resizeGate?: ResizeGate;
   encryption?: NodeEncryption;
+  overlay?: NodeOverlaySpec;
 }
 
 export function resolveSpec(spec: NodeDatapathSpec): ResolvedNodeDatapathSpec {

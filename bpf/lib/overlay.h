@@ -38,10 +38,18 @@ static __always_inline __u32 identity_mark(__u32 identity)
  * CAP_NET_ADMIN can set skb->mark (SO_MARK), a hostNetwork pod's included; nor on one another
  * interface brought in, whatever a tc or netfilter rule there marked. A pod cannot set it: the
  * mark is cleared when its packet crosses into the node's namespace.
+ *
+ * Nor while the node encrypts: pod traffic between nodes then comes through IPsec or WireGuard,
+ * whose keys vouch for the inner source address (an ESP state, a peer's allowed IPs), while a VXLAN
+ * datagram vouches for nothing more than that something could send from a node's address. So the
+ * tunnel's identity is not believed and the inner source address decides, as natively
+ * (docs/security.md).
  */
 static __always_inline __u32 mark_identity(const struct __sk_buff *skb, const struct datapath_config *cfg)
 {
 	if (skb->ingress_ifindex == 0 || skb->ingress_ifindex != cfg->tunnel_ifindex)
+		return 0;
+	if (cfg->encrypt_mark || (cfg->flags & CFG_ENCRYPT_REQUIRED))
 		return 0;
 	if ((skb->mark & MARK_MAGIC_IDENTITY_MASK) != MARK_MAGIC_IDENTITY)
 		return 0;

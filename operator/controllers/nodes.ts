@@ -17,6 +17,7 @@ import type { EventRecorder } from '../../common/events.js';
 import type { Logger } from '../../common/log.js';
 import { PolicyDir, policyEntries } from '../../common/maps/policy.js';
 import type { ReconcileResult } from '../../common/runtime/controller.js';
+import { onSpecChange } from '../../common/runtime/specchange.js';
 import type { Queues, Reconciler } from '../../common/runtime/reconciler.js';
 import type { WeirApi } from '../../common/weirapi.js';
 import type { Config, OperatorCaches } from '../caches.js';
@@ -26,7 +27,7 @@ import { buildNodeDatapath, contentHash, type NodeDatapathContent } from '../nod
 import type { NodeBook } from '../nodestate.js';
 import { compilePolicies, type CompileResult } from '../policy/compile.js';
 import { decide, slots, type NodeState } from '../rollout/gate.js';
-import { decideOverlay, switchingOverlay } from '../rollout/overlay.js';
+import { decideOverlay, receiversReady, switchingOverlay, tunnelWanted, type OverlayCluster, type OverlayMode } from '../rollout/overlay.js';
 import { lbFrontends } from '../sizing/lbdemand.js';
 import { parseQuantity } from '../sizing/quantity.js';
 import { checkDemand, computeMapSizes, type MapSizes } from '../sizing/sizes.js';
@@ -60,8 +61,8 @@ export class NodesReconciler implements Reconciler<ControllerName> {
 
   /** Each node as its peers see it (addresses, pod CIDRs, boot id), to tell them when it changes. */
   private readonly peerFaces = new Map<string, string>();
-  /** Each node's last reported encryption, to tell its peers when it changes. */
-  private readonly encryptionReports = new Map<string, string>();
+  /** Each node's last report that its peers depend on (encryption, overlay), to tell them when it changes. */
+  private readonly peerReports = new Map<string, string>();
 
   watch(q: Queues<ControllerName>): void {
     this.queues = q;
@@ -92,16 +93,20 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     c.services.onEvent(allNodes);
     c.endpointSlices.onEvent(allNodes);
     // Cluster-wide inputs: every node is recomputed, and only those whose content changes are written.
-    for (const i of [c.namespaces, c.weirPolicies, c.k8sPolicies, c.identities, c.configs]) i.onEvent(allNodes);
+    for (const i of [c.namespaces, c.identities]) i.onEvent(allNodes);
+    // Configs and policies by their spec (a new generation) only: their status is this operator's
+    // own writing, and recomputing every node on every status write would cost nodes x writes.
+    for (const i of [c.weirPolicies, c.k8sPolicies, c.configs]) onSpecChange(i, allNodes);
     // Someone deleted or edited a NodeDatapath: put it back as it should be.
     c.nodeDatapaths.onEvent((e, ndp) => e !== 'add' && q.nodes(ndp.metadata!.name!));
     // A node's encryption report (its WireGuard key, the IPsec keys it installed and sends with)
-    // is its peers' input and moves key rotations on.
+    // is its peers' input and moves key rotations on; its overlay report (the mode it sends with,
+    // its tunnel device) moves the overlay rollout on and decides whether nodes keep the device.
     c.nodeDatapaths.onEvent((e, ndp) => {
       const name = ndp.metadata!.name!;
-      const report = e === 'delete' ? '' : JSON.stringify(ndp.status?.encryption ?? null);
-      if ((this.encryptionReports.get(name) ?? 'null') === report) return;
-      this.encryptionReports.set(name, report);
+      const report = e === 'delete' ? '' : peerReport(ndp);
+      if ((this.peerReports.get(name) ?? NO_REPORT) === report) return;
+      this.peerReports.set(name, report);
       allNodes();
     });
   }
@@ -266,12 +271,19 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     const decision = decide(content.maps, view, { drainTimeoutSeconds: r.drainTimeoutSeconds ?? 30, nodeTimeoutSeconds: r.nodeTimeoutSeconds ?? 600 }, admit, new Date());
     content.maps = decision.maps;
     if (decision.gate) content.resizeGate = decision.gate;
-    // The overlay mode moves through the same slots: one node's sending path at a time.
+    // The overlay mode moves through the same slots: one node's sending path at a time, and none
+    // before every node has its tunnel device.
     const now = Date.now();
-    const overlay = decideOverlay(resolveFeatures(content.features).overlay.mode, this.book.overlayOf(name, existing), admit, now, r.nodeTimeoutSeconds ?? 600);
+    const target = resolveFeatures(content.features).overlay.mode;
+    const mineView = this.book.overlayOf(name, existing);
+    const cluster = this.overlayCluster(target);
+    const overlay = decideOverlay(target, mineView, admit, cluster, now, r.nodeTimeoutSeconds ?? 600);
     content.features = { ...content.features, overlay: { ...content.features.overlay, mode: overlay.mode } };
+    content.overlay = { receive: cluster.receive || overlay.mode === 'vxlan' };
     if (overlay.state === 'updated' || overlay.state === 'pending') this.book.overlaySince.delete(name);
     else if (this.book.overlaySince.get(name)?.mode !== overlay.mode) this.book.overlaySince.set(name, { mode: overlay.mode, at: now });
+    if (!mineView?.receive || mineView.receiving) this.book.receiveSince.delete(name);
+    else if (!this.book.receiveSince.has(name)) this.book.receiveSince.set(name, now);
     const state = decision.state === 'updated' ? overlay.state : decision.state;
     const reason = decision.reason ?? overlay.reason;
     const prev = this.book.rollout.get(name);
@@ -282,6 +294,19 @@ export class NodesReconciler implements Reconciler<ControllerName> {
       this.events.emit(configRef(config), 'Normal', 'NodeResized', `${name}: ${decision.completed.message}`);
     }
     return state;
+  }
+
+  /**
+   * The tunnel across every node (any config's): whether nodes listen for VXLAN, and whether all
+   * running nodes do. `target` is this node's config's, the others' are read from the cache.
+   */
+  private overlayCluster(target: OverlayMode): OverlayCluster {
+    const ndps = this.c.nodeDatapaths.list();
+    const views = ndps.map((d) => this.book.overlayOf(d.metadata!.name!, d));
+    // The targets of the configs that govern nodes (as their NodeDatapaths name them).
+    const governing = new Set(ndps.map((d) => d.spec?.configName));
+    const targets = [target, ...this.c.configs.list().filter((c) => governing.has(c.metadata.name)).map((c) => resolveFeatures(c.spec.features).overlay.mode)];
+    return { receive: tunnelWanted(targets, views), receiversReady: receiversReady(views) };
   }
 
   /**
@@ -311,7 +336,16 @@ export class NodesReconciler implements Reconciler<ControllerName> {
     const bytes = Buffer.byteLength(JSON.stringify(body));
     if (bytes > MAX_NODEDATAPATH_BYTES) throw new NodeDatapathTooLarge(`its NodeDatapath would be ${bytes} bytes, over the ${MAX_NODEDATAPATH_BYTES} byte bound; the node keeps its last datapath state`);
     await this.api.apply(NodeDatapathResource, body, OPERATOR_FIELD_MANAGER);
-    this.book.written.record(name, { revision, hash, maps: content.maps, gate: content.resizeGate, overlay: content.features.overlay?.mode === 'vxlan' ? 'vxlan' : 'none' });
+    this.book.written.record(name, { revision, hash, maps: content.maps, gate: content.resizeGate, overlay: content.features.overlay?.mode === 'vxlan' ? 'vxlan' : 'none', receive: content.overlay?.receive ?? true });
     this.log.info({ node: name, revision, endpoints, bytes }, 'wrote NodeDatapath');
   }
 }
+
+/** What of a node's status its peers' NodeDatapaths depend on. */
+const peerReport = (ndp: NodeDatapath): string => {
+  const o = ndp.status?.overlay;
+  return JSON.stringify([ndp.status?.encryption ?? null, o?.mode ?? null, o?.receiving ?? null, ndp.status?.observedRevision !== undefined]);
+};
+/** The report of a NodeDatapath its agent has not written to yet. */
+const NO_REPORT = peerReport({ spec: { revision: 1, configName: '' } });
+

@@ -88,7 +88,7 @@ describe('agent loop over the in-memory datapath', () => {
       expect(backend.contents(configMap.name).size).toBe(1);
 
       // The overlay reaches the node as asked: VXLAN on the configured port.
-      expect(network.overlay).toMatchObject({ mode: 'vxlan', vxlanPort: 8999, underlayDev: 'eth0' });
+      expect(network.overlay).toMatchObject({ mode: 'vxlan', receive: true, vxlanPort: 8999, underlayDev: 'eth0' });
 
       // Masquerade reaches the node's rules: its pod CIDR out, the cluster and the exceptions kept.
       expect(network.nodeRules).toMatchObject({ masquerade: true, nodePortMax: 30099 });

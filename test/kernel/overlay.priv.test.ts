@@ -6,6 +6,7 @@
 // Setup: a local endpoint A (300, enforced) allowing identity 400 on 8080; B a remote pod (400)
 // hosted by node 192.168.78.12; R an address the ipcache knows only as the world.
 import { TcAction } from 'libbpfjs';
+import { ConfigFlags, encryptMarkOf } from '../../common/maps/config.js';
 import { CtScope } from '../../common/maps/conntrack.js';
 import { IpcacheFlags } from '../../common/maps/ipcache.js';
 import { Direction, Reason } from '../../common/maps/metrics.js';
@@ -73,6 +74,17 @@ describePrivileged('the VXLAN overlay: tc_to_overlay, and tc_to_endpoint trustin
     // With no tunnel on the node (native mode), no mark is believed at all.
     t.config({ tunnelIfindex: 0 });
     expect(await run('tc_to_endpoint', { sport: 40021 }, identityMarkOf(400))).toBe(TcAction.Shot);
+  });
+
+  it('does not believe the tunnel identity while the node encrypts: the inner source address decides, as natively', async () => {
+    // The forgery: VXLAN from a node address claiming an allowed identity for an address that has another.
+    t.config({ tunnelIfindex: TUNNEL_IFINDEX, encryptMark: encryptMarkOf(1) });
+    expect(await run('tc_to_endpoint', { sport: 40030 }, identityMarkOf(400))).toBe(TcAction.Shot);
+    // The allowed pod's own address is allowed by what the ipcache says of it.
+    expect(await run('tc_to_endpoint', { src: B, sport: 40031 })).toBe(TcAction.Ok);
+    // Strict mode on a node that cannot encrypt yet: still not believed.
+    t.config({ tunnelIfindex: TUNNEL_IFINDEX, flags: ConfigFlags.EncryptRequired });
+    expect(await run('tc_to_endpoint', { sport: 40032 }, identityMarkOf(400))).toBe(TcAction.Shot);
   });
 
   it('carries identities above 16 bits', async () => {

@@ -1,7 +1,8 @@
 // Pod traffic between nodes on two L3 segments (the LAN namespace routes between them), so only
 // Weir's own routes or its VXLAN tunnel can carry it: natively first, then a live change to VXLAN
-// under streams both ways, then VXLAN with the identity in the VNI (seen on the wire), forged
-// tunnel packets from a non-node refused and counted, the overlay MTU for new pods and path MTU
+// under streams both ways (every node listening before any sends), then VXLAN with the identity in
+// the VNI (seen on the wire), forged tunnel packets from a non-node refused and counted, and in
+// native mode no listener at all, the overlay MTU for new pods and path MTU
 // discovery for old ones and for NodePort clients, and a node coming and going.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -49,6 +50,28 @@ describePrivileged('the overlay between nodes on two L3 segments', () => {
   /** A VXLAN datagram sent by hand from a namespace (sandbox/vxlansend.py). */
   const forge = (fromNs: string, node: SandboxNode, vni: number, innerSrc: string, innerDst: string, dport: number, msg: string) =>
     runInPod(fromNs, [node.ip, String(VXLAN_PORT), String(vni), innerSrc, innerDst, String(dport), msg], { command: ['python3', join(repoRoot, 'sandbox', 'vxlansend.py')] });
+
+  const hasTunnelDevice = (n: SandboxNode) => {
+    try {
+      sb.lab.exec(n.ns, 'ip', ['link', 'show', 'weir_vxlan']);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  /**
+   * In native mode nothing listens on the VXLAN port: a datagram from a node's address claiming
+   * the client's identity delivers nothing, while the client itself reaches the same port.
+   */
+  const noTunnelListener = async () => {
+    const client = await identityOf(pod('client'));
+    const sink = sb.run<{ got: Array<{ from: string; msg: string }> }>(pod('web'), ['udp-log', '4', '9000', '3000']);
+    await new Promise((r) => setTimeout(r, 500));
+    await forge(n1.ns, n2, client, n1.podCidr.replace(/\.0\/24$/, '.249'), pod('web').ip, 9000, 'forged-native');
+    await sb.run(pod('client'), ['udp-send', pod('web').ip, '9000', '8']);
+    expect((await sink).got).toEqual([{ from: pod('client').ip, msg: 'aaaaaaaa' }]);
+    expect([n1, n2].map(hasTunnelDevice)).toEqual([false, false]);
+  };
 
   beforeAll(async () => {
     cluster = await TestCluster.start();
@@ -104,37 +127,49 @@ describePrivileged('the overlay between nodes on two L3 segments', () => {
     expect(await sb.runOutside<string>(0, ['tcp-try', n1.ip, String(NODE_PORT), '2000'])).toBe('connected');
   };
 
-  it("natively: Weir's routes carry pod traffic, through the router to the other segment", async () => {
+  it("natively: Weir's routes carry pod traffic, through the router to the other segment, and no node listens for VXLAN", async () => {
     expect(routes(n1)).toContain(`${n2.podCidr} via 192.168.77.1 dev eth0`);
     expect(routes(n2)).toContain(`${n1.podCidr} via 192.168.78.1 dev eth0`);
     await paths();
+    for (const d of await Promise.all([n1, n2].map(ndp))) {
+      expect(d.spec?.overlay).toEqual({ receive: false });
+      expect(d.status?.overlay).toMatchObject({ mode: 'none', receiving: false });
+    }
+    await noTunnelListener();
   });
 
-  it('moves to VXLAN node by node under live streams both ways, cutting none; a node that does not apply holds the rollout', async () => {
+  it('moves to VXLAN node by node under live streams both ways, cutting none, none sending before every node listens; a node that does not apply holds the rollout', async () => {
     const streams = [sb.run<TcpFlowResult>(pod('echo-1'), ['tcp-flow', pod('echo-2').ip, '7000', '16'], 60_000), sb.run<TcpFlowResult>(pod('echo-2'), ['tcp-flow', pod('echo-1').ip, '7000', '16'], 60_000)];
     await new Promise((r) => setTimeout(r, 2000));
-    // n2's agent is down (its datapath keeps running): admitted, it cannot apply the new mode.
+    // n2's agent is down (its datapath keeps running): asked for the tunnel device, it cannot make it.
     await sb.killAgent(n2);
     await setMode('vxlan');
-    const switching = async () => (await Promise.all([n1, n2].map(ndp))).filter((d) => d.spec?.features?.overlay?.mode === 'vxlan' && d.status?.overlay?.mode !== 'vxlan').map((d) => d.metadata!.name);
-    await eventually('n2 given vxlan and holding its slot', async () => (await switching()).includes(n2.name), 30_000, 100);
-    // Meanwhile never two nodes switching at once (maxUnavailable 1), and n1 waits if it has not gone first.
-    const n1Before = (await ndp(n1)).spec?.features?.overlay?.mode;
-    for (let i = 0; i < 15; i++) {
-      expect(await switching()).toEqual([n2.name]);
+    await eventually('n1 listens for VXLAN', async () => (await ndp(n1)).status?.overlay?.receiving === true, 30_000, 100);
+    await eventually('n2 asked for its device', async () => (await ndp(n2)).spec?.overlay?.receive === true, 30_000, 100);
+    expect([n1, n2].map(hasTunnelDevice)).toEqual([true, false]);
+    // No node is given VXLAN to send with while n2 cannot receive it.
+    const sendingVxlan = async () => (await Promise.all([n1, n2].map(ndp))).filter((d) => d.spec?.features?.overlay?.mode === 'vxlan').map((d) => d.metadata!.name);
+    for (let i = 0; i < 10; i++) {
+      expect(await sendingVxlan()).toEqual([]);
       await new Promise((r) => setTimeout(r, 200));
     }
-    expect((await ndp(n1)).spec?.features?.overlay?.mode).toBe(n1Before);
     type Rollout = { phase?: string; inProgress?: string[]; nodesFailed?: Array<{ node: string; reason: string }> };
     const rollout = async () => ((await sb.custom.getClusterCustomObject({ ...gvr(DatapathConfigResource), name: 'default' })) as { status?: { rollout?: Rollout } }).status?.rollout;
-    expect(await rollout()).toMatchObject({ phase: 'Progressing', inProgress: [n2.name] });
+    // n2 holds the rollout making its device (n1 waits for it: pending, not in progress).
+    await eventually('the rollout shows n2 in progress', async () => JSON.stringify((await rollout())?.inProgress) === JSON.stringify([n2.name]) || (await rollout())?.phase === 'Paused', 30_000, 100);
     // Silent past the node timeout (10 s here): failed, and the rollout pauses saying why.
     const paused = await eventually('the rollout paused on n2', async () => ((await rollout())?.phase === 'Paused' ? rollout() : undefined), 30_000, 250);
-    expect(paused?.nodesFailed).toEqual([{ node: n2.name, reason: expect.stringMatching(/^overlay mode vxlan not reported after \d+ s/) }]);
-    // The agent is back: it applies, and the rollout completes.
+    expect(paused?.nodesFailed).toEqual([{ node: n2.name, reason: expect.stringMatching(/^overlay tunnel device not reported after \d+ s/) }]);
+    expect(await sendingVxlan()).toEqual([]);
+    // The agent is back: it listens, then the nodes switch, never two at once (maxUnavailable 1).
     sb.startAgent(n2);
-    await sb.agentReady(n2);
-    await bothReport('vxlan');
+    const switching = async () => (await Promise.all([n1, n2].map(ndp))).filter((d) => d.spec?.features?.overlay?.mode === 'vxlan' && d.status?.overlay?.mode !== 'vxlan').map((d) => d.metadata!.name);
+    const seen: Array<Array<string | undefined>> = [];
+    await eventually('both nodes report overlay vxlan, one switching at a time', async () => {
+      seen.push(await switching());
+      return (await Promise.all([n1, n2].map(ndp))).every((d) => d.status?.overlay?.mode === 'vxlan');
+    }, 90_000, 100);
+    expect(seen.filter((s) => s.length > 1)).toEqual([]);
     await eventually('the rollout completes', async () => (await rollout())?.phase === 'Complete', 30_000, 250);
     for (const s of await Promise.all(streams)) expect(s).toMatchObject({ error: null, intact: true });
     expect(routes(n1)).toMatch(new RegExp(`${n2.podCidr.replace(/\./g, '\\.')} dev weir_vxlan`));
@@ -205,10 +240,13 @@ describePrivileged('the overlay between nodes on two L3 segments', () => {
     await eventually('and its ipcache entries', () => !ipcache(n1, '192.168.78.99') && !ipcache(n1, '10.244.9.0/24'), 30_000, 250);
   });
 
-  it('moves back to native routing, and the paths still work', async () => {
+  it('moves back to native routing, the paths still work, and the tunnel devices go once no node sends through them', async () => {
     await setMode('none');
     await bothReport('none');
     expect(routes(n1)).toContain(`${n2.podCidr} via 192.168.77.1 dev eth0`);
     await paths();
-  }, 90_000);
+    await eventually('neither node listens for VXLAN', async () => (await Promise.all([n1, n2].map(ndp))).every((d) => d.spec?.overlay?.receive === false && d.status?.overlay?.receiving === false), 60_000, 250);
+    await noTunnelListener();
+    await paths();
+  }, 120_000);
 });
