@@ -3,7 +3,7 @@
 // kubelet would), the real operator and one real agent process per node. The agents stay in this
 // namespace (to reach the API server on loopback) and act on their node's namespace by path.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { release, tmpdir } from 'node:os';
@@ -262,15 +262,23 @@ export class Sandbox {
   }
 
   async agentReady(n: SandboxNode, timeoutMs = 60_000): Promise<void> {
-    await eventually(
-      `agent ${n.name} ready`,
-      async () => {
-        if (!n.agent || n.agent.exitCode !== null) throw new Error(`agent ${n.name} exited; see ${this.logDir}/agent-${n.name}.log`);
-        const r = await fetch(`http://127.0.0.1:${n.metricsPort}/readyz`);
-        return r.ok;
-      },
-      timeoutMs,
-    );
+    const log = join(this.logDir, `agent-${n.name}.log`);
+    try {
+      await eventually(
+        `agent ${n.name} ready`,
+        async () => {
+          const a = n.agent;
+          // A signal (a crash in native code, the OOM killer) leaves exitCode null: both are looked at.
+          if (!a || a.exitCode !== null || a.signalCode !== null) throw new Error(`agent ${n.name} exited (${a?.exitCode ?? a?.signalCode ?? 'not started'})`);
+          const r = await fetch(`http://127.0.0.1:${n.metricsPort}/readyz`);
+          return r.ok;
+        },
+        timeoutMs,
+      );
+    } catch (e) {
+      // The agent's own account of why, in the failure itself: a CI run keeps no log directory.
+      throw new Error(`${e instanceof Error ? e.message : String(e)}; the end of ${log}:\n${logTail(log)}`, { cause: e instanceof Error ? e.cause ?? e : e });
+    }
   }
 
   /** The node's NodeDatapath once its agent reports the current revision programmed. */
@@ -456,3 +464,12 @@ export class Sandbox {
 
 /** A programmed NodeDatapath, its spec with every list present. */
 export type NodeDatapathView = NodeDatapath & { spec: ResolvedNodeDatapathSpec };
+
+/** The last lines of a process's log, for a failure message. */
+function logTail(path: string, lines = 25): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch (e) {
+    return `(unreadable: ${e instanceof Error ? e.message : String(e)})`;
+  }
+}
