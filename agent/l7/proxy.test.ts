@@ -3,6 +3,7 @@
 // for by a flow source naming the upstream; the redirect itself is tested in the sandbox.
 import { createHash } from 'node:crypto';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { connect as h2connect, createServer as createH2Server } from 'node:http2';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -17,6 +18,8 @@ describe('the L7 proxy', () => {
   let registry: Registry;
   let rules: CompiledHttpRule[] = [];
   let known = true;
+  /** Where the flow's original destination is: the upstream, or another backend for one case. */
+  let target = () => upstreamPort;
   /** Upgrades the upstream accepted: one the proxy refuses must never reach it. */
   let upgrades = 0;
   const logLines: Array<Record<string, unknown>> = [];
@@ -67,7 +70,7 @@ describe('the L7 proxy', () => {
     proxy = new L7Proxy(
       {
         flowOf: (s): Flow | undefined =>
-          known ? { direction: 'ingress', subject: 300, peer: 400, src: { address: s.remoteAddress!, port: s.remotePort! }, dst: { address: '127.0.0.1', port: upstreamPort } } : undefined,
+          known ? { direction: 'ingress', subject: 300, peer: 400, src: { address: s.remoteAddress!, port: s.remotePort! }, dst: { address: '127.0.0.1', port: target() } } : undefined,
         rulesOf: () => rules,
       },
       log,
@@ -83,6 +86,7 @@ describe('the L7 proxy', () => {
   beforeEach(() => {
     rules = [compileHttpRule({ method: 'GET', path: '/public/.*' })];
     known = true;
+    target = () => upstreamPort;
   });
 
   /** One raw connection: write bytes, read until `until` says the answer is whole. */
@@ -211,6 +215,70 @@ describe('the L7 proxy', () => {
     expect(answer).toContain('Upgrade to h2c is not allowed');
     await c.closed;
     expect(upgrades).toBe(before);
+  });
+
+  it('a real h2c backend: what the upgrade would open (HTTP/2 streams to any path) is reachable directly, and not through the proxy', async () => {
+    // The backend takes `Upgrade: h2c` as Go's h2c handler does: 101, then the connection is an
+    // HTTP/2 session (Node's nghttp2 server) whose streams may name any path.
+    const h2 = createH2Server();
+    const seen: string[] = [];
+    h2.on('stream', (stream, headers) => {
+      seen.push(String(headers[':path']));
+      stream.respond({ ':status': 200 });
+      stream.end(`h2 ${String(headers[':path'])}`);
+    });
+    const backend = createServer((_req, res) => res.end('http/1.1'));
+    let upgraded = 0;
+    backend.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+      if (req.headers.upgrade !== 'h2c') return socket.destroy();
+      upgraded++;
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
+      h2.emit('connection', socket);
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    const backendPort = (backend.address() as AddressInfo).port;
+    /** The attack: upgrade on an allowed path, then ask the HTTP/2 session for /admin. */
+    const attack = (port: number) =>
+      new Promise<string>((resolve) => {
+        const s = connect(port, '127.0.0.1');
+        let head = Buffer.alloc(0);
+        const onData = (d: Buffer) => {
+          head = Buffer.concat([head, d]);
+          const end = head.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          s.off('data', onData);
+          s.pause();
+          const status = head.subarray(0, end).toString().split('\r\n')[0];
+          if (!status.includes(' 101 ')) return (s.destroy(), resolve(status));
+          // What came behind the 101 is the server's first HTTP/2 frames: given back to the stream.
+          if (end + 4 < head.length) s.unshift(head.subarray(end + 4));
+          const session = h2connect('http://shop', { createConnection: () => s });
+          session.on('error', () => resolve('session error'));
+          const req = session.request({ ':path': '/admin' });
+          let body = '';
+          req.on('data', (d: Buffer) => (body += d.toString()));
+          req.on('end', () => (session.close(), resolve(body)));
+          req.on('error', () => resolve('stream error'));
+        };
+        s.on('data', onData);
+        s.on('error', () => resolve('connection error'));
+        s.write('GET /ws HTTP/1.1\r\nHost: shop\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n');
+      });
+    try {
+      // Directly, the backend serves /admin over the session the upgrade opened.
+      expect(await attack(backendPort)).toBe('h2 /admin');
+      expect(seen).toEqual(['/admin']);
+      // Through the proxy, with /ws allowed: refused before the backend hears of it.
+      rules = [compileHttpRule({ method: 'GET', path: '/ws' })];
+      target = () => backendPort;
+      const before = upgraded;
+      expect(await attack(proxyPort)).toBe('HTTP/1.1 403 Forbidden');
+      expect(upgraded).toBe(before);
+      expect(seen).toEqual(['/admin']);
+    } finally {
+      await new Promise((r) => backend.close(r));
+      await new Promise((r) => h2.close(r));
+    }
   });
 
   it('answers malformed HTTP 400 and oversized headers 431, and closes', async () => {
