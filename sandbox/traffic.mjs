@@ -100,14 +100,20 @@ const modes = {
     s.on('message', (m, r) => s.send(`${name}:${m}`, r.port, r.address));
     s.bind(Number(port), () => console.log('ready'));
   },
-  // Listens on UDP (family 4 or 6) for `ms` and reports every datagram: who sent what.
-  'udp-log'(family, port, ms) {
+  // Listens on UDP (family 4 or 6) for `ms` and reports every datagram: who sent what. With
+  // `until`, it reports as soon as a datagram with that text comes (the last one a test sends),
+  // so a slow machine can be given a long window without every run waiting it out.
+  'udp-log'(family, port, ms, until) {
     const s = dgram.createSocket(family === '6' ? 'udp6' : 'udp4');
     const got = [];
-    s.on('message', (m, r) => got.push({ from: r.address, msg: m.length > 64 ? `${m.length} bytes` : m.toString() }));
+    const done = () => (out({ got }), process.exit(0));
+    s.on('message', (m, r) => {
+      got.push({ from: r.address, msg: m.length > 64 ? `${m.length} bytes` : m.toString() });
+      if (until !== undefined && m.toString() === until) done();
+    });
     s.bind(Number(port), () => {
       console.log('ready');
-      setTimeout(() => (out({ got }), process.exit(0)), Number(ms));
+      setTimeout(done, Number(ms));
     });
   },
   // One UDP datagram of `size` bytes (larger than the MTU: the stack sends it in fragments).

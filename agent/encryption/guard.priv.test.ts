@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { Lab } from '../../sandbox/netns.js';
 import { PodProcess, runInPod } from '../../sandbox/pods.js';
+import { scaled } from '../../sandbox/wait.js';
 import { NetnsCommands } from '../network/ipcmd.js';
 import { EncryptionGuard, ENCRYPT_TABLE, removeGuard, type GuardWant } from './guard.js';
 import { WG_DEVICE } from './wireguard.js';
@@ -24,7 +25,7 @@ const SEND_AS = [
   's.setsockopt(socket.SOL_IP, 19, 1)  # IP_TRANSPARENT',
   's.bind((sys.argv[3], 0))',
   'try:',
-  '    s.sendto(b"a" * 8, (sys.argv[1], int(sys.argv[2])))',
+  '    s.sendto(sys.argv[4].encode() if len(sys.argv) > 4 else b"a" * 8, (sys.argv[1], int(sys.argv[2])))',
   '    print(json.dumps({"error": None}))',
   'except OSError as e:',
   '    print(json.dumps({"error": e.strerror}))',
@@ -139,6 +140,13 @@ describe('the encryption guard in a namespace', () => {
     expect(await who(clear, LOCAL_POD, 7000)).toBe('timeout');
     // The answer is marked too, so it goes back the way the tunnel brought the question.
     expect(await who(tunnel, LOCAL_POD, 7000)).toBe(`pod:7000 ${REMOTE_POD}`);
+    // What re-enters through lo is not refused: the endpoint program hands the L7 proxy its flows
+    // there, after they came in through the tunnel (here a datagram from the peer pod's address
+    // to a node address in the local pod CIDR, which the kernel loops through lo).
+    const sink = await PodProcess.start(node, ['udp-log', '4', '9001', String(scaled(10_000)), 'looped']);
+    const sent = await runInPod<{ error: string | null }>(node, ['10.244.1.1', '9001', REMOTE_POD, 'looped'], { command: ['python3', '-c', SEND_AS] });
+    expect(sent.error).toBeNull();
+    expect((await sink.result<{ got: Array<{ from: string; msg: string }> }>()).got).toEqual([{ from: REMOTE_POD, msg: 'looped' }]);
   });
 
   it('is removed without a trace', async () => {

@@ -25,7 +25,7 @@ describe('the encryption guard table', () => {
   });
 
   it("with WireGuard in strict mode, refuses a peer pod's traffic that did not come through the device", () => {
-    expect(renderGuard(want({ mode: 'wireguard' }))).toContain('iifname != "weir_wg0" ip saddr @remote_pods ip daddr @local_pods counter drop');
+    expect(renderGuard(want({ mode: 'wireguard' }))).toContain('iifname != { "weir_wg0", "lo" } ip saddr @remote_pods ip daddr @local_pods counter drop');
     expect(renderGuard(want({ mode: 'wireguard', strict: false }))).not.toContain('iifname');
     expect(renderGuard(want({}))).not.toContain('iifname');
   });

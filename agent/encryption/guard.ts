@@ -5,7 +5,8 @@
 // unmarked, in clear. The table weir_encrypt marks those packets after destination NAT as the
 // program marks the others, or drops them in strict mode when the node cannot encrypt; and with
 // WireGuard in strict mode it refuses a peer's pod traffic that did not come through the device
-// (IPsec's fwd policies already require ESP). One `nft -f` transaction, rewritten when it changes.
+// (or loopback, where the proxy's redirect re-enters; IPsec's fwd policies already require ESP).
+// One `nft -f` transaction, rewritten when it changes.
 import type { NetnsCommands } from '../network/ipcmd.js';
 import { WG_DEVICE } from './wireguard.js';
 
@@ -54,7 +55,14 @@ export function renderGuard(w: GuardWant): string | undefined {
     `    ${leaving} ${action}`,
     '  }',
     ...(w.strict && w.mode === 'wireguard'
-      ? ['  chain inbound {', '    type filter hook prerouting priority raw; policy accept;', `    iifname != "${WG_DEVICE}" ip saddr @remote_pods ip daddr @local_pods counter drop`, '  }']
+      ? [
+          '  chain inbound {',
+          '    type filter hook prerouting priority raw; policy accept;',
+          // lo: what the endpoint program hands to the L7 proxy re-enters there, having passed
+          // this chain on its way in through the tunnel; nothing from outside the node arrives on lo.
+          `    iifname != { "${WG_DEVICE}", "lo" } ip saddr @remote_pods ip daddr @local_pods counter drop`,
+          '  }',
+        ]
       : []),
     '}',
     '',

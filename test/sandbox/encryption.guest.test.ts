@@ -8,7 +8,8 @@ import { Capture } from '../harness/capture.js';
 import { TestCluster } from '../harness/cluster.js';
 import { describePrivileged } from '../harness/privileged.js';
 import { eventually } from '../harness/wait.js';
-import { runInPod, type TcpFlowResult } from '../../sandbox/pods.js';
+import { PodProcess, runInPod, type TcpFlowResult } from '../../sandbox/pods.js';
+import { scaled } from '../../sandbox/wait.js';
 import { merge, Sandbox, type SandboxNode, type SandboxPod } from '../../sandbox/sandbox.js';
 import { API_VERSION, DatapathConfigResource, NetworkPolicyResource, NodeDatapathResource, gvr, type NodeDatapath } from '../../api/v1alpha1/index.js';
 
@@ -73,11 +74,12 @@ describePrivileged('encryption between nodes on a kernel with ESP and WireGuard'
     const out = sb.outside[0];
     sb.lab.exec(out.ns, 'ip', ['route', 'replace', n2.podCidr, 'via', n2.ip]);
     try {
-      const sink = sb.run<{ got: Array<{ from: string; msg: string }> }>(pod('server'), ['udp-log', '4', '9000', '4000']);
-      await new Promise((r) => setTimeout(r, 1000));
+      // Listening before anything is sent (an emulated guest takes seconds to start the sink);
+      // the forged datagram goes first on the same path, so 'outside' arriving ends the wait.
+      const sink = await PodProcess.start(pod('server').net.ns, ['udp-log', '4', '9000', String(scaled(30_000)), 'outside'], { cgroup: pod('server').node.cgroup.path });
       for (const [from, msg] of [[pod('client').ip, 'forged'], [out.ip, 'outside']])
         await runInPod(out.ns, [pod('server').ip, '9000', from, msg], { command: ['python3', '-c', SEND_AS] });
-      return (await sink).got.map((g) => `${g.from} ${g.msg}`);
+      return (await sink.result<{ got: Array<{ from: string; msg: string }> }>()).got.map((g) => `${g.from} ${g.msg}`);
     } finally {
       sb.lab.exec(out.ns, 'ip', ['route', 'del', n2.podCidr]);
     }
