@@ -144,14 +144,22 @@ describePrivileged('encryption between nodes on a kernel with ESP and WireGuard'
     const state = ip2(['xfrm', 'state', 'list', 'src', n1.ip, 'dst', n2.ip]);
     const spi = /spi (0x[0-9a-f]+)/.exec(state)![1];
     const before = await xfrmErrors(n2, 'XfrmInStateProtoError');
-    ip2(['xfrm', 'state', 'delete', 'src', n1.ip, 'dst', n2.ip, 'proto', 'esp', 'spi', spi]);
-    ip2(['xfrm', 'state', 'add', 'src', n1.ip, 'dst', n2.ip, 'proto', 'esp', 'spi', spi, 'reqid', String(0x5745), 'mode', 'tunnel', 'aead', 'rfc4106(gcm(aes))', `0x${'ab'.repeat(36)}`, '128']);
-    expect(await tryTcp('client', pod('server').ip, 8080, 2000)).toBe('timeout');
-    expect(await xfrmErrors(n2, 'XfrmInStateProtoError')).toBeGreaterThan(before);
-    // Removed, the agent's next pass puts the right state back (its own key, a fresh replay window).
-    ip2(['xfrm', 'state', 'delete', 'src', n1.ip, 'dst', n2.ip, 'proto', 'esp', 'spi', spi]);
-    await sb.custom.patchClusterCustomObject({ ...gvr(NodeDatapathResource), name: n2.name, body: { metadata: { labels: { 'weir.dev/test-poke': String(Date.now()) } } } }, merge);
+    const forged = `0x${'ab'.repeat(36)}`;
+    // n2's agent is held still while the state is forged and judged: its pass every few seconds
+    // would put the right state back between the delete and the add, or before the probe.
+    const agent2 = n2.agent!;
+    agent2.kill('SIGSTOP');
+    try {
+      ip2(['xfrm', 'state', 'delete', 'src', n1.ip, 'dst', n2.ip, 'proto', 'esp', 'spi', spi]);
+      ip2(['xfrm', 'state', 'add', 'src', n1.ip, 'dst', n2.ip, 'proto', 'esp', 'spi', spi, 'reqid', String(0x5745), 'mode', 'tunnel', 'aead', 'rfc4106(gcm(aes))', forged, '128']);
+      expect(await tryTcp('client', pod('server').ip, 8080, 2000)).toBe('timeout');
+      expect(await xfrmErrors(n2, 'XfrmInStateProtoError')).toBeGreaterThan(before);
+    } finally {
+      agent2.kill('SIGCONT');
+    }
+    // Running again, the agent finds the state's key is not the pair key and replaces it.
     await eventually('n1 reaches n2 again', async () => (await tryTcp('client', pod('server').ip, 8080, 2000)) === 'connected', 60_000, 500);
+    expect(ip2(['xfrm', 'state', 'list', 'src', n1.ip, 'dst', n2.ip])).not.toContain(forged);
   }, 180_000);
 
   it('IPsec: a new key rolls out node by node under live streams without losing a packet', async () => {
