@@ -8,6 +8,7 @@
 // (or loopback, where the proxy's redirect re-enters; IPsec's fwd policies already require ESP).
 // One `nft -f` transaction, rewritten when it changes.
 import type { NetnsCommands } from '../network/ipcmd.js';
+import { cidrSet, replaceTable } from '../network/nft.js';
 import { WG_DEVICE } from './wireguard.js';
 
 export const ENCRYPT_TABLE = 'weir_encrypt';
@@ -36,15 +37,11 @@ const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
 export function renderGuard(w: GuardWant): string | undefined {
   if (!w.mark && !w.strict) return undefined;
   if (!w.localPods.length || !w.remotePods.length) return undefined;
-  const set = (name: string, elements: readonly string[]) => `  set ${name} {\n    type ipv4_addr\n    flags interval\n    auto-merge\n    elements = { ${elements.join(', ')} }\n  }`;
   const leaving = `ip saddr @local_pods ip daddr @remote_pods meta mark & ${hex(MARK_KIND)} == ${hex(0)}`;
   const action = w.mark ? `meta mark set meta mark & ${hex(~MARK_FIELD)} | ${hex(w.mark)}` : 'counter drop';
-  return [
-    `table ip ${ENCRYPT_TABLE}`,
-    `delete table ip ${ENCRYPT_TABLE}`,
-    `table ip ${ENCRYPT_TABLE} {`,
-    set('local_pods', w.localPods),
-    set('remote_pods', w.remotePods),
+  return replaceTable(ENCRYPT_TABLE, [
+    cidrSet('local_pods', w.localPods),
+    cidrSet('remote_pods', w.remotePods),
     '  chain forwarded {',
     `    type filter hook prerouting priority ${AFTER_DNAT}; policy accept;`,
     `    ${leaving} ${action}`,
@@ -64,9 +61,7 @@ export function renderGuard(w: GuardWant): string | undefined {
           '  }',
         ]
       : []),
-    '}',
-    '',
-  ].join('\n');
+  ]);
 }
 
 export class EncryptionGuard {

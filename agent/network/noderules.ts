@@ -8,6 +8,7 @@
 //   after the administrator's rules there and before a closing catch-all (jumpPosition).
 // Nothing else is touched; `weir agent --uninstall` removes both.
 import { absentAs, CommandError, isMissingCommand, type NetnsCommands } from './ipcmd.js';
+import { cidrSet, replaceTable } from './nft.js';
 
 export const NODE_TABLE = 'weir_node';
 export const FORWARD_CHAIN = 'WEIR-FORWARD';
@@ -34,23 +35,16 @@ export interface NodeRulesOutcome {
 
 /** The masquerade table as one `nft -f` transaction. */
 export function renderMasqueradeTable(want: NodeRulesWant): string {
-  const set = (name: string, elements: readonly string[]) =>
-    `  set ${name} {\n    type ipv4_addr\n    flags interval\n    auto-merge\n${elements.length ? `    elements = { ${elements.join(', ')} }\n` : ''}  }`;
   const leaving = 'ip saddr @pods ip daddr != @cluster';
-  return [
-    `table ip ${NODE_TABLE}`,
-    `delete table ip ${NODE_TABLE}`,
-    `table ip ${NODE_TABLE} {`,
-    set('pods', want.podCidrs),
-    set('cluster', want.cluster),
+  return replaceTable(NODE_TABLE, [
+    cidrSet('pods', want.podCidrs),
+    cidrSet('cluster', want.cluster),
     '  chain postrouting {',
     '    type nat hook postrouting priority 100; policy accept;',
     `    ${leaving} meta l4proto { tcp, udp } masquerade to :${want.nodePortMax + 1}-65535`,
     `    ${leaving} masquerade`,
     '  }',
-    '}',
-    '',
-  ].join('\n');
+  ]);
 }
 
 /** A rule that ends the chain for every packet: a firewall's closing `-j DROP` or `-j REJECT`. */

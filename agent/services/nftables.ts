@@ -5,6 +5,7 @@
 import type { Frontend } from '../desired/services.js';
 import { ServiceFlags } from '../../common/maps/lb.js';
 import type { NetnsCommands } from '../network/ipcmd.js';
+import { replaceTable } from '../network/nft.js';
 
 export const FALLBACK_TABLE = 'weir_services';
 /** conntrack mark bit of flows to masquerade (node ports, as kube-proxy does for Cluster policy). */
@@ -56,10 +57,7 @@ export function renderServiceTable(frontends: readonly Frontend[]): string {
   const base = (name: string, type: 'nat' | 'filter', hook: string, priority: string, rule: string) =>
     `  chain ${name} {\n    type ${type} hook ${hook} priority ${priority}; policy accept;\n    ${rule}\n  }`;
   const lookup = (m: string) => `ip daddr . meta l4proto . th dport vmap @${m}`;
-  return [
-    `table ip ${FALLBACK_TABLE}`,
-    `delete table ip ${FALLBACK_TABLE}`,
-    `table ip ${FALLBACK_TABLE} {`,
+  return replaceTable(FALLBACK_TABLE, [
     map('frontends', nat),
     map('no_endpoints', empty),
     ...sets,
@@ -73,9 +71,7 @@ export function renderServiceTable(frontends: readonly Frontend[]): string {
     base('local_out', 'filter', 'output', '-5', lookup('no_endpoints')),
     '  chain refuse {\n    reject\n  }',
     ...chains,
-    '}',
-    '',
-  ].join('\n');
+  ]);
 }
 
 /** What `applied` holds when the namespace has no table (none was needed). */
