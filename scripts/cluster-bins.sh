@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the test-infrastructure binaries (kube-apiserver, kube-proxy, etcd, helm) from the Go tools modules
+# Builds the test-infrastructure binaries (the control plane, kubelet, kube-proxy, etcd, helm) from the Go tools modules
 # in test/tools/ into a cache, once per version, and prints NAME=PATH lines.
 # KUBEBUILDER_ASSETS, when set and holding a binary, wins over building (envtest convention).
 set -euo pipefail
@@ -12,6 +12,9 @@ mkdir -p "$cache"
 declare -A pkg=(
   [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
   [kube-proxy]=k8s.io/kubernetes/cmd/kube-proxy
+  [kube-controller-manager]=k8s.io/kubernetes/cmd/kube-controller-manager
+  [kube-scheduler]=k8s.io/kubernetes/cmd/kube-scheduler
+  [kubelet]=k8s.io/kubernetes/cmd/kubelet
   [etcd]=go.etcd.io/etcd/server/v3
   [helm]=helm.sh/helm/v3/cmd/helm
 )
@@ -19,6 +22,9 @@ declare -A pkg=(
 declare -A mod=(
   [kube-apiserver]=k8s.io/kubernetes
   [kube-proxy]=k8s.io/kubernetes
+  [kube-controller-manager]=k8s.io/kubernetes
+  [kube-scheduler]=k8s.io/kubernetes
+  [kubelet]=k8s.io/kubernetes
   [etcd]=go.etcd.io/etcd/server/v3
   [helm]=helm.sh/helm/v3
 )
@@ -27,7 +33,7 @@ declare -A mod=(
 # `kubectl version` read it); without them it says v0.0.0-master. Part of the cache key.
 ldflags_for() {
   case "$1" in
-    kube-apiserver|kube-proxy)
+    kube-apiserver|kube-proxy|kube-controller-manager|kube-scheduler|kubelet)
       local v="$2" minor
       minor="$(echo "$v" | cut -d. -f2)"
       echo "-s -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
