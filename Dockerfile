@@ -16,11 +16,12 @@ RUN npx node-gyp rebuild --directory libbpfjs \
     && npx tsc -p tsconfig.build.json \
     && npm prune --omit=dev
 
-# Stage 2: the runtime. libbpf1 for the addon; iproute2 for interfaces, routes and xfrm; wireguard-tools
-# for WireGuard; iptables and nftables for the service fallback and Weir's own rules (docs/services.md).
+# Stage 2: the runtime: the Debian packages in image/runtime-packages (each says why), the same
+# list the test layer's image (scripts/image.sh) installs.
 FROM node:20-bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libbpf1 libelf1 zlib1g iproute2 wireguard-tools iptables nftables \
-    && rm -rf /var/lib/apt/lists/*
+COPY image/runtime-packages /tmp/runtime-packages
+RUN apt-get update && grep -v '^#' /tmp/runtime-packages | xargs apt-get install -y --no-install-recommends \
+    && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
