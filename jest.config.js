@@ -26,7 +26,7 @@ export default {
       ...common,
       displayName: 'unit',
       testMatch: ['<rootDir>/**/*.test.ts'],
-      testPathIgnorePatterns: [...common.testPathIgnorePatterns, '\\.priv\\.test\\.ts$', '\\.cluster\\.test\\.ts$', '\\.vm\\.test\\.ts$', '\\.guest\\.test\\.ts$'],
+      testPathIgnorePatterns: [...common.testPathIgnorePatterns, '\\.priv\\.test\\.ts$', '\\.cluster\\.test\\.ts$', '\\.nodes\\.test\\.ts$', '\\.vm\\.test\\.ts$', '\\.guest\\.test\\.ts$'],
     },
     // Tests with real processes, kernels and API servers: a test that names no limit gets one
     // sized for a cold, loaded machine (test/harness/real-limits.ts: jest ignores a project's own
@@ -40,6 +40,13 @@ export default {
       ...real,
       displayName: 'cluster',
       testMatch: ['<rootDir>/**/*.cluster.test.ts'],
+    },
+    // Real kubelet nodes (root): a control plane, kubelets with containerd, the image, Helm
+    // (sandbox/kubelet/); *.nodes.test.ts.
+    {
+      ...real,
+      displayName: 'nodes',
+      testMatch: ['<rootDir>/**/*.nodes.test.ts'],
     },
     {
       ...common,

@@ -9,10 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterPki } from './kubelet/pki.js';
 import { repoRoot } from './paths.js';
 import { scaled } from './wait.js';
 
 const execFile = promisify(execFileCb);
+
+export const SERVICE_CIDR = '10.96.0.0/16';
+/** The `kubernetes` Service's ClusterIP: the first address of SERVICE_CIDR. */
+export const KUBERNETES_SERVICE_IP = '10.96.0.1';
 
 export interface ClusterOptions {
   /** Address the API server listens on; sandbox nodes in namespaces need a bridge address. */
@@ -23,19 +28,29 @@ export interface ClusterOptions {
   dir?: string;
   /** Processes outlive this one (`weir up`); stopped by pid later (`weir down`). */
   detached?: boolean;
+  /**
+   * For real kubelet nodes (sandbox/kubelet/): serve with this PKI's certificates (kubelets and
+   * pods verify them), and turn on what nodes need: ServiceAccount tokens, the Node authorizer,
+   * the `kubernetes` Service's endpoints, and a client certificate towards kubelets.
+   */
+  pki?: ClusterPki;
 }
 
 /** Paths of the cluster binaries, building them on first use (scripts/cluster-bins.sh). */
 export function clusterBinaries(): Record<'kube-apiserver' | 'etcd' | 'helm', string> {
-  const out = execFileSync('bash', [join(repoRoot, 'scripts', 'cluster-bins.sh')], {
+  return binaries(['kube-apiserver', 'etcd', 'helm']);
+}
+
+/** Paths of the named test-infrastructure binaries (scripts/cluster-bins.sh), built on first use. */
+export function binaries<T extends string>(names: T[]): Record<T, string> {
+  const out = execFileSync('bash', [join(repoRoot, 'scripts', 'cluster-bins.sh'), ...names], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const bins = Object.fromEntries(out.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
-  return bins as Record<'kube-apiserver' | 'etcd' | 'helm', string>;
+  return Object.fromEntries(out.trim().split('\n').map((l) => l.split('=', 2) as [string, string])) as Record<T, string>;
 }
 
-async function freePort(host: string): Promise<number> {
+export async function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -52,7 +67,7 @@ process.once('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
-function startProcess(bin: string, args: string[], logPath: string, detached = false): ChildProcess {
+export function startProcess(bin: string, args: string[], logPath: string, detached = false): ChildProcess {
   const log = openSync(logPath, 'a');
   const p = spawn(bin, args, { stdio: ['ignore', log, log], detached });
   if (detached) {
@@ -64,7 +79,7 @@ function startProcess(bin: string, args: string[], logPath: string, detached = f
   return p;
 }
 
-async function stopProcess(p: ChildProcess, graceMs = 5000): Promise<void> {
+export async function stopProcess(p: ChildProcess, graceMs = 5000): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
   p.kill('SIGTERM');
@@ -73,7 +88,7 @@ async function stopProcess(p: ChildProcess, graceMs = 5000): Promise<void> {
   clearTimeout(timer);
 }
 
-function tail(path: string, lines = 30): string {
+export function tail(path: string, lines = 30): string {
   try {
     return readFileSync(path, 'utf8').trim().split('\n').slice(-lines).join('\n');
   } catch {
@@ -81,7 +96,7 @@ function tail(path: string, lines = 30): string {
   }
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, proc: ChildProcess, log: string): Promise<void> {
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, proc: ChildProcess, log: string): Promise<void> {
   timeoutMs = scaled(timeoutMs);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -142,21 +157,32 @@ export class LocalCluster {
       writeFileSync(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
 
       const apiLog = join(dir, 'kube-apiserver.log');
+      const pki = opts.pki;
+      const serving = pki?.apiServer(host, KUBERNETES_SERVICE_IP);
+      const toKubelets = pki?.apiServerKubeletClient();
       const apiArgs = [
         `--etcd-servers=${etcdUrl}`,
         `--bind-address=${host}`,
         `--advertise-address=${host}`,
         `--secure-port=${apiPort}`,
-        `--cert-dir=${join(dir, 'certs')}`,
+        ...(pki && serving && toKubelets
+          ? [
+              `--tls-cert-file=${serving.cert}`,
+              `--tls-private-key-file=${serving.key}`,
+              `--client-ca-file=${pki.ca.cert}`,
+              `--kubelet-client-certificate=${toKubelets.cert}`,
+              `--kubelet-client-key=${toKubelets.key}`,
+              '--kubelet-preferred-address-types=InternalIP',
+              '--authorization-mode=Node,RBAC',
+            ]
+          : // No pods run: no service account tokens, no endpoints for the kubernetes Service.
+            [`--cert-dir=${join(dir, 'certs')}`, '--authorization-mode=RBAC', '--disable-admission-plugins=ServiceAccount', '--endpoint-reconciler-type=none']),
         `--token-auth-file=${join(dir, 'tokens.csv')}`,
-        '--authorization-mode=RBAC',
-        '--service-cluster-ip-range=10.96.0.0/16',
+        `--service-cluster-ip-range=${SERVICE_CIDR}`,
         '--allow-privileged=true',
-        '--disable-admission-plugins=ServiceAccount',
         '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
         `--service-account-key-file=${join(dir, 'sa.pub')}`,
         `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-        '--endpoint-reconciler-type=none',
         '--enable-priority-and-fairness=false',
       ];
       apiserver = startProcess(bins['kube-apiserver'], apiArgs, apiLog, detached);
@@ -171,8 +197,8 @@ export class LocalCluster {
           '- name: weir-test',
           '  cluster:',
           `    server: ${server}`,
-          // The API server made its own self-signed serving certificate; the test trusts it blindly.
-          '    insecure-skip-tls-verify: true',
+          // Without a PKI the API server made its own self-signed certificate; the test trusts it blindly.
+          pki ? `    certificate-authority: ${pki.ca.cert}` : '    insecure-skip-tls-verify: true',
           'users:',
           '- name: weir-admin',
           '  user:',
