@@ -66,10 +66,12 @@ export function runPreflight(opts: { cgroupRoot: string; bpffs?: string; release
       detail: `no cgroup v2 at ${opts.cgroupRoot}: socket load balancing attaches there`,
     },
   ];
+  // kernel.unprivileged_bpf_disabled exists exactly when the kernel has the bpf() syscall. (Not
+  // net.core.bpf_jit_enable: that one is shown in the host's first network namespace only.)
   try {
-    accessSync('/proc/sys/net/core/bpf_jit_enable', constants.R_OK);
+    accessSync('/proc/sys/kernel/unprivileged_bpf_disabled', constants.R_OK);
   } catch {
-    results.push({ name: 'bpf-jit', ok: false, detail: '/proc/sys/net/core/bpf_jit_enable is unreadable: no BPF in this kernel' });
+    results.push({ name: 'bpf', ok: false, detail: '/proc/sys/kernel/unprivileged_bpf_disabled is missing: this kernel has no bpf() (CONFIG_BPF_SYSCALL)' });
   }
   return results.map((r) => (r.ok ? { ...r, detail: 'ok' } : r));
 }
