@@ -9,6 +9,7 @@ import {
 } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import type { Registry } from 'prom-client';
+import { cgroup2Root } from '../common/cgroup.js';
 import { hostPort } from '../common/config.js';
 import { condition, type Condition } from '../common/conditions.js';
 import { ResilientInformer } from '../common/informer.js';
@@ -53,7 +54,7 @@ import { syncMtu } from './cni/install.js';
 import { absentAs, isMissingTable, NetnsCommands } from './network/ipcmd.js';
 import { OVERLAY_DEVICE } from './network/overlay.js';
 import { ownPodCidrs, peersOf } from './network/routes.js';
-import { ProxySupervisor, proxyCgroupFor } from './l7/supervisor.js';
+import { ownCgroupIn, ProxySupervisor, proxyCgroupFor } from './l7/supervisor.js';
 import { healthChecks, HealthServers } from './services/health.js';
 import { KubeProxyWatch } from './services/kubeproxy.js';
 import { planServices, SOCKET_LB_HOOKS, type ServicePlan, type SocketHook } from './services/plan.js';
@@ -566,7 +567,7 @@ export class Agent {
       return 0n;
     }
     this.proxy ??= new ProxySupervisor(
-      { netns: this.opts.netns, cgroup: proxyCgroupFor(this.opts.cgroupPath), pinRoot: this.opts.pinRoot, port: features.l7Proxy.port, metricsAddress: `${hostPort(this.opts.metricsHost ?? '0.0.0.0', L7_METRICS_PORT)}`, cli: process.argv[1] ?? 'weir' },
+      { netns: this.opts.netns, cgroup: proxyCgroupFor(this.opts.cgroupPath, ownCgroupIn(cgroup2Root())), pinRoot: this.opts.pinRoot, port: features.l7Proxy.port, metricsAddress: `${hostPort(this.opts.metricsHost ?? '0.0.0.0', L7_METRICS_PORT)}`, cli: process.argv[1] ?? 'weir' },
       this.log,
       () => this.controller.enqueue(KEY),
     );
@@ -577,7 +578,10 @@ export class Agent {
     }
     this.proxy.ensure({ rules: spec.l7Rules, peerSets: spec.peerSets, endpoints: spec.endpoints.flatMap((e) => e.ips.map((ip) => ({ ip, identity: e.identity }))) });
     // Until it listens, what the datapath hands it is dropped and counted (never passed unchecked).
-    if (!this.proxy.ready) problems.push('l7 proxy not listening yet: flows with HTTP rules are dropped meanwhile');
+    if (!this.proxy.ready) {
+      const why = this.proxy.failure;
+      problems.push(`l7 proxy ${why ? `not running (${why})` : 'not listening yet'}: flows with HTTP rules are dropped meanwhile`);
+    }
     return this.proxy.cgroupId;
   }
 

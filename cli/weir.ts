@@ -185,14 +185,7 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
     metricsHost: splitHostPort(cfg.httpAddress).host,
   };
   if (opts.uninstall) {
-    const removed = new KernelDatapath({ pinRoot: agentOpts.pinRoot, objectDir: agentOpts.objectDir, netns: agentOpts.netns, tcAttach: agentOpts.tcAttach }).uninstall();
-    const xfrm = await removeEncryption(agentOpts.netns);
-    await removeProxyRouting(agentOpts.netns);
-    const routes = await removeOverlay(agentOpts.netns);
-    const cmd = new NetnsCommands(agentOpts.netns);
-    const serviceTable = await removeServiceTable(cmd);
-    const nodeRules = await removeNodeRules(cmd);
-    log.info({ links: removed.links, pins: removed.pins, pinRoot: agentOpts.pinRoot, xfrmEntries: xfrm, routes, serviceTable, nodeRules }, "uninstalled: every link and pin under the pin root, the encryption state, the L7 proxy routing, the overlay device, the routes to other nodes, the nftables service table and Weir's own netfilter rules removed");
+    await uninstallNode(agentOpts, log, opts.cniBinDir as string | undefined);
     return;
   }
   const signal = shutdownSignal();
@@ -207,7 +200,30 @@ async function agent(opts: Record<string, unknown>): Promise<void> {
   const http = await startHttpEndpoint({ address: cfg.httpAddress, registry, readiness: { datapath: () => node.readiness() }, log });
   log.info({ node: cfg.nodeName, pinRoot: agentOpts.pinRoot, netns: agentOpts.netns, cgroup: agentOpts.cgroupPath }, 'agent running');
   await node.run(signal);
+  // After the loop has stopped, so nothing re-attaches what is being removed.
+  if (opts.uninstallOnStop) await uninstallNode(agentOpts, log, opts.cniBinDir as string | undefined);
   await http.close();
+}
+
+/**
+ * Removes what an agent made on its node: every link and pin under the pin root, the encryption
+ * state, the L7 proxy routing, the overlay device, the routes to other nodes, the nftables service
+ * table, Weir's own netfilter rules, and (given the CNI binary directory) weir-cni from the node's
+ * CNI configuration, the interface plugin's MTU as it was before.
+ */
+async function uninstallNode(agentOpts: { pinRoot: string; objectDir: string; netns: string | null; tcAttach: 'auto' | 'tcx' | 'legacy'; cni: { confDir: string } }, log: ReturnType<typeof createLogger>, cniBinDir?: string): Promise<void> {
+  const removed = new KernelDatapath({ pinRoot: agentOpts.pinRoot, objectDir: agentOpts.objectDir, netns: agentOpts.netns, tcAttach: agentOpts.tcAttach }).uninstall();
+  const xfrm = await removeEncryption(agentOpts.netns);
+  await removeProxyRouting(agentOpts.netns);
+  const routes = await removeOverlay(agentOpts.netns);
+  const cmd = new NetnsCommands(agentOpts.netns);
+  const serviceTable = await removeServiceTable(cmd);
+  const nodeRules = await removeNodeRules(cmd);
+  if (cniBinDir) uninstallCni({ binDir: cniBinDir, confDir: agentOpts.cni.confDir });
+  log.info(
+    { links: removed.links, pins: removed.pins, pinRoot: agentOpts.pinRoot, xfrmEntries: xfrm, routes, serviceTable, nodeRules, cni: cniBinDir ? agentOpts.cni.confDir : undefined },
+    "uninstalled: every link and pin under the pin root, the encryption state, the L7 proxy routing, the overlay device, the routes to other nodes, the nftables service table and Weir's own netfilter rules removed",
+  );
 }
 
 const program = new Command('weir').description('Weir: an eBPF datapath for Kubernetes').showHelpAfterError();
@@ -236,6 +252,8 @@ common(program.command('agent').description('run the node agent'))
   .option('--cni-conf-dir <dir>', "the runtime's CNI configuration, where the pod MTU is kept (default /etc/cni/net.d)")
   .addOption(new Option('--unavailable-hooks <hook...>', 'socket hooks to treat as missing (to try the fallback on a kernel that has them)').choices(['connect4', 'sendmsg4']))
   .option('--uninstall', 'remove every program, link and pin this agent made, then exit')
+  .option('--uninstall-on-stop', 'do what --uninstall does when stopped (SIGTERM), once the loop has stopped')
+  .option('--cni-bin-dir <dir>', 'with --uninstall or --uninstall-on-stop: also take weir-cni out of the CNI configuration and this plugin directory')
   .action(agent);
 
 program

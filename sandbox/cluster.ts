@@ -36,9 +36,9 @@ export interface ClusterOptions {
   pki?: ClusterPki;
 }
 
-/** Paths of the cluster binaries, building them on first use (scripts/cluster-bins.sh). */
-export function clusterBinaries(): Record<'kube-apiserver' | 'etcd' | 'helm', string> {
-  return binaries(['kube-apiserver', 'etcd', 'helm']);
+/** Paths of the control plane's binaries, building them on first use (scripts/cluster-bins.sh). */
+export function clusterBinaries(): Record<'kube-apiserver' | 'etcd', string> {
+  return binaries(['kube-apiserver', 'etcd']);
 }
 
 /** Paths of the named test-infrastructure binaries (scripts/cluster-bins.sh), built on first use. */

@@ -9,6 +9,7 @@ import { activeConflist, chained, PLUGIN_TYPE } from '../agent/cni/install.js';
 import { join } from 'node:path';
 import type { Lab } from './netns.js';
 import { repoRoot } from './paths.js';
+import { scaled } from './wait.js';
 
 export const CNI_PATH = '/usr/lib/cni';
 const WEIR_CNI = join(repoRoot, 'build', 'cni', 'weir-cni');
@@ -122,12 +123,12 @@ export class CniNetwork {
   /**
    * Creates the pod's namespace and networks it. With weir-cni in the chain this returns only
    * once the node's agent enforces the pod; while the agent cannot (not up yet), ADD is retried
-   * for up to `retryMs`, as a kubelet retries a pod sandbox.
+   * for up to `retryMs` (stretched on a slower machine), as a kubelet retries a pod sandbox.
    */
   async addPod(name: string, retryMs = 60_000): Promise<CniPod> {
     const ns = this.lab.addNamespace(name);
     const containerId = `${ns}-id`;
-    const deadline = Date.now() + retryMs;
+    const deadline = Date.now() + scaled(retryMs);
     let r = this.add(ns, containerId);
     while (!r.ok && r.code === TRY_AGAIN && Date.now() < deadline) {
       await new Promise((res) => setTimeout(res, 500));

@@ -47,7 +47,7 @@ export async function up(opts: UpOptions): Promise<{ state: UpState; checks: Awa
     down(opts.dir);
   }
   mkdirSync(opts.dir, { recursive: true });
-  opts.progress('cluster binaries (the first run builds kube-apiserver, etcd and helm from Go modules: a few minutes)');
+  opts.progress('cluster binaries (the first run builds kube-apiserver and etcd from Go modules: a few minutes)');
   clusterBinaries();
   opts.progress('starting etcd and kube-apiserver');
   const cluster = await LocalCluster.start({ dir: join(opts.dir, 'cluster'), detached: true });

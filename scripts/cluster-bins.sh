@@ -44,7 +44,7 @@ ldflags_for() {
 flavor_for() { case "$1" in kube-apiserver) echo "-r2" ;; *) echo "" ;; esac; }
 
 tools=("$@")
-[ ${#tools[@]} -eq 0 ] && tools=(kube-apiserver etcd helm)
+[ ${#tools[@]} -eq 0 ] && tools=(kube-apiserver etcd)
 
 for t in "${tools[@]}"; do
   [ -n "${pkg[$t]:-}" ] || { echo "cluster-bins: unknown tool $t" >&2; exit 2; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One idempotent set-up for a fresh machine: system packages, npm dependencies, the libbpfjs
-# native addon, BPF objects, TypeScript build and the cluster binaries. Each step is skipped
+# The set-up `npm start` runs on a fresh machine: what the sandbox needs and nothing more (system
+# packages, npm dependencies, the libbpfjs native addon, BPF objects, the TypeScript build,
+# kube-apiserver and etcd). What only tests use is scripts/setup-tests.sh's. Each step is skipped
 # when its output is newer than its inputs, so a second run takes seconds.
 set -euo pipefail
 
@@ -9,31 +10,14 @@ cd "$root"
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # --- system packages (Debian) ---------------------------------------------------------------
-# containernetworking-plugins: the sandbox's pod networks (bridge, host-local); prometheus, iperf3 and
-# wrk: the end-to-end tests and benchmarks; qemu-system-x86, busybox-static, kmod and cpio: the VM
-# test layer (Debian's 6.1 kernel under QEMU, scripts/vm-assets.sh); wireguard-tools: the agent
-# configures WireGuard with wg; tcpdump: the encryption tests capture the underlay; nginx-light:
-# the L7 benchmark's reference reverse proxy; nftables: the agent's service fallback and kube-proxy's
-# nftables mode (the services parity suite).
-packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 iptables make g++ python3
-  containernetworking-plugins prometheus iperf3 wrk qemu-system-x86 busybox-static kmod cpio
-  wireguard-tools tcpdump nginx-light nftables)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-command -v kubectl >/dev/null || missing+=(kubectl)
-if [ ${#missing[@]} -gt 0 ]; then
-  step "installing system packages: ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "setup: installing ${missing[*]} needs root (apt-get)" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-command -v go >/dev/null || { echo "setup: Go is needed to build the test cluster binaries" >&2; exit 1; }
+# The build (clang, llvm, libbpf-dev, libelf-dev, zlib1g-dev, make, g++, python3), and what the
+# sandbox's agents run: iproute2, iptables and nftables (Weir's rules and the service fallback),
+# wireguard-tools (wg); containernetworking-plugins: the sandbox's pod networks (bridge, host-local).
+# shellcheck source=scripts/packages.sh
+source scripts/packages.sh
+install_packages clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 iptables make g++ python3 \
+  containernetworking-plugins wireguard-tools nftables
+command -v go >/dev/null || { echo "setup: Go is needed to build kube-apiserver and etcd" >&2; exit 1; }
 
 # --- npm dependencies --------------------------------------------------------------------------
 # Rebuilt when the lockfile changes; the addon is built below, so install scripts are skipped here.
@@ -87,13 +71,9 @@ if [ "$(cat "$bindir/weir" 2>/dev/null)" != "$launcher" ]; then
   chmod 755 "$bindir/weir"
 fi
 
-# --- the VM test layer's kernel and initramfs -------------------------------------------------
-step "VM kernel (Debian 6.1) and initramfs"
-bash scripts/vm-assets.sh
-
-# --- cluster binaries (kube-apiserver, kube-proxy, etcd, helm) -----------------------------------------
-step "cluster binaries"
-bash scripts/cluster-bins.sh kube-apiserver etcd helm kube-proxy >/dev/null
+# --- the sandbox's control plane ----------------------------------------------------------------
+step "kube-apiserver and etcd"
+bash scripts/cluster-bins.sh kube-apiserver etcd >/dev/null
 
 # --- bpffs, where the agent pins its state ------------------------------------------------------
 if [ "$(id -u)" -eq 0 ] && ! awk '$2 == "/sys/fs/bpf" && $3 == "bpf" { found = 1 } END { exit !found }' /proc/mounts; then

@@ -6,6 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
+bash scripts/setup-tests.sh
 
 printf '\033[1m==> typecheck and lint\033[0m\n' >&2
 npx tsc -p tsconfig.json --noEmit

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chained, install, syncMtu, uninstall, withMtu } from './install.js';
+import { chained, install, syncMtu, unchained, uninstall, withMtu } from './install.js';
 
 const bridge = { cniVersion: '1.0.0', name: 'k8s', plugins: [{ type: 'bridge', bridge: 'cni0' }, { type: 'portmap', capabilities: { portMappings: true } }] };
 
@@ -36,7 +36,7 @@ describe('weir-cni install', () => {
   });
 
   it('gives new pods the overlay MTU through the interface plugin, only where weir-cni is chained', () => {
-    expect(withMtu(chained(bridge, '/s'), 1450).plugins).toEqual([{ type: 'bridge', bridge: 'cni0', mtu: 1450 }, bridge.plugins[1], { type: 'weir-cni', agentSocket: '/s' }]);
+    expect(withMtu(chained(bridge, '/s'), 1450).plugins).toEqual([{ type: 'bridge', bridge: 'cni0', mtu: 1450 }, bridge.plugins[1], { type: 'weir-cni', agentSocket: '/s', priorMtu: { 0: null } }]);
     const dir = mkdtempSync(join(tmpdir(), 'weir-cni-'));
     writeFileSync(join(dir, '10-k8s.conflist'), JSON.stringify(bridge));
     expect(syncMtu(dir, 1450)).toBeUndefined();
@@ -45,5 +45,15 @@ describe('weir-cni install', () => {
     expect(syncMtu(dir, 1450)).toBeUndefined();
     expect((JSON.parse(readFileSync(join(dir, '10-k8s.conflist'), 'utf8')) as typeof bridge).plugins[0]).toEqual({ type: 'bridge', bridge: 'cni0', mtu: 1450 });
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('takes back the MTU it set when it is taken out: the plugin gets the mtu it had, or none', () => {
+    const mode = (c: ReturnType<typeof chained>, mtu: number) => withMtu(c, mtu);
+    // The overlay turned on, then off again: the first recorded value is the one restored.
+    expect(unchained(mode(mode(chained(bridge, '/s'), 1450), 1500))).toEqual(bridge);
+    const own = { ...bridge, plugins: [{ type: 'bridge', bridge: 'cni0', mtu: 9000 }, bridge.plugins[1]] };
+    expect(unchained(mode(chained(own, '/s'), 1450))).toEqual(own);
+    // Chained again by a restarted init container: what was recorded stays.
+    expect(unchained(chained(mode(chained(bridge, '/s'), 1450), '/s'))).toEqual(bridge);
   });
 });

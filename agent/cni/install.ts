@@ -17,12 +17,33 @@ export function chained(conflist: Conflist, socket: string): Conflist {
   if (!Array.isArray(conflist.plugins) || conflist.plugins.length === 0) throw new Error('the conflist has no plugins: weir-cni chains after an interface plugin');
   const others = conflist.plugins.filter((p) => p.type !== PLUGIN_TYPE);
   if (others.length === 0) throw new Error('the conflist has no interface plugin for weir-cni to chain after');
-  return { ...conflist, plugins: [...others, { type: PLUGIN_TYPE, agentSocket: socket }] };
+  // What an earlier chaining recorded of the interface plugins stays (unchained() restores it).
+  const prior = conflist.plugins.find((p) => p.type === PLUGIN_TYPE)?.priorMtu;
+  return { ...conflist, plugins: [...others, { type: PLUGIN_TYPE, agentSocket: socket, ...(prior ? { priorMtu: prior } : {}) }] };
 }
 
+/**
+ * The conflist without weir-cni, as it was before Weir: an `mtu` that withMtu() set on an interface
+ * plugin goes back to what the weir-cni entry recorded (removed, where there was none).
+ */
 export function unchained(conflist: Conflist): Conflist {
-  return { ...conflist, plugins: (conflist.plugins ?? []).filter((p) => p.type !== PLUGIN_TYPE) };
+  const plugins = conflist.plugins ?? [];
+  const prior = (plugins.find((p) => p.type === PLUGIN_TYPE)?.[PRIOR_MTU] ?? {}) as Record<string, number | null>;
+  return {
+    ...conflist,
+    plugins: plugins
+      .map((p, i) => {
+        if (!(String(i) in prior)) return p;
+        const { mtu: _set, ...rest } = p;
+        const was = prior[String(i)];
+        return was === null || was === undefined ? rest : { ...rest, mtu: was };
+      })
+      .filter((p) => p.type !== PLUGIN_TYPE),
+  };
 }
+
+/** Where the weir-cni entry keeps each interface plugin's mtu from before withMtu() (null: none). */
+const PRIOR_MTU = 'priorMtu';
 
 /** The conflist a runtime uses: the first .conflist by name (libcni's order). */
 export function activeConflist(confDir: string): string {
@@ -50,9 +71,20 @@ export function install(opts: { binary: string; binDir: string; confDir: string;
 /** Interface plugins (containernetworking-plugins) that take an `mtu` for the pod's interface. */
 const MTU_PLUGINS = new Set(['bridge', 'ptp', 'macvlan', 'ipvlan', 'vlan']);
 
-/** The conflist with every interface plugin before weir-cni giving pods `mtu`. */
+/**
+ * The conflist with every interface plugin before weir-cni giving pods `mtu`; the first time a
+ * plugin's mtu changes, what it had is recorded in the weir-cni entry for unchained().
+ */
 export function withMtu(conflist: Conflist, mtu: number): Conflist {
-  return { ...conflist, plugins: (conflist.plugins ?? []).map((p) => (MTU_PLUGINS.has(String(p.type)) ? { ...p, mtu } : p)) };
+  const plugins = conflist.plugins ?? [];
+  const weir = plugins.find((p) => p.type === PLUGIN_TYPE);
+  const prior = { ...((weir?.[PRIOR_MTU] ?? {}) as Record<string, number | null>) };
+  const next = plugins.map((p, i) => {
+    if (!MTU_PLUGINS.has(String(p.type)) || p.mtu === mtu) return p;
+    if (!(String(i) in prior)) prior[String(i)] = typeof p.mtu === 'number' ? p.mtu : null;
+    return { ...p, mtu };
+  });
+  return { ...conflist, plugins: next.map((p) => (p.type === PLUGIN_TYPE && Object.keys(prior).length ? { ...p, [PRIOR_MTU]: prior } : p)) };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { proxyCgroupFor } from './supervisor.js';
+import { ownCgroupIn, proxyCgroupFor } from './supervisor.js';
 
 describe("the proxy's cgroup", () => {
   const root = mkdtempSync(join(tmpdir(), 'weir-cgroup-'));
@@ -18,5 +18,25 @@ describe("the proxy's cgroup", () => {
   it('sits under the cgroup root on a real node, which has no sibling', () => {
     const mount = cgroup(join(root, 'fs', 'cgroup'));
     expect(proxyCgroupFor(mount)).toBe(join(mount, 'weir-l7-proxy'));
+  });
+});
+
+describe('an agent in a cgroup namespace of its own', () => {
+  const root = mkdtempSync(join(tmpdir(), 'weir-cgroupns-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const cgroup = (dir: string, procs = '') => (mkdirSync(dir, { recursive: true }), writeFileSync(join(dir, 'cgroup.procs'), procs), dir);
+
+  it("is found in the host's tree by its pid, and the proxy's cgroup goes under its own", () => {
+    const mount = cgroup(join(root, 'cgroup'), '1\n');
+    cgroup(join(mount, 'kubepods.slice', 'pod-a', 'cri-a.scope'), '7\n');
+    const own = cgroup(join(mount, 'kubepods.slice', 'pod-b', 'cri-b.scope'), '7\n4242\n');
+    expect(ownCgroupIn(mount, 4242, '0::/\n')).toBe(own);
+    expect(proxyCgroupFor(mount, own)).toBe(join(own, 'weir-l7-proxy'));
+  });
+
+  it("is not looked for when the namespace is the host's: the path is named, or the root holds the agent", () => {
+    const mount = cgroup(join(root, 'host'), '4242\n');
+    expect(ownCgroupIn(mount, 4242, '0::/kubepods/pod-b/ctr\n')).toBeUndefined();
+    expect(ownCgroupIn(mount, 4242, '0::/\n')).toBeUndefined();
   });
 });

@@ -5,7 +5,8 @@
 import { execFile as execFileCb } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { clusterBinaries, useTestCluster } from '../harness/cluster.js';
+import { binaries } from '../../sandbox/cluster.js';
+import { useTestCluster } from '../harness/cluster.js';
 import { repoRoot } from '../harness/paths.js';
 import { parseIpsecSecret } from '../../common/encryption/ipsec-keys.js';
 
@@ -19,7 +20,7 @@ describe('Helm chart', () => {
     await c.kubectl(['create', 'namespace', NS]);
   });
   const helm = async (args: string[]): Promise<string> => {
-    const { stdout } = await execFile(clusterBinaries().helm, [...args, '--kubeconfig', cluster().kubeconfigPath], { encoding: 'utf8', timeout: 120_000 });
+    const { stdout } = await execFile(binaries(['helm']).helm, [...args, '--kubeconfig', cluster().kubeconfigPath], { encoding: 'utf8', timeout: 120_000 });
     return stdout;
   };
   const helmFails = async (args: string[]): Promise<string> => {

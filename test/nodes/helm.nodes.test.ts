@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { binaries } from '../../sandbox/cluster.js';
+import { cgroup2Root } from '../../common/cgroup.js';
 import { KubeletCluster } from '../../sandbox/kubelet/cluster.js';
+import type { KubeletNode } from '../../sandbox/kubelet/node.js';
 import { eventually } from '../../sandbox/wait.js';
 import { repoRoot } from '../harness/paths.js';
 import { describeGated, isRoot } from '../harness/privileged.js';
@@ -41,9 +43,43 @@ describeGated('Weir on real kubelet nodes, installed by Helm', isRoot ? null : '
     return JSON.parse(out.trim().split('\n').pop() ?? 'null') as T;
   };
 
+  /** A command in a node's namespaces, as its own processes see the host. */
+  const onNode = async (node: KubeletNode, cmd: string, args: string[]): Promise<string> => {
+    const [bin, ...rest] = node.execArgs(cmd, args);
+    return (await execFile(bin, rest, { encoding: 'utf8', timeout: 30_000 })).stdout;
+  };
+  /**
+   * What Weir could leave on a node: pins, BPF attachments (interfaces and the node's cgroup tree),
+   * nftables and iptables rules (counters aside), routes and rules, devices, xfrm states, the CNI
+   * configuration and plugins.
+   */
+  const nodeState = async (node: KubeletNode): Promise<Record<string, string>> => ({
+    pins: await onNode(node, 'find', ['/sys/fs/bpf']),
+    attachments: await onNode(node, 'bpftool', ['net', 'show']),
+    cgroupPrograms: await onNode(node, 'bpftool', ['cgroup', 'tree', cgroup2Root()]),
+    nftables: (await onNode(node, 'nft', ['list', 'ruleset'])).replace(/counter packets \d+ bytes \d+/g, 'counter'),
+    iptables: (await onNode(node, 'iptables-save', [])).replace(/^#.*\n/gm, '').replace(/\[\d+:\d+\]/g, ''),
+    routes: await onNode(node, 'ip', ['route', 'show', 'table', 'all']),
+    rules: await onNode(node, 'ip', ['rule']),
+    devices: (await onNode(node, 'ip', ['-o', 'link'])).replace(/^\d+: /gm, '').replace(/ link\/ether \S+ brd \S+/g, ''),
+    xfrm: await onNode(node, 'ip', ['xfrm', 'state']),
+    cniConf: readFileSync(join(node.dir, 'root', 'etc', 'cni', 'net.d', '10-bridge.conflist'), 'utf8'),
+    cniPlugins: (await onNode(node, 'ls', ['/opt/cni/bin'])).trim(),
+  });
+  const before = new Map<string, Record<string, string>>();
+
   beforeAll(async () => {
     helmBin = binaries(['helm']).helm;
     c = await KubeletCluster.start({ prefix: 'wkl', nodes: 2, dir: join(tmpdir(), 'weir-kubelet-nodes') });
+    // The nodes as they are before Weir: each has run a pod (its bridge exists) and kube-proxy has
+    // written its rules for the kubernetes Service.
+    await apply('baseline', c.nodes.map((n) => `apiVersion: v1\nkind: Pod\nmetadata: {name: baseline-${n.spec.name}, namespace: default}\nspec:\n  nodeSelector: {kubernetes.io/hostname: ${n.spec.name}}\n  containers: [{name: c, image: registry.k8s.io/pause:3.10, imagePullPolicy: Never}]\n`).join('---\n'));
+    await kubectl(['wait', '--for=condition=Ready', ...c.nodes.map((n) => `pod/baseline-${n.spec.name}`), '--timeout=180s'], 200_000);
+    await kubectl(['delete', ...c.nodes.map((n) => `pod/baseline-${n.spec.name}`), '--wait', '--timeout=120s'], 140_000);
+    for (const node of c.nodes) {
+      await eventually('kube-proxy to write its rules', async () => (await onNode(node, 'iptables-save', ['-t', 'nat'])).includes('default/kubernetes:https cluster IP'), 120_000, 1000);
+      before.set(node.spec.name, await nodeState(node));
+    }
   }, 600_000);
   afterAll(async () => {
     await c?.stop();
@@ -61,6 +97,10 @@ describeGated('Weir on real kubelet nodes, installed by Helm', isRoot ? null : '
     };
     expect(agents.items.map((p) => p.spec.nodeName).sort()).toEqual(['n1', 'n2']);
     for (const node of c.nodes) {
+      // What the last case holds to "as it was" is where Weir's state shows while it runs.
+      const during = await nodeState(node);
+      const was = before.get(node.spec.name)!;
+      for (const what of ['pins', 'attachments', 'cgroupPrograms', 'cniConf', 'cniPlugins']) expect({ what, changed: during[what] !== was[what] }).toEqual({ what, changed: true });
       const conf = JSON.parse(readFileSync(join(node.dir, 'root', 'etc', 'cni', 'net.d', '10-bridge.conflist'), 'utf8')) as { plugins: Array<{ type: string }> };
       expect(conf.plugins.map((p) => p.type)).toEqual(['bridge', 'portmap', 'weir-cni']);
     }
@@ -106,6 +146,16 @@ describeGated('Weir on real kubelet nodes, installed by Helm', isRoot ? null : '
     expect(refused.filter((s) => s.r === 'connected')).toEqual([]);
     expect((await samplesOf('early-friend')).some((s) => s.r === 'connected')).toBe(true);
   }, 300_000);
+
+  it('with uninstallOnStop set, helm uninstall leaves each node as it was', async () => {
+    await helm('helm upgrade weir charts/weir -n weir-system --reuse-values --set agent.uninstallOnStop=true');
+    await kubectl(['-n', 'weir-system', 'rollout', 'status', 'daemonset/weir-agent', '--timeout=300s'], 320_000);
+    // The pods that ran under Weir go first: their CNI teardown runs the chained weir-cni.
+    await kubectl(['delete', 'namespace', 'demo', '--timeout=180s'], 200_000);
+    await helm('helm uninstall weir -n weir-system --wait --timeout 3m');
+    await eventually('the agents gone', async () => (await kubectl(['-n', 'weir-system', 'get', 'pods', '-o', 'name'])).trim() === '', 120_000, 1000);
+    for (const node of c.nodes) expect(await nodeState(node)).toEqual(before.get(node.spec.name));
+  }, 600_000);
 
   const DEMO = `apiVersion: v1
 kind: Namespace
