@@ -89,6 +89,71 @@ const modes = {
     s.on('error', (e) => finish(e.code));
     s.on('close', () => finish(nGot === nSent ? null : 'closed'));
   },
+  // `count` steady flows at once to an echo server for `seconds` (a `chunk`-byte write every
+  // `intervalMs` on each): prints "ready N" once all are connected, then one line: how many came
+  // through intact (every byte echoed back, in order), the bytes, the longest stall, and the first
+  // few failures.
+  'tcp-flows'(host, port, count, seconds, chunk = '1024', intervalMs = '100') {
+    const n = Number(count);
+    const results = [];
+    let connected = 0;
+    const one = (k) => {
+      const s = net.connect(Number(port), host);
+      const sent = createHash('sha256');
+      const got = createHash('sha256');
+      const r = { sent: 0, received: 0, maxGapMs: 0, error: null };
+      let last = 0;
+      let timer;
+      let i = 0;
+      let done = false;
+      const finish = (error) => {
+        if (done) return;
+        done = true;
+        clearInterval(timer);
+        r.error = error ?? (r.sent === r.received ? null : 'echo incomplete');
+        r.intact = r.error === null && sent.digest('hex') === got.digest('hex');
+        s.destroy();
+        results.push(r);
+        if (results.length === n) {
+          const broken = results.filter((x) => !x.intact);
+          out({
+            streams: n,
+            intact: n - broken.length,
+            sent: results.reduce((a, x) => a + x.sent, 0),
+            received: results.reduce((a, x) => a + x.received, 0),
+            maxGapMs: Math.max(...results.map((x) => x.maxGapMs)),
+            failures: broken.slice(0, 5).map((x) => x.error),
+          });
+          process.exit(0);
+        }
+      };
+      s.on('connect', () => {
+        last = Date.now();
+        if (++connected === n) console.log(`ready ${n}`);
+        timer = setInterval(() => {
+          const b = chunkAt(k * 1e6 + i++, Number(chunk));
+          sent.update(b);
+          r.sent += b.length;
+          s.write(b);
+        }, Number(intervalMs));
+        setTimeout(() => {
+          clearInterval(timer);
+          const wait = setInterval(() => r.received >= r.sent && (clearInterval(wait), finish(null)), 20);
+          setTimeout(() => finish(null), 10_000);
+        }, Number(seconds) * 1000);
+      });
+      s.on('data', (d) => {
+        const now = Date.now();
+        r.maxGapMs = Math.max(r.maxGapMs, now - last);
+        last = now;
+        got.update(d);
+        r.received += d.length;
+      });
+      s.on('error', (e) => finish(e.code));
+      s.on('close', () => finish(r.received === r.sent ? null : 'closed'));
+    };
+    for (let k = 0; k < n; k++) one(k);
+  },
   // A minimal HTTP server (load tests with wrk).
   async 'serve-http'(port) {
     const http = await import('node:http');

@@ -39,6 +39,8 @@ export class KubeletCluster {
     readonly api: LocalCluster,
     readonly lab: Lab,
     readonly dir: string,
+    /** The cluster's CA and certificates (clients outside it trust pki.ca.cert). */
+    readonly pki: ClusterPki,
   ) {}
 
   static async start(opts: KubeletClusterOptions): Promise<KubeletCluster> {
@@ -56,7 +58,7 @@ export class KubeletCluster {
     let c: KubeletCluster | undefined;
     try {
       api = await LocalCluster.start({ bindAddress: `${subnet}.1`, pki, dir: join(opts.dir, 'control-plane') });
-      c = new KubeletCluster(api, lab, opts.dir);
+      c = new KubeletCluster(api, lab, opts.dir, pki);
       await c.startControllers(bins, pki);
       for (let i = 1; i <= opts.nodes; i++) {
         const node = new KubeletNode(
