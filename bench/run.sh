@@ -5,6 +5,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
+# wrk, iperf3, nginx, Prometheus, the real nodes: what only tests and benchmarks use.
+bash scripts/setup-tests.sh
 make -s -C bench/bpf
 npx tsc -p tsconfig.bench.json
 # The control-plane benchmark hosts 98 hollow agents in this process: about 5 GiB of heap.

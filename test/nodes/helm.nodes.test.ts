@@ -285,21 +285,21 @@ metadata: {name: backend, namespace: demo}
 spec:
   selector: {app: backend}
   ports: [{port: 80, targetPort: 8080, protocol: TCP}]
----
+${[
+  ['frontend', 'n1'],
+  ['intruder', 'n2'],
+]
+  .map(
+    ([app, node]) => `---
 apiVersion: v1
 kind: Pod
-metadata: {name: frontend, namespace: demo, labels: {app: frontend}}
+metadata: {name: ${app}, namespace: demo, labels: {app: ${app}}}
 spec:
-  nodeSelector: {kubernetes.io/hostname: n1}
+  nodeSelector: {kubernetes.io/hostname: ${node}}
   containers: [{name: c, image: ${WORKLOAD}, imagePullPolicy: Never, command: [sleep, infinity]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: intruder, namespace: demo, labels: {app: intruder}}
-spec:
-  nodeSelector: {kubernetes.io/hostname: n2}
-  containers: [{name: c, image: ${WORKLOAD}, imagePullPolicy: Never, command: [sleep, infinity]}]
-`;
+`,
+  )
+  .join('')}`;
 
   const labelArgs = (labels: Record<string, string | null>) => Object.entries(labels).map(([k, v]) => (v === null ? `${k}-` : `${k}=${v}`));
 
