@@ -152,8 +152,7 @@ export class KubeletCluster {
   }
 
   /** Kills and removes the cgroups an earlier run with this prefix left (its nodes' processes). */
-  static sweep(prefix: string): string[] {
-    const removed: string[] = [];
+  static sweep(prefix: string): void {
     for (const top of ['/sys/fs/cgroup', ...readdirSync('/sys/fs/cgroup', { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join('/sys/fs/cgroup', e.name))]) {
       let entries: string[] = [];
       try {
@@ -166,10 +165,8 @@ export class KubeletCluster {
         const p = join(top, e);
         if (!existsSync(join(p, 'cgroup.procs'))) continue;
         KubeletNode.removeCgroup(p);
-        removed.push(p);
       }
     }
-    return removed;
   }
 }
 

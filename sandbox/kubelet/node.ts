@@ -46,6 +46,7 @@ export class KubeletNode {
   readonly dir: string;
   readonly netns: string;
   private init?: ChildProcess;
+  private readonly mounts = cgroupMounts();
   private readonly cgroups: string[];
 
   constructor(
@@ -55,7 +56,7 @@ export class KubeletNode {
   ) {
     this.dir = join(clusterDir, 'nodes', spec.name);
     this.netns = `${lab.prefix}-${spec.name}`;
-    this.cgroups = cgroupMounts().map(([, d]) => join(CGROUP_TOP, d, `${lab.prefix}-${spec.name}`));
+    this.cgroups = this.mounts.map(([, d]) => join(CGROUP_TOP, d, `${lab.prefix}-${spec.name}`));
   }
 
   get kubeletLog(): string {
@@ -78,8 +79,7 @@ export class KubeletNode {
     writeFileSync(join(this.dir, 'kube-proxy.kubeconfig'), kubeconfigYaml(server, pki.ca.cert, { token: kubeProxyToken }), { mode: 0o600 });
     writeFileSync(join(this.dir, 'kubelet.yaml'), this.kubeletConfig(pki.ca.cert));
     writeFileSync(join(this.dir, 'containerd.toml'), CONTAINERD_CONFIG);
-    const mounts = cgroupMounts();
-    writeFileSync(join(this.dir, 'cgroup-mounts'), mounts.map((m) => m.join(' ')).join('\n') + '\n');
+    writeFileSync(join(this.dir, 'cgroup-mounts'), this.mounts.map((m) => m.join(' ')).join('\n') + '\n');
 
     // The node's cgroups, one per hierarchy (cpuset needs its cpus and mems before it takes a task).
     for (const cg of this.cgroups) {
