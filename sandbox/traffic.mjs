@@ -92,13 +92,30 @@ const modes = {
   // `count` steady flows at once to an echo server for `seconds` (a `chunk`-byte write every
   // `intervalMs` on each): prints "ready N" once all are connected, then one line: how many came
   // through intact (every byte echoed back, in order), the bytes, the longest stall, and the first
-  // few failures.
-  'tcp-flows'(host, port, count, seconds, chunk = '1024', intervalMs = '100') {
+  // few failures. A connection that is not up within 3 s is tried again, for up to `connectS`: a
+  // pod may start before its node has programmed the Service it calls, and a stream that never
+  // began has lost nothing (once connected, every error counts). Until all are up it says every
+  // 5 s how many are and the last connect error, so a run that never gets there shows why.
+  'tcp-flows'(host, port, count, seconds, chunk = '1024', intervalMs = '100', connectS = '120') {
     const n = Number(count);
     const results = [];
     let connected = 0;
+    let lastConnectError = null;
+    const giveUpAt = Date.now() + Number(connectS) * 1000;
+    const progress = setInterval(() => console.log(`connected ${connected} of ${n}, last connect error ${lastConnectError}`), 5000);
     const one = (k) => {
       const s = net.connect(Number(port), host);
+      let up = false;
+      const attempt = setTimeout(() => retry('ETIMEDOUT'), 3000);
+      const retry = (code) => {
+        clearTimeout(attempt);
+        s.removeAllListeners();
+        s.on('error', () => undefined);
+        s.destroy();
+        lastConnectError = code;
+        if (Date.now() < giveUpAt) setTimeout(() => one(k), 200);
+        else finish(`connect ${code}`);
+      };
       const sent = createHash('sha256');
       const got = createHash('sha256');
       const r = { sent: 0, received: 0, maxGapMs: 0, error: null };
@@ -128,8 +145,13 @@ const modes = {
         }
       };
       s.on('connect', () => {
+        up = true;
+        clearTimeout(attempt);
         last = Date.now();
-        if (++connected === n) console.log(`ready ${n}`);
+        if (++connected === n) {
+          clearInterval(progress);
+          console.log(`ready ${n}`);
+        }
         timer = setInterval(() => {
           const b = chunkAt(k * 1e6 + i++, Number(chunk));
           sent.update(b);
@@ -149,8 +171,8 @@ const modes = {
         got.update(d);
         r.received += d.length;
       });
-      s.on('error', (e) => finish(e.code));
-      s.on('close', () => finish(r.received === r.sent ? null : 'closed'));
+      s.on('error', (e) => (up ? finish(e.code) : retry(e.code)));
+      s.on('close', () => up && finish(r.received === r.sent ? null : 'closed'));
     };
     for (let k = 0; k < n; k++) one(k);
   },

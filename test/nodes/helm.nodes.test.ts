@@ -45,6 +45,17 @@ describeGated('Weir on real kubelet nodes, installed by Helm', isRoot ? null : '
     return JSON.parse(out.trim().split('\n').pop() ?? 'null') as T;
   };
 
+  /** Waits for a pod's log to say `text`; if it never does, the failure shows the pod and its last words. */
+  const logsSay = async (ns: string, pod: string, text: string, timeoutMs: number): Promise<void> => {
+    let logs = '';
+    try {
+      await eventually(`${ns}/${pod} to log "${text}"`, async () => (logs = await kubectl(['-n', ns, 'logs', pod]).catch((e: Error) => e.message)).includes(text), timeoutMs, 1000);
+    } catch (e) {
+      const seen = await kubectl(['-n', ns, 'get', 'pod', pod, '-o', 'wide']).catch((err: Error) => err.message);
+      throw new Error(`${(e as Error).message}\n${seen}\nlast log lines:\n${logs.trim().split('\n').slice(-5).join('\n')}`);
+    }
+  };
+
   /** A command in a node's namespaces, as its own processes see the host. */
   const onNode = async (node: KubeletNode, cmd: string, args: string[]): Promise<string> => {
     const [bin, ...rest] = node.execArgs(cmd, args);
@@ -158,8 +169,7 @@ describeGated('Weir on real kubelet nodes, installed by Helm', isRoot ? null : '
     const agentsBefore = (await kubectl(['-n', 'weir-system', 'get', 'pods', '-l', 'app.kubernetes.io/component=agent', '-o', 'jsonpath={.items[*].metadata.uid}'])).trim().split(' ');
     // 100 streams each way, long enough to outlast the rollout (checked below, not assumed).
     await apply('streams-clients', flowsPod('flows-a', 'n1', vipN2) + '---\n' + flowsPod('flows-b', 'n2', echoN1));
-    for (const pod of ['flows-a', 'flows-b'])
-      await eventually(`${pod} to hold its 100 streams`, async () => (await kubectl(['-n', 'streams', 'logs', pod]).catch(() => '')).includes('ready 100'), 120_000, 1000);
+    for (const pod of ['flows-a', 'flows-b']) await logsSay('streams', pod, 'ready 100', 180_000);
 
     await helm('helm upgrade weir charts/weir -n weir-system --reuse-values --set agent.logLevel=debug');
     await kubectl(['-n', 'weir-system', 'rollout', 'status', 'daemonset/weir-agent', '--timeout=300s'], 320_000);
@@ -330,7 +340,12 @@ kind: Pod
 metadata: {name: echo-${n}, namespace: streams, labels: {app: echo-${n}}}
 spec:
   nodeSelector: {kubernetes.io/hostname: ${n}}
-  containers: [{name: c, image: ${WORKLOAD}, imagePullPolicy: Never, args: [serve-echo, "7000"]}]
+  containers:
+    - name: c
+      image: ${WORKLOAD}
+      imagePullPolicy: Never
+      args: [serve-echo, "7000"]
+      readinessProbe: {tcpSocket: {port: 7000}, periodSeconds: 1}
 ---
 apiVersion: v1
 kind: Service
