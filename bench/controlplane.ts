@@ -16,7 +16,7 @@ import { formatIp4, parseIp4 } from '../common/maps/layout.js';
 import { LocalCluster } from '../sandbox/cluster.js';
 import { merge, Sandbox } from '../sandbox/sandbox.js';
 import { eventually } from '../sandbox/wait.js';
-import { printTable, saveResults, type Row } from './common.js';
+import { report, type Row } from './common.js';
 import type { Ndp, WatchInput, WatchMarks } from './ndpwatch.js';
 import { API_VERSION, NodeDatapathResource, gvr } from '../api/v1alpha1/index.js';
 
@@ -192,8 +192,7 @@ export async function benchControlPlane(): Promise<Row[]> {
     await sb?.stop();
     await cluster.stop();
   }
-  printTable(`Control plane: ${NODES} nodes (${REAL} real, ${NODES - REAL} hollow = the real agent loop over in-memory maps), ${SERVICES} services, ${PODS} pods`, rows);
-  console.log(`saved ${saveResults('controlplane', rows)}`);
+  report('controlplane', `Control plane: ${NODES} nodes (${REAL} real, ${NODES - REAL} hollow = the real agent loop over in-memory maps), ${SERVICES} services, ${PODS} pods`, rows);
   return rows;
 }
 

@@ -15,7 +15,7 @@ import { PolicyDir, policyEntries, policyMap } from '../common/maps/policy.js';
 import { prefilterMap } from '../common/maps/prefilter.js';
 import { lb4BackendsMap, lb4Key, lb4ReverseNatMap, lb4Service, lb4ServicesMap, ServiceFlags } from '../common/maps/lb.js';
 import { Flags, frame, parse, TCP } from '../test/kernel/packets.js';
-import { printTable, repoRoot, saveResults, type Row } from './common.js';
+import { repoRoot, report, type Row } from './common.js';
 import { uniformSizes } from '../common/maps/catalogue.js';
 
 const SIZES = process.env.WEIR_BENCH_SIZES?.split(',').map(Number) ?? [10, 1_000, 10_000, 100_000, 1_000_000];
@@ -131,8 +131,7 @@ async function floor(): Promise<Row[]> {
 export async function benchDatapath(): Promise<Row[]> {
   const rows = await floor();
   for (const n of SIZES) rows.push(...(await measure(n)));
-  printTable(`Datapath cost per packet (BPF_PROG_TEST_RUN, median of ${ROUNDS} x ${REPEAT} runs)`, rows);
-  console.log(`saved ${saveResults('datapath', rows)}`);
+  report('datapath', `Datapath cost per packet (BPF_PROG_TEST_RUN, median of ${ROUNDS} x ${REPEAT} runs)`, rows, ['entries']);
   return rows;
 }
 

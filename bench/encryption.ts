@@ -12,7 +12,7 @@ import { LocalCluster } from '../sandbox/cluster.js';
 import { merge, Sandbox, type SandboxNode } from '../sandbox/sandbox.js';
 import { eventually } from '../sandbox/wait.js';
 import { TestVm, vmUnavailable } from '../test/harness/vm.js';
-import { printTable, saveResults, type Row } from './common.js';
+import { report, type Row } from './common.js';
 
 const SECONDS = Number(process.env.WEIR_BENCH_ENCRYPTION_SECONDS ?? 8);
 const RESULT_PREFIX = 'weir-bench-encryption ';
@@ -81,8 +81,7 @@ async function host(): Promise<void> {
     const rows = r.out.split('\n').filter((l) => l.startsWith(RESULT_PREFIX)).map((l) => JSON.parse(l.slice(RESULT_PREFIX.length)) as Row);
     if (r.rc !== 0 || rows.length === 0) throw new Error(`the guest half failed (exit ${r.rc}):\n${r.out.slice(-3000)}`);
     const title = `encryption between two nodes, one TCP stream for ${SECONDS} s, in the VM (${vm.kernelRelease} under QEMU TCG on ${release()}): relative cost only, emulation hides real throughput`;
-    printTable(title, rows);
-    console.log(`saved ${saveResults('encryption', rows)}`);
+    report('encryption', title, rows);
   } finally {
     await vm.stop();
   }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binaries } from '../sandbox/cluster.js';
 import { KubeletCluster } from '../sandbox/kubelet/cluster.js';
-import { printTable, repoRoot, saveResults, type Row } from './common.js';
+import { repoRoot, report, type Row } from './common.js';
 
 const WORKLOAD = 'localhost/weir-test/workload:dev';
 
@@ -123,8 +123,7 @@ export async function benchFootprint(): Promise<Row[]> {
       });
     }
     rows.push({ component: 'install to agents Ready', node: '', 'startup samples': `${((ready - t0) / 1000).toFixed(0)} s` });
-    printTable('footprint on real nodes (helm install, default values; 40 pods, 20 Services, 20 policies)', rows);
-    console.log(`saved ${saveResults('footprint', rows)}`);
+    report('footprint', 'footprint on real nodes (helm install, default values; 40 pods, 20 Services, 20 policies)', rows);
     return rows;
   } finally {
     await c.stop();

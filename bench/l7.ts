@@ -14,7 +14,7 @@ import { API_VERSION, NetworkPolicyResource, gvr } from '../api/v1alpha1/index.j
 import { LocalCluster } from '../sandbox/cluster.js';
 import { Sandbox, type SandboxNode } from '../sandbox/sandbox.js';
 import { eventually } from '../sandbox/wait.js';
-import { printTable, saveResults, type Row } from './common.js';
+import { report, type Row } from './common.js';
 
 const SECONDS = Number(process.env.WEIR_BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.WEIR_BENCH_L7_CONNECTIONS ?? 16);
@@ -125,8 +125,7 @@ export async function benchL7(): Promise<Row[]> {
     rows.push(row('nginx reverse proxy (keep-alive upstream)', viaNginx, direct));
 
     const ratio = (weir.p50us - direct.p50us) / Math.max(1, viaNginx.p50us - direct.p50us);
-    printTable(`L7: ${CONNECTIONS} keep-alive connections, ${SECONDS} s each, one node (client and server pods); Weir's added p50 is ${ratio.toFixed(2)}x nginx's (target: within 2x)`, rows);
-    console.log(`saved ${saveResults('l7', rows)}`);
+    report('l7', `L7: ${CONNECTIONS} keep-alive connections, ${SECONDS} s each, one node (client and server pods); Weir's added p50 is ${ratio.toFixed(2)}x nginx's (target: within 2x)`, rows);
     return rows;
   } finally {
     if (ng) {

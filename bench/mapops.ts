@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BpfMap, MapType } from 'libbpfjs';
-import { printTable, saveResults, type Row } from './common.js';
+import { report, type Row } from './common.js';
 
 const N = Number(process.env.WEIR_BENCH_MAP_ENTRIES ?? 1_000_000);
 const KEY = 16; // a conntrack key
@@ -68,8 +68,7 @@ export async function benchMapOps(): Promise<Row[]> {
     rmSync(dir, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
   }
-  printTable(`Map operations on a hash map of ${N.toLocaleString('en')} entries (key ${KEY} B, value ${VALUE} B)`, rows);
-  console.log(`saved ${saveResults('mapops', rows)}`);
+  report('mapops', `Map operations on a hash map of ${N.toLocaleString('en')} entries (key ${KEY} B, value ${VALUE} B)`, rows, ['entries']);
   return rows;
 }
 

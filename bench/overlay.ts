@@ -9,7 +9,7 @@ import { DatapathConfigResource, NodeDatapathResource, gvr, type NodeDatapath } 
 import { LocalCluster } from '../sandbox/cluster.js';
 import { merge, Sandbox, type SandboxNode } from '../sandbox/sandbox.js';
 import { eventually } from '../sandbox/wait.js';
-import { printTable, saveResults, type Row } from './common.js';
+import { report, type Row } from './common.js';
 
 const SECONDS = Number(process.env.WEIR_BENCH_SECONDS ?? 5);
 
@@ -66,8 +66,7 @@ export async function benchOverlay(): Promise<Row[]> {
       const l = wrkLatency(client.net.ns, `http://${server.ip}:8080/`);
       rows.push({ mode: mode === 'none' ? 'native routing' : 'VXLAN (identity in the VNI)', 'pod MTU': mtu ?? 0, 'Mbit/s': t.mbits, retransmits: t.retransmits, 'req/s (1 conn)': l.rps, 'p50 µs': l.p50us, 'p99 µs': l.p99us });
     }
-    printTable(`between pods on two nodes on two L3 segments: one TCP stream (iperf3) and one keep-alive HTTP connection (wrk -c1), ${SECONDS} s each`, rows);
-    console.log(`saved ${saveResults('overlay', rows)}`);
+    report('overlay', `between pods on two nodes on two L3 segments: one TCP stream (iperf3) and one keep-alive HTTP connection (wrk -c1), ${SECONDS} s each`, rows);
     return rows;
   } finally {
     await sb?.stop();

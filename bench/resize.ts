@@ -12,7 +12,7 @@ import { resizeMaps } from '../agent/datapath/resize.js';
 import { configMap, DEFAULT_CONFIG } from '../common/maps/config.js';
 import { ct4Key, ctEntry } from '../common/maps/conntrack.js';
 import { Lab } from '../sandbox/netns.js';
-import { printTable, repoRoot, saveResults, type Row } from './common.js';
+import { repoRoot, report, type Row } from './common.js';
 import { uniformSizes } from '../common/maps/catalogue.js';
 
 const ENTRIES = Number(process.env.WEIR_BENCH_CT_ENTRIES ?? 1_000_000);
@@ -55,7 +55,7 @@ export async function benchResize(): Promise<Row[]> {
     const fillMs = performance.now() - t0;
     const live = ct.count();
 
-    const { dp: next, report } = await resizeMaps(dp, [{ map: 'weir_ct4_tcp', from: FROM, to: TO }], { pinRoot, objectDir, sizes, links, drainTimeoutMs: 60_000, log });
+    const { dp: next, report: timing } = await resizeMaps(dp, [{ map: 'weir_ct4_tcp', from: FROM, to: TO }], { pinRoot, objectDir, sizes, links, drainTimeoutMs: 60_000, log });
     dp.close();
     dp = next;
     const after = dp.rawMap('weir_ct4_tcp');
@@ -66,13 +66,12 @@ export async function benchResize(): Promise<Row[]> {
         to: TO,
         'entries in new map': after.count(),
         'fill ms': Math.round(fillMs),
-        'bulk copy ms': Math.round(report.copyMs),
-        'new flows held ms': Math.round(report.drainMs),
-        'total ms': Math.round(report.totalMs),
+        'bulk copy ms': Math.round(timing.copyMs),
+        'new flows held ms': Math.round(timing.drainMs),
+        'total ms': Math.round(timing.totalMs),
       },
     ];
-    printTable(`Conntrack resize with ${ENTRIES.toLocaleString('en')} live entries (grow ${FROM} -> ${TO}, links switched atomically)`, rows);
-    console.log(`saved ${saveResults('resize', rows)}`);
+    report('resize', `Conntrack resize with ${ENTRIES.toLocaleString('en')} live entries (grow ${FROM} -> ${TO}, links switched atomically)`, rows);
     return rows;
   } finally {
     dp.close();

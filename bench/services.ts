@@ -14,7 +14,7 @@ import { SandboxKubeProxies } from '../sandbox/kubeproxy.js';
 import { PodProcess, runInPod } from '../sandbox/pods.js';
 import { merge, Sandbox, type SandboxPod } from '../sandbox/sandbox.js';
 import { eventually } from '../sandbox/wait.js';
-import { printTable, repoRoot, saveResults, type Row } from './common.js';
+import { repoRoot, report, type Row } from './common.js';
 
 const COUNTS = process.env.WEIR_BENCH_SERVICES?.split(',').map(Number) ?? [100, 1_000, 10_000];
 const SECONDS = Number(process.env.WEIR_BENCH_SECONDS ?? 5);
@@ -134,8 +134,7 @@ export async function benchServices(): Promise<Row[]> {
     await sb?.stop();
     await cluster.stop();
   }
-  printTable(`New connections through a ClusterIP (16 of N services), connect() then RST, ${THREADS} threads for ${SECONDS} s`, rows);
-  console.log(`saved ${saveResults('services', rows)}`);
+  report('services', `New connections through a ClusterIP (16 of N services), connect() then RST, ${THREADS} threads for ${SECONDS} s`, rows, ['services']);
   return rows;
 }
 
